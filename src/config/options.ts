@@ -1,0 +1,124 @@
+/** How an option takes its value on the command line. */
+export type OptionKind = 'flag' | 'value' | 'repeatable' | 'count';
+
+export interface OptionSpec {
+  /** Long name, also the env var suffix: `grace-period` is `--grace-period` and `DRAIN_INIT_GRACE_PERIOD`. */
+  readonly name: string;
+  readonly short?: string;
+  readonly kind: OptionKind;
+  readonly valueName?: string;
+  readonly help: string;
+  readonly defaultText: string;
+  /** Other env vars that switch a flag on by their mere presence, as tini reads them. */
+  readonly presenceEnv?: readonly string[];
+}
+
+export const ENV_PREFIX = 'DRAIN_INIT_';
+
+export function envName(spec: OptionSpec): string {
+  return ENV_PREFIX + spec.name.toUpperCase().replaceAll('-', '_');
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'grace-period',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: "The platform's grace period between its SIGTERM and its SIGKILL (terminationGracePeriodSeconds, stopTimeout, stop_grace_period).",
+    defaultText: '30s',
+  },
+  {
+    name: 'shutdown-timeout',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: "The worker's own shutdown timeout after its stop signal. Sidekiq: taken from -t/--timeout or the -C file's :timeout:, else 25s.",
+    defaultText: 'sidekiq: 25s or its -t; generic: 0s',
+  },
+  {
+    name: 'stop-margin',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: "Time left between the end of the worker's shutdown timeout and the kill.",
+    defaultText: 'sidekiq: 5s; generic: 0s',
+  },
+  {
+    name: 'kill-margin',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: "How long before the platform's deadline drain-init sends SIGKILL to the whole process group.",
+    defaultText: '2s',
+  },
+  {
+    name: 'quiet-signal',
+    kind: 'value',
+    valueName: 'SIGNAL',
+    help: 'Signal that makes the worker stop taking new work; "none" skips the quiet phase.',
+    defaultText: 'sidekiq: TSTP; generic: none',
+  },
+  {
+    name: 'stop-signal',
+    kind: 'value',
+    valueName: 'SIGNAL',
+    help: 'Signal that makes the worker shut down.',
+    defaultText: 'TERM',
+  },
+  {
+    name: 'preset',
+    kind: 'value',
+    valueName: 'sidekiq|generic|auto',
+    help: 'Stop behaviour; auto picks sidekiq when a program word of the command is `sidekiq`.',
+    defaultText: 'auto',
+  },
+  {
+    name: 'rewrite',
+    kind: 'repeatable',
+    valueName: 'FROM:TO',
+    help: 'Rewrite a received signal before forwarding it (TO 0 drops it); repeatable, comma-separated in the env var.',
+    defaultText: 'none',
+  },
+  {
+    name: 'subreaper',
+    short: 's',
+    kind: 'flag',
+    help: 'Register as a child subreaper when not PID 1, so orphans are re-parented to drain-init and reaped.',
+    defaultText: 'off',
+    presenceEnv: ['TINI_SUBREAPER'],
+  },
+  {
+    name: 'process-group',
+    short: 'g',
+    kind: 'flag',
+    help: "Send forwarded signals to the child's whole process group instead of the child alone.",
+    defaultText: 'off',
+    presenceEnv: ['TINI_KILL_PROCESS_GROUP'],
+  },
+  {
+    name: 'verbose',
+    short: 'v',
+    kind: 'count',
+    help: 'More logging: once for debug, twice for trace.',
+    defaultText: '0',
+  },
+  {
+    name: 'log-level',
+    kind: 'value',
+    valueName: 'LEVEL',
+    help: 'trace, debug, info, warn, error, fatal or silent.',
+    defaultText: 'info',
+  },
+  {
+    name: 'log-format',
+    kind: 'value',
+    valueName: 'json|pretty',
+    help: 'JSON lines on stderr, or readable lines.',
+    defaultText: 'json',
+  },
+];
+
+export function findLong(name: string): OptionSpec | undefined {
+  return OPTIONS.find((spec) => spec.name === name);
+}
+
+export function findShort(letter: string): OptionSpec | undefined {
+  return OPTIONS.find((spec) => spec.short === letter);
+}

@@ -1,0 +1,208 @@
+import { parseDuration } from './duration.js';
+import { ENV_PREFIX, OPTIONS, envName, findLong, findShort, type OptionSpec } from './options.js';
+import { SIGNAL_FORMS, isForwardable, parseSignal } from '../process/signals.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const PRESETS = ['auto', 'sidekiq', 'generic'] as const;
+export type Preset = (typeof PRESETS)[number];
+
+/** A signal option's value: a signal number, or `none` to skip that step. */
+export type SignalChoice = number | 'none';
+
+export interface Config {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly subreaper: boolean;
+  readonly processGroup: boolean;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** Received signal number to the number forwarded instead; 0 drops the signal. */
+  readonly rewrite: ReadonlyMap<number, number>;
+  readonly preset: Preset;
+  readonly gracePeriodMs: number;
+  /** Unset values take their default from the preset and the worker's command line. */
+  readonly shutdownTimeoutMs: number | undefined;
+  readonly stopMarginMs: number | undefined;
+  readonly killMarginMs: number;
+  readonly quietSignal: SignalChoice | undefined;
+  readonly stopSignal: number;
+}
+
+export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
+
+/** A bad flag, value or env var: printed as one line, exit code 2. */
+export class ConfigError extends Error {}
+
+interface RawValue {
+  readonly values: readonly string[];
+  /** Where the value came from, as the user wrote it: `--grace-period` or `DRAIN_INIT_GRACE_PERIOD`. */
+  readonly source: string;
+}
+
+type RawOptions = Map<string, RawValue>;
+
+const SEE_HELP = 'see drain-init --help';
+const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
+const FALSE_WORDS = ['0', 'false', 'no', 'off'];
+
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  const fromArgv = readArgv(argv);
+  if (fromArgv.kind !== 'run') return fromArgv;
+  const raw = readEnv(env);
+  for (const [name, value] of fromArgv.raw) raw.set(name, value);
+  const [command, ...args] = fromArgv.command;
+  if (command === undefined || command === '') {
+    throw new ConfigError('no command given: usage is drain-init [options] -- <command> [args...]');
+  }
+  return { kind: 'run', config: buildConfig(raw, command, args) };
+}
+
+function readArgv(argv: readonly string[]): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; raw: RawOptions; command: string[] } {
+  const raw: RawOptions = new Map();
+  const add = (spec: OptionSpec, source: string, value: string) => {
+    const previous = raw.get(spec.name);
+    const values = spec.kind === 'repeatable' || spec.kind === 'count' ? [...(previous?.values ?? []), value] : [value];
+    raw.set(spec.name, { values, source });
+  };
+
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] ?? '';
+    if (arg === '--') return { kind: 'run', raw, command: argv.slice(index + 1) };
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version' || arg === '-V') return { kind: 'version' };
+    if (arg.startsWith('--')) {
+      const equals = arg.indexOf('=');
+      const name = arg.slice(2, equals === -1 ? undefined : equals);
+      const spec = findLong(name);
+      const source = `--${name}`;
+      if (spec === undefined) throw new ConfigError(`unknown option ${source}; ${SEE_HELP}`);
+      if (spec.kind === 'flag' || spec.kind === 'count') {
+        if (equals !== -1) throw new ConfigError(`option ${source} takes no value`);
+        add(spec, source, spec.kind === 'flag' ? 'true' : '1');
+      } else if (equals !== -1) {
+        add(spec, source, arg.slice(equals + 1));
+      } else {
+        const value = argv[index + 1];
+        if (value === undefined) throw new ConfigError(`option ${source} needs a value (${spec.valueName ?? 'VALUE'})`);
+        add(spec, source, value);
+        index++;
+      }
+    } else if (arg.startsWith('-') && arg.length > 1) {
+      for (const letter of arg.slice(1)) {
+        const spec = findShort(letter);
+        if (spec === undefined) throw new ConfigError(`unknown option -${letter}; ${SEE_HELP}`);
+        add(spec, `-${letter}`, spec.kind === 'flag' ? 'true' : '1');
+      }
+    } else {
+      return { kind: 'run', raw, command: argv.slice(index) };
+    }
+  }
+  return { kind: 'run', raw, command: [] };
+}
+
+function readEnv(env: Readonly<Record<string, string | undefined>>): RawOptions {
+  const raw: RawOptions = new Map();
+  const known = new Set(OPTIONS.map(envName));
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith(ENV_PREFIX) && !known.has(key) && value !== undefined) {
+      throw new ConfigError(`unknown environment variable ${key}; ${SEE_HELP}`);
+    }
+  }
+  for (const spec of OPTIONS) {
+    const presence = spec.presenceEnv?.find((name) => env[name] !== undefined);
+    if (presence !== undefined) raw.set(spec.name, { values: ['true'], source: presence });
+    const name = envName(spec);
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const values = spec.kind === 'repeatable' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : [value];
+    raw.set(spec.name, { values, source: name });
+  }
+  return raw;
+}
+
+function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
+  const one = <T>(name: string, parse: (text: string) => T): T | undefined => {
+    const entry = raw.get(name);
+    const text = entry?.values.at(-1);
+    if (entry === undefined || text === undefined) return undefined;
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new ConfigError(`invalid value '${text}' for ${entry.source}: ${(error as Error).message}`);
+    }
+  };
+  const all = <T>(name: string, parse: (text: string) => T): T[] => {
+    const entry = raw.get(name);
+    return (entry?.values ?? []).map((text) => {
+      try {
+        return parse(text);
+      } catch (error) {
+        throw new ConfigError(`invalid value '${text}' for ${entry?.source ?? name}: ${(error as Error).message}`);
+      }
+    });
+  };
+  const flag = (name: string): boolean => one(name, parseBoolean) ?? false;
+  const verbosity = all('verbose', parseCount).reduce((sum, count) => sum + count, 0);
+  const baseLevel = one('log-level', oneOf(LOG_LEVELS)) ?? 'info';
+
+  return {
+    command,
+    args,
+    subreaper: flag('subreaper'),
+    processGroup: flag('process-group'),
+    logLevel: moreVerbose(baseLevel, verbosity),
+    logFormat: one('log-format', oneOf(LOG_FORMATS)) ?? 'json',
+    rewrite: new Map(all('rewrite', parseRewrite)),
+    preset: one('preset', oneOf(PRESETS)) ?? 'auto',
+    gracePeriodMs: one('grace-period', parseDuration) ?? 30_000,
+    shutdownTimeoutMs: one('shutdown-timeout', parseDuration),
+    stopMarginMs: one('stop-margin', parseDuration),
+    killMarginMs: one('kill-margin', parseDuration) ?? 2_000,
+    quietSignal: one('quiet-signal', parseSignalChoice),
+    stopSignal: one('stop-signal', parseSignal) ?? parseSignal('TERM'),
+  };
+}
+
+function oneOf<T extends string>(choices: readonly T[]): (text: string) => T {
+  return (text) => {
+    const found = choices.find((choice) => choice === text.trim().toLowerCase());
+    if (found === undefined) throw new Error(`expected one of ${choices.join(', ')}`);
+    return found;
+  };
+}
+
+function parseBoolean(text: string): boolean {
+  const word = text.trim().toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  throw new Error(`expected one of ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')}`);
+}
+
+function parseCount(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new Error('expected a whole number (0, 1, 2)');
+  return Number(text.trim());
+}
+
+function parseSignalChoice(text: string): SignalChoice {
+  if (text.trim().toLowerCase() === 'none') return 'none';
+  return parseSignal(text);
+}
+
+function parseRewrite(text: string): [number, number] {
+  const parts = text.split(':');
+  if (parts.length !== 2) throw new Error(`expected FROM:TO, each ${SIGNAL_FORMS}; TO may be 0 to drop`);
+  const [fromText = '', toText = ''] = parts;
+  const from = parseSignal(fromText);
+  if (!isForwardable(from)) throw new Error(`signal ${fromText} cannot be caught, so it cannot be rewritten`);
+  const to = toText.trim() === '0' ? 0 : parseSignal(toText);
+  return [from, to];
+}
+
+function moreVerbose(level: LogLevel, steps: number): LogLevel {
+  const index = LOG_LEVELS.indexOf(level);
+  if (level === 'silent' || steps === 0) return level;
+  return LOG_LEVELS[Math.max(0, index - steps)] ?? 'trace';
+}

@@ -1,0 +1,33 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogFormat, LogLevel } from '../config/parse.js';
+
+export type { Logger };
+
+const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const HIDDEN_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name']);
+
+/** Turns one pino JSON line into `2026-11-22T06:40:00.123Z INFO  forwarded signal signal=SIGUSR1 pid=42`. */
+export function prettyLine(jsonLine: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(jsonLine) as Record<string, unknown>;
+  } catch {
+    return jsonLine;
+  }
+  const time = typeof record.time === 'number' ? new Date(record.time).toISOString() : '';
+  const level = (LEVEL_NAMES[Number(record.level)] ?? 'LOG').padEnd(5);
+  const fields = Object.entries(record)
+    .filter(([key]) => !HIDDEN_FIELDS.has(key))
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  return `${[time, level, String(record.msg ?? ''), ...fields].join(' ')}\n`;
+}
+
+/** Writes each line to stderr at once, so no line is lost when drain-init exits right after. */
+function stderrDestination(format: LogFormat): DestinationStream {
+  const sink = pino.destination({ dest: 2, sync: true });
+  return format === 'pretty' ? { write: (line: string) => sink.write(prettyLine(line)) } : sink;
+}
+
+export function createLogger(level: LogLevel, format: LogFormat): Logger {
+  return pino({ name: 'drain-init', level, base: { pid: process.pid } }, stderrDestination(format));
+}
