@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything drain-init's build, demo, tests and benchmarks need on Debian 12, as root:
+# Debian packages, the npm dependencies (Node 24 comes as the `node` package), then builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g++ util-linux procps openssl)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "setup: must run as root to install ${missing[*]}" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The Debian redis-server service is not needed: tests start their own servers on free loopback ports.
+systemctl disable --now redis-server >/dev/null 2>&1 || true
+
+if ! command -v npm >/dev/null; then echo "setup: npm is required (Debian: apt-get install npm)" >&2; exit 1; fi
+if [ ! -x node_modules/.bin/node ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+hash -r
+echo "setup: building with $(node --version)"
+npm run --silent build

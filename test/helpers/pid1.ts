@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = `${ROOT}bin/drain-init.js`;
+export const FIXTURES = `${ROOT}test/fixtures/`;
+
+export interface Run {
+  readonly process: ChildProcess;
+  /** Host pid of drain-init (PID 1 inside its namespace when asPid1). */
+  readonly pid: () => Promise<number>;
+  readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  readonly stderr: () => string;
+  readonly stdout: () => string;
+}
+
+export interface RunOptions {
+  readonly asPid1?: boolean;
+  readonly env?: Record<string, string | undefined>;
+  readonly input?: string | Buffer;
+  readonly cwd?: string;
+}
+
+/** Starts drain-init, by default as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc). */
+export function startDrainInit(args: readonly string[], options: RunOptions = {}): Run {
+  const asPid1 = options.asPid1 ?? true;
+  const command = asPid1 ? 'unshare' : process.execPath;
+  const commandArgs = asPid1 ? ['--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args] : [CLI, ...args];
+  const child = spawn(command, commandArgs, {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: options.cwd,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  if (options.input !== undefined) child.stdin.end(options.input);
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  const pid = async (): Promise<number> => {
+    const outer = child.pid;
+    if (outer === undefined) throw new Error('drain-init did not start');
+    if (!asPid1) return outer;
+    return waitFor(() => {
+      const listed = readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim();
+      return listed === '' ? undefined : Number(listed.split(' ')[0]);
+    }, 'the PID namespace init');
+  };
+  return { process: child, pid, done, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** Polls until `probe` returns a value, for at most `timeoutMs`. */
+export async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let value: T | undefined;
+    try {
+      value = probe();
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Lines a recorder.mjs worker wrote: `SIGNAME <monotonic ms>` (and `READY <pid> <ms>` first). */
+export function recorded(file: string): { name: string; at: number }[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('READY'))
+    .map((line) => {
+      const [name = '', at = '0'] = line.split(' ');
+      return { name, at: Number(at) };
+    });
+}
+
+/** JSON log lines drain-init wrote to stderr. */
+export function logLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
