@@ -1,0 +1,178 @@
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, logLines, recorded, startDrainInit, waitFor, type Run } from '../helpers/pid1.js';
+
+const RECORDER = `${FIXTURES}recorder.mjs`;
+const running: Run[] = [];
+
+function start(...args: Parameters<typeof startDrainInit>): Run {
+  const run = startDrainInit(...args);
+  running.push(run);
+  return run;
+}
+
+afterEach(async () => {
+  for (const run of running.splice(0)) {
+    if (run.process.exitCode === null && run.process.signalCode === null) {
+      const pid = await run.pid().catch(() => undefined);
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      await run.done;
+    }
+  }
+});
+
+function tempFile(name: string): string {
+  return join(mkdtempSync(join(tmpdir(), 'drain-init-')), name);
+}
+
+async function startRecorder(args: string[], file: string): Promise<{ run: Run; pid: number }> {
+  const run = start([...args, '--', process.execPath, RECORDER, file]);
+  await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder to start');
+  return { run, pid: await run.pid() };
+}
+
+/** Children of a host pid and their process states, from /proc. */
+function childStates(pid: number): string[] {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  const children = tasks.flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(' ').filter(Boolean));
+  return children.flatMap((child) => {
+    try {
+      const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+      return [stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?'];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function rssKb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1]);
+}
+
+describe('signal forwarding as PID 1', () => {
+  const SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU', 'SIGCONT', 'SIGPIPE', 'SIGTSTP', 'SIGURG', 'SIGXCPU', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSYS', 'SIGTRAP', 'SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGSTKFLT', 'SIGXFSZ'];
+
+  it('passes every catchable signal on to the child, in order', async () => {
+    const file = tempFile('signals');
+    const { run, pid } = await startRecorder([], file);
+    for (const [index, signal] of SIGNALS.entries()) {
+      process.kill(pid, signal);
+      await waitFor(() => recorded(file).length > index, `${signal} to reach the child`);
+    }
+    expect(recorded(file).map((entry) => entry.name)).toEqual(SIGNALS);
+    const forwarded = logLines(run.stderr()).filter((line) => line.msg === 'forwarded signal').map((line) => line.signal);
+    expect(forwarded).toEqual(SIGNALS);
+  });
+
+  it('rewrites a signal with --rewrite, and drops one rewritten to 0', async () => {
+    const file = tempFile('rewrite');
+    const { pid } = await startRecorder(['--rewrite', 'USR1:USR2', '--rewrite', 'HUP:0'], file);
+    process.kill(pid, 'SIGHUP');
+    process.kill(pid, 'SIGUSR1');
+    await waitFor(() => recorded(file).length > 0, 'the rewritten signal');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(recorded(file).map((entry) => entry.name)).toEqual(['SIGUSR2']);
+  });
+
+  it('reaches a grandchild in the process group with -g, and only the child without it', async () => {
+    for (const group of [true, false]) {
+      const file = tempFile('group');
+      const script = `trap ':' USR1; ${process.execPath} ${RECORDER} ${file} & while kill -0 $! 2>/dev/null; do sleep 0.05; done`;
+      const run = start([...(group ? ['-g'] : []), '--', 'sh', '-c', script]);
+      await waitFor(() => existsSync(file), 'the grandchild to start');
+      process.kill(await run.pid(), 'SIGUSR1');
+      if (group) {
+        await waitFor(() => recorded(file).length > 0, 'USR1 to reach the grandchild');
+        expect(recorded(file).map((entry) => entry.name)).toEqual(['SIGUSR1']);
+      } else {
+        await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'forwarded signal'), 'the forward');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(recorded(file)).toEqual([]);
+      }
+    }
+  });
+});
+
+describe('exit codes', () => {
+  it.each([
+    [['true'], 0],
+    [['sh', '-c', 'exit 7'], 7],
+    [['sh', '-c', 'kill -KILL $$'], 137],
+    [['sh', '-c', 'kill -SEGV $$'], 139],
+    [['no-such-command-here'], 127],
+  ])('%j exits %d', async (command, code) => {
+    const result = await start(['--', ...command]).done;
+    expect(result.code).toBe(code);
+  });
+
+  it('exits 126 for a file that is not executable', async () => {
+    const file = tempFile('not-executable');
+    writeFileSync(file, '#!/bin/sh\necho hi\n');
+    chmodSync(file, 0o644);
+    const result = await start(['--', file]).done;
+    expect(result.code).toBe(126);
+    expect(result.stderr).toContain(`command cannot be executed (permission denied or not an executable): ${file}`);
+  });
+
+  it('exits 2 for a bad flag with one line, and never starts the worker', async () => {
+    const marker = tempFile('started');
+    const result = await start(['--grace-period', 'soon', '--', 'touch', marker]).done;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("drain-init: invalid value 'soon' for --grace-period: expected a duration such as 500ms, 30s, 2m, 1h or bare seconds\n");
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('exits 2 for a bad env var', async () => {
+    const result = await start(['--', 'true'], { env: { DRAIN_INIT_LOG_LEVEL: 'chatty' } }).done;
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('zombies', () => {
+  it('reaps 1,000 orphans as PID 1 and its RSS does not grow with them', async () => {
+    const run = start(['--', `${FIXTURES}orphans.sh`, '1000']);
+    const pid = await run.pid();
+    await waitFor(() => run.stdout().includes('spawned'), 'the orphans to be spawned', 30_000);
+    const afterSpawn = rssKb(pid);
+    await waitFor(() => childStates(pid).filter((state) => state !== 'Z').length === 1 && !childStates(pid).includes('Z'), 'every orphan to be reaped', 20_000);
+    expect(childStates(pid)).toEqual(['S']);
+    expect(rssKb(pid) - afterSpawn).toBeLessThan(4_096);
+    process.kill(pid, 'SIGHUP');
+    const result = await run.done;
+    const exit = logLines(result.stderr).find((line) => line.msg === 'child killed by signal');
+    expect(exit?.zombiesReaped).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('reaps orphans when not PID 1 with -s, and warns without it', async () => {
+    const run = start(['-s', '--', `${FIXTURES}orphans.sh`, '50'], { asPid1: false });
+    const pid = await run.pid();
+    await waitFor(() => run.stdout().includes('spawned'), 'the orphans to be spawned');
+    await waitFor(() => childStates(pid).length === 1, 'every orphan to be reaped', 20_000);
+    expect(run.stderr()).not.toContain('not registered as a child subreaper');
+    process.kill(pid, 'SIGHUP');
+    await run.done;
+
+    const plain = await start(['--', 'true'], { asPid1: false }).done;
+    expect(plain.stderr).toContain('not running as PID 1 and not registered as a child subreaper');
+  });
+});
+
+describe('stdio, arguments and environment', () => {
+  it('passes stdin and stdout through', async () => {
+    const result = await start(['--', 'cat'], { input: 'line one\nline two\n' }).done;
+    expect(result.stdout).toBe('line one\nline two\n');
+    expect(result.code).toBe(0);
+  });
+
+  it('passes arguments and environment byte for byte, with no shell', async () => {
+    const args = ['a b', '"quoted"', "it's", 'ünïcødé ✓', '', '$HOME', '*', '--', '-v', 'tab\there', 'new\nline'];
+    const script = 'process.stdout.write(JSON.stringify({ args: process.argv.slice(1), env: process.env.ODD_VALUE }))';
+    const odd = 'spaces and "quotes" and ünïcødé\nand a newline';
+    const result = await start(['--', process.execPath, '-e', script, ...args], { env: { ODD_VALUE: odd } }).done;
+    expect(JSON.parse(result.stdout)).toEqual({ args, env: odd });
+  });
+});
