@@ -4,28 +4,76 @@ import { loadAddon, type NativeAddon } from './native/addon.js';
 import { spawnChild } from './process/child.js';
 import { describeSpawnFailure, exitCodeFor, type ChildExit } from './process/exit-status.js';
 import { SignalForwarder } from './process/forward.js';
+import { processState } from './process/proc-state.js';
 import { ZombieReaper } from './process/reaper.js';
+import { parseSignal } from './process/signals.js';
+import { StopSequence } from './stop/sequence.js';
+import { readSidekiqCommandLine, readSidekiqYamlTimeout, resolveStopSettings, type StopSettings } from './stop/settings.js';
+import { realTimers } from './stop/timers.js';
+import { formatDuration } from './config/duration.js';
+import { readFileSync } from 'node:fs';
 
 /** Runs the worker under drain-init until it exits; resolves to drain-init's own exit code. */
 export async function supervise(config: Config, log: Logger): Promise<number> {
   const addon = loadNativeAddon(log);
   if (addon !== undefined) becomeReaper(addon, config, log);
 
-  const forwarder = new SignalForwarder({ rewrite: config.rewrite, processGroup: config.processGroup }, log);
+  const settings = stopSettings(config, log);
+  let childPid: number | undefined;
+  const sequence = new StopSequence(
+    settings,
+    {
+      send: (signal) => forwarder.send(signal),
+      killGroup: () => forwarder.send(SIGKILL, true),
+      isSuspended: () => childPid !== undefined && processState(childPid) === 'T',
+    },
+    realTimers,
+    log,
+  );
+  const forwarder = new SignalForwarder({ rewrite: config.rewrite, processGroup: config.processGroup }, log, (signal) => sequence.handleSignal(signal));
   forwarder.install();
-  const child = spawnChild(config.command, config.args, { ownProcessGroup: true });
+  const child = spawnChild(config.command, config.args);
+  childPid = child.pid;
   forwarder.attach(child.pid);
   const reaper = addon === undefined ? undefined : new ZombieReaper(addon, log, () => (child.pid === undefined ? [] : [child.pid]));
   reaper?.start();
   if (child.pid !== undefined) log.info({ childPid: child.pid, program: config.command }, 'started child');
 
   const exit = await child.exited;
+  sequence.finish();
   forwarder.uninstall();
   reaper?.reap();
   reaper?.stop();
   const code = exitCodeFor(exit);
   logExit(log, config.command, exit, code, reaper?.total ?? 0);
   return code;
+}
+
+const SIGKILL = parseSignal('KILL');
+
+function stopSettings(config: Config, log: Logger): StopSettings {
+  const sidekiq = readSidekiqCommandLine(config.command, config.args);
+  const yamlTimeoutMs = sidekiq.configFile === undefined ? undefined : readYamlTimeout(sidekiq.configFile, log);
+  const settings = resolveStopSettings(config, sidekiq, yamlTimeoutMs);
+  log.info(
+    {
+      preset: settings.preset,
+      gracePeriod: formatDuration(settings.gracePeriodMs),
+      shutdownTimeout: formatDuration(settings.shutdownTimeoutMs),
+      shutdownTimeoutSource: settings.shutdownTimeoutSource,
+    },
+    'stop settings',
+  );
+  return settings;
+}
+
+function readYamlTimeout(file: string, log: Logger): number | undefined {
+  try {
+    return readSidekiqYamlTimeout(readFileSync(file, 'utf8'));
+  } catch (error) {
+    log.warn({ file, err: (error as Error).message }, 'cannot read the Sidekiq config file for its :timeout:');
+    return undefined;
+  }
 }
 
 function loadNativeAddon(log: Logger): NativeAddon | undefined {

@@ -7,17 +7,16 @@ export interface Child {
   readonly exited: Promise<ChildExit>;
 }
 
-export interface SpawnOptions {
-  /** Put the child in a process group of its own (a new session), so the group can be signalled. */
-  readonly ownProcessGroup: boolean;
-}
-
-/** Starts the worker with no shell, stdio inherited, environment and arguments passed as they are. */
-export function spawnChild(command: string, args: readonly string[], options: SpawnOptions): Child {
+/**
+ * Starts the worker with no shell, stdio inherited, environment and arguments passed as they are.
+ * It leads a process group (and session) of its own, so that -g and the final KILL reach every
+ * process it started and never drain-init itself.
+ */
+export function spawnChild(command: string, args: readonly string[]): Child {
   const subprocess = execa(command, args, {
     stdio: 'inherit',
     reject: false,
-    detached: options.ownProcessGroup,
+    detached: true,
     cleanup: false,
     stripFinalNewline: false,
   });

@@ -1,0 +1,149 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { QUIET_CHECK_DELAY_MS, StopSequence, type StopPhase } from '../../src/stop/sequence.js';
+import type { StopSettings } from '../../src/stop/settings.js';
+import { captureLogger, FakeTimers } from '../helpers/fake.js';
+
+const TERM = 15;
+const INT = 2;
+const TSTP = 20;
+const CONT = 18;
+const USR1 = 10;
+
+const SIDEKIQ: StopSettings = {
+  preset: 'sidekiq',
+  gracePeriodMs: 60_000,
+  shutdownTimeoutMs: 25_000,
+  shutdownTimeoutSource: 'sidekiq default',
+  stopMarginMs: 5_000,
+  killMarginMs: 2_000,
+  quietSignal: TSTP,
+  stopSignal: TERM,
+};
+
+let timers: FakeTimers;
+let events: string[];
+let suspended: boolean;
+let phases: [StopPhase, number][];
+
+function sequence(settings: StopSettings = SIDEKIQ) {
+  const { log, records } = captureLogger();
+  const machine = new StopSequence(
+    settings,
+    {
+      send: (signal) => events.push(`send ${signal} @${timers.now() - 1_000}`),
+      killGroup: () => events.push(`kill @${timers.now() - 1_000}`),
+      isSuspended: () => suspended,
+    },
+    timers,
+    log,
+    (phase, _plan, sinceT0Ms) => phases.push([phase, sinceT0Ms]),
+  );
+  return { machine, records };
+}
+
+beforeEach(() => {
+  timers = new FakeTimers();
+  events = [];
+  suspended = false;
+  phases = [];
+});
+
+describe('StopSequence', () => {
+  it('leaves every signal but TERM and INT to the forwarder', () => {
+    const { machine } = sequence();
+    expect(machine.handleSignal(USR1)).toBe(false);
+    expect(machine.handleSignal(TSTP)).toBe(false);
+    expect(machine.phase).toBe('running');
+    expect(events).toEqual([]);
+  });
+
+  it('runs quiet, stop (with CONT), then kill, each at its time', () => {
+    const { machine, records } = sequence();
+    expect(machine.handleSignal(TERM)).toBe(true);
+    expect(machine.phase).toBe('quieting');
+    timers.advance(60_000);
+    expect(events).toEqual([`send ${TSTP} @0`, `send ${TERM} @30000`, `send ${CONT} @30000`, 'kill @58000']);
+    expect(phases).toEqual([
+      ['quieting', 0],
+      ['stopping', 30_000],
+      ['killing', 58_000],
+    ]);
+    expect(records.some((record) => record.msg === 'stop requested: TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s')).toBe(true);
+  });
+
+  it('never sends CONT right after the quiet signal; resumes a worker the quiet signal suspended', () => {
+    const { machine, records } = sequence();
+    machine.handleSignal(TERM);
+    suspended = true;
+    timers.advance(QUIET_CHECK_DELAY_MS - 1);
+    expect(events).toEqual([`send ${TSTP} @0`]);
+    timers.advance(1);
+    expect(events).toEqual([`send ${TSTP} @0`, `send ${CONT} @${QUIET_CHECK_DELAY_MS}`]);
+    expect(records.some((record) => String(record.msg).includes('does not handle the quiet signal'))).toBe(true);
+  });
+
+  it('does not resume a worker that handled the quiet signal', () => {
+    const { machine } = sequence();
+    machine.handleSignal(TERM);
+    timers.advance(1_000);
+    expect(events).toEqual([`send ${TSTP} @0`]);
+  });
+
+  it('logs and ignores a second SIGTERM', () => {
+    const { machine, records } = sequence();
+    machine.handleSignal(TERM);
+    timers.advance(5_000);
+    expect(machine.handleSignal(TERM)).toBe(true);
+    expect(machine.phase).toBe('quieting');
+    expect(events).toEqual([`send ${TSTP} @0`]);
+    expect(records.some((record) => String(record.msg).includes('ignored, the stop is under way'))).toBe(true);
+  });
+
+  it('moves to the next phase on a second SIGINT and kills on a third', () => {
+    const { machine } = sequence();
+    machine.handleSignal(INT);
+    timers.advance(100);
+    machine.handleSignal(INT);
+    expect(machine.phase).toBe('stopping');
+    machine.handleSignal(INT);
+    expect(machine.phase).toBe('killing');
+    expect(events).toEqual([`send ${TSTP} @0`, `send ${TERM} @100`, `send ${CONT} @100`, 'kill @100']);
+    timers.advance(60_000);
+    expect(events).toHaveLength(4);
+  });
+
+  it('stops at once when told the worker is quiet and idle, and keeps the kill time', () => {
+    const { machine } = sequence();
+    machine.handleSignal(TERM);
+    timers.advance(7_000);
+    machine.workerIdle();
+    expect(machine.phase).toBe('stopping');
+    timers.advance(60_000);
+    expect(events).toEqual([`send ${TSTP} @0`, `send ${TERM} @7000`, `send ${CONT} @7000`, 'kill @58000']);
+  });
+
+  it('ignores workerIdle before a stop was requested', () => {
+    const { machine } = sequence();
+    machine.workerIdle();
+    expect(machine.phase).toBe('running');
+    expect(events).toEqual([]);
+  });
+
+  it('cancels every timer when the child exits', () => {
+    const { machine } = sequence();
+    machine.handleSignal(TERM);
+    machine.finish();
+    expect(timers.pending).toBe(0);
+    timers.advance(120_000);
+    expect(events).toEqual([`send ${TSTP} @0`]);
+  });
+
+  it('sends TERM at T0 and KILL before the deadline for the generic preset', () => {
+    const { machine } = sequence({ ...SIDEKIQ, preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0, gracePeriodMs: 10_000 });
+    machine.handleSignal(TERM);
+    expect(machine.phase).toBe('stopping');
+    timers.advance(10_000);
+    expect(events).toEqual([`send ${TERM} @0`, `send ${CONT} @0`, 'kill @8000']);
+    expect(events.some((event) => event.startsWith(`send ${TSTP}`))).toBe(false);
+  });
+});
