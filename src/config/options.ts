@@ -11,6 +11,8 @@ export interface OptionSpec {
   readonly defaultText: string;
   /** Other env vars that switch a flag on by their mere presence, as tini reads them. */
   readonly presenceEnv?: readonly string[];
+  /** Other env vars whose value is taken when neither the flag nor the DRAIN_INIT_ var is set, such as Sidekiq's REDIS_URL. */
+  readonly fallbackEnv?: readonly string[];
 }
 
 export const ENV_PREFIX = 'DRAIN_INIT_';
@@ -112,6 +114,43 @@ export const OPTIONS: readonly OptionSpec[] = [
     valueName: 'json|pretty',
     help: 'JSON lines on stderr, or readable lines.',
     defaultText: 'json',
+  },
+  {
+    name: 'redis-url',
+    kind: 'value',
+    valueName: 'URL',
+    help: 'Redis for the heartbeat record: redis://[[user]:password@]host[:port][/db], or rediss:// for TLS. Unset: every Redis feature is off.',
+    defaultText: 'the REDIS_URL env var, else none',
+    fallbackEnv: ['REDIS_URL'],
+  },
+  {
+    name: 'instance-id',
+    kind: 'value',
+    valueName: 'ID',
+    help: 'Name of this instance in Redis.',
+    defaultText: 'the POD_NAME env var, else the hostname',
+    fallbackEnv: ['POD_NAME'],
+  },
+  {
+    name: 'redis-prefix',
+    kind: 'value',
+    valueName: 'PREFIX',
+    help: "Prefix of drain-init's Redis keys.",
+    defaultText: 'drain-init',
+  },
+  {
+    name: 'heartbeat-interval',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: 'How often the Redis record is refreshed.',
+    defaultText: '10s',
+  },
+  {
+    name: 'heartbeat-ttl',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: 'How long the Redis record outlives its last refresh; longer than the interval.',
+    defaultText: '3 times the heartbeat interval',
   },
 ];
 

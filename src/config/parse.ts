@@ -1,6 +1,8 @@
-import { parseDuration } from './duration.js';
+import { hostname } from 'node:os';
+import { formatDuration, parseDuration } from './duration.js';
 import { ENV_PREFIX, OPTIONS, envName, findLong, findShort, type OptionSpec } from './options.js';
 import { SIGNAL_FORMS, isForwardable, parseSignal } from '../process/signals.js';
+import { parseRedisUrl, redactRedisUrl } from '../redis/url.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -29,7 +31,15 @@ export interface Config {
   readonly killMarginMs: number;
   readonly quietSignal: SignalChoice | undefined;
   readonly stopSignal: number;
+  /** Validated; may hold a password, so log it only through redactRedisUrl. Unset turns every Redis feature off. */
+  readonly redisUrl: string | undefined;
+  readonly instanceId: string;
+  readonly redisPrefix: string;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTtlMs: number;
 }
+
+export type RedisConfig = Pick<Config, 'redisUrl' | 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
 
 export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
 
@@ -114,9 +124,9 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): RawOptions 
   for (const spec of OPTIONS) {
     const presence = spec.presenceEnv?.find((name) => env[name] !== undefined);
     if (presence !== undefined) raw.set(spec.name, { values: ['true'], source: presence });
-    const name = envName(spec);
-    const value = env[name];
-    if (value === undefined || value === '') continue;
+    const name = [envName(spec), ...(spec.fallbackEnv ?? [])].find((key) => (env[key] ?? '') !== '');
+    if (name === undefined) continue;
+    const value = env[name] ?? '';
     const values = spec.kind === 'repeatable' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : [value];
     raw.set(spec.name, { values, source: name });
   }
@@ -124,14 +134,14 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): RawOptions 
 }
 
 function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
-  const one = <T>(name: string, parse: (text: string) => T): T | undefined => {
+  const one = <T>(name: string, parse: (text: string) => T, shown = (text: string) => text): T | undefined => {
     const entry = raw.get(name);
     const text = entry?.values.at(-1);
     if (entry === undefined || text === undefined) return undefined;
     try {
       return parse(text);
     } catch (error) {
-      throw new ConfigError(`invalid value '${text}' for ${entry.source}: ${(error as Error).message}`);
+      throw new ConfigError(`invalid value '${shown(text)}' for ${entry.source}: ${(error as Error).message}`);
     }
   };
   const all = <T>(name: string, parse: (text: string) => T): T[] => {
@@ -147,6 +157,12 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
   const flag = (name: string): boolean => one(name, parseBoolean) ?? false;
   const verbosity = all('verbose', parseCount).reduce((sum, count) => sum + count, 0);
   const baseLevel = one('log-level', oneOf(LOG_LEVELS)) ?? 'info';
+  const heartbeatIntervalMs = one('heartbeat-interval', parsePositiveDuration) ?? 10_000;
+  const heartbeatTtlMs = one('heartbeat-ttl', parsePositiveDuration);
+  if (heartbeatTtlMs !== undefined && heartbeatTtlMs <= heartbeatIntervalMs) {
+    const source = raw.get('heartbeat-ttl')?.source ?? 'heartbeat-ttl';
+    throw new ConfigError(`${source} (${formatDuration(heartbeatTtlMs)}) must be longer than the heartbeat interval (${formatDuration(heartbeatIntervalMs)})`);
+  }
 
   return {
     command,
@@ -163,6 +179,11 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
     killMarginMs: one('kill-margin', parseDuration) ?? 2_000,
     quietSignal: one('quiet-signal', parseSignalChoice),
     stopSignal: one('stop-signal', parseSignal) ?? parseSignal('TERM'),
+    redisUrl: one('redis-url', parseRedisUrlText, redactRedisUrl),
+    instanceId: one('instance-id', parseName) ?? hostname(),
+    redisPrefix: one('redis-prefix', parseName) ?? 'drain-init',
+    heartbeatIntervalMs,
+    heartbeatTtlMs: heartbeatTtlMs ?? 3 * heartbeatIntervalMs,
   };
 }
 
@@ -189,6 +210,23 @@ function parseCount(text: string): number {
 function parseSignalChoice(text: string): SignalChoice {
   if (text.trim().toLowerCase() === 'none') return 'none';
   return parseSignal(text);
+}
+
+function parsePositiveDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms < 1) throw new Error('must be at least 1ms');
+  return ms;
+}
+
+function parseRedisUrlText(text: string): string {
+  parseRedisUrl(text);
+  return text.trim();
+}
+
+/** Instance ids and key prefixes become part of Redis key names. */
+function parseName(text: string): string {
+  if (!/^[^\s\p{Cc}]+$/u.test(text.trim())) throw new Error('expected a non-empty name without spaces or control characters');
+  return text.trim();
 }
 
 function parseRewrite(text: string): [number, number] {

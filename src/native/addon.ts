@@ -8,7 +8,8 @@ export interface NativeAddon {
   isChildSubreaper(): boolean;
 }
 
-const ADDON_PATH = new URL('../../src/native/build/Release/drain_init.node', import.meta.url);
+/** Copied beside the bundle (dist/drain-init.mjs) by the build. */
+const ADDON_PATH = new URL('./drain_init.node', import.meta.url);
 
 export function loadAddon(): NativeAddon {
   const require = createRequire(import.meta.url);

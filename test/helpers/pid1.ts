@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = `${ROOT}bin/drain-init.js`;
+export const CLI = `${ROOT}dist/main.mjs`;
 export const FIXTURES = `${ROOT}test/fixtures/`;
 
 export interface Run {

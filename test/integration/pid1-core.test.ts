@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, logLines, recorded, startDrainInit, waitFor, type Run } from '../helpers/pid1.js';
 
-const RECORDER = `${FIXTURES}recorder.mjs`;
+const RECORDER = `${FIXTURES}recorder.py`;
 const running: Run[] = [];
 
 function start(...args: Parameters<typeof startDrainInit>): Run {
@@ -28,7 +28,7 @@ function tempFile(name: string): string {
 }
 
 async function startRecorder(args: string[], file: string): Promise<{ run: Run; pid: number }> {
-  const run = start([...args, '--', process.execPath, RECORDER, file]);
+  const run = start([...args, '--', RECORDER, file]);
   await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder to start');
   return { run, pid: await run.pid() };
 }
@@ -80,7 +80,7 @@ describe('signal forwarding as PID 1', () => {
   it('reaches a grandchild in the process group with -g, and only the child without it', async () => {
     for (const group of [true, false]) {
       const file = tempFile('group');
-      const script = `trap ':' USR1; ${process.execPath} ${RECORDER} ${file} & while kill -0 $! 2>/dev/null; do sleep 0.05; done`;
+      const script = `trap ':' USR1; ${RECORDER} ${file} & while kill -0 $! 2>/dev/null; do sleep 0.05; done`;
       const run = start([...(group ? ['-g'] : []), '--', 'sh', '-c', script]);
       await waitFor(() => existsSync(file), 'the grandchild to start');
       process.kill(await run.pid(), 'SIGUSR1');

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Benchmarks: set-up (packages, npm dependencies, build), then each benchmark in turn, run by Node 24.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$PATH"
+hash -r
+
+# One line per benchmark; append new ones below.
+node scripts/bench/init-core.ts

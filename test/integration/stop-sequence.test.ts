@@ -1,0 +1,119 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { processState } from '../../src/process/proc-state.js';
+import { FIXTURES, logLines, recorded, startDrainInit, waitFor, type Run } from '../helpers/pid1.js';
+
+const RECORDER = `${FIXTURES}recorder.py`;
+const running: Run[] = [];
+
+afterEach(async () => {
+  for (const run of running.splice(0)) {
+    if (run.process.exitCode === null && run.process.signalCode === null) {
+      const pid = await run.pid().catch(() => undefined);
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      await run.done;
+    }
+  }
+});
+
+const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+async function startRecorder(options: string[], recorderFlags: string[] = []) {
+  const file = join(mkdtempSync(join(tmpdir(), 'drain-init-stop-')), 'signals');
+  const run = startDrainInit([...options, '--', RECORDER, file, ...recorderFlags]);
+  running.push(run);
+  await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder to start');
+  return { run, file, pid: await run.pid() };
+}
+
+// TSTP at T0, TERM (and CONT) at 3 - 1 - 0.5 = 1.5 s, KILL at 3 - 0.5 = 2.5 s.
+const TIMED = ['--preset', 'sidekiq', '--grace-period', '3s', '--shutdown-timeout', '1s', '--stop-margin', '500ms', '--kill-margin', '500ms'];
+
+describe('the stop sequence as PID 1', () => {
+  it('sends TSTP, then TERM and CONT, then KILL to a worker that ignores TERM, each on time', async () => {
+    const { run, file, pid } = await startRecorder(TIMED);
+    const t0 = monotonicMs();
+    process.kill(pid, 'SIGTERM');
+    const result = await run.done;
+    const ended = monotonicMs() - t0;
+
+    expect(result.code).toBe(137);
+    const signals = recorded(file);
+    expect(signals.map((entry) => entry.name)).toEqual(['SIGTSTP', 'SIGTERM', 'SIGCONT']);
+    const [tstp, term, cont] = signals.map((entry) => entry.at - t0);
+    expect(tstp).toBeLessThan(100);
+    expect(Math.abs((term ?? 0) - 1_500)).toBeLessThan(100);
+    expect(Math.abs((cont ?? 0) - 1_500)).toBeLessThan(100);
+
+    const logs = logLines(result.stderr);
+    const kill = logs.find((line) => String(line.msg).includes('sending SIGKILL'));
+    expect(Math.abs(Number(kill?.sinceT0Ms) - 2_500)).toBeLessThan(100);
+    expect(ended).toBeLessThan(3_000);
+    expect(logs.find((line) => String(line.msg).startsWith('stop requested'))?.msg).toBe(
+      'stop requested: TSTP now, TERM at +1.5 s, KILL at +2.5 s, deadline at +3.0 s',
+    );
+    expect(logs.find((line) => line.msg === 'child killed by signal')?.signal).toBe('SIGKILL');
+  });
+
+  it('exits at once with the worker status when it stops on TERM, with no timer left', async () => {
+    const { run, file, pid } = await startRecorder(TIMED, ['--exit-on', 'SIGTERM']);
+    const t0 = monotonicMs();
+    process.kill(pid, 'SIGTERM');
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(monotonicMs() - t0).toBeLessThan(2_300);
+    expect(recorded(file).map((entry) => entry.name)).toEqual(['SIGTSTP', 'SIGTERM']);
+  });
+
+  it('ignores a second SIGTERM and still forwards other signals during the stop', async () => {
+    const { run, file, pid } = await startRecorder(TIMED, ['--exit-on', 'SIGTERM']);
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => recorded(file).length === 1, 'the quiet signal');
+    process.kill(pid, 'SIGTERM');
+    process.kill(pid, 'SIGUSR1');
+    await waitFor(() => recorded(file).length === 2, 'USR1');
+    const result = await run.done;
+    expect(recorded(file).map((entry) => entry.name)).toEqual(['SIGTSTP', 'SIGUSR1', 'SIGTERM']);
+    expect(result.stderr).toContain('received signal again: ignored, the stop is under way');
+  });
+
+  it('moves to the next phase on a second SIGINT, and kills on a third', async () => {
+    const { run, file, pid } = await startRecorder(['--preset', 'sidekiq', '--grace-period', '60s', '--shutdown-timeout', '10s']);
+    process.kill(pid, 'SIGINT');
+    await waitFor(() => recorded(file).length === 1, 'the quiet signal');
+    process.kill(pid, 'SIGINT');
+    await waitFor(() => recorded(file).length === 3, 'TERM and CONT');
+    process.kill(pid, 'SIGINT');
+    const result = await run.done;
+    expect(result.code).toBe(137);
+    expect(recorded(file).map((entry) => entry.name)).toEqual(['SIGTSTP', 'SIGTERM', 'SIGCONT']);
+  });
+
+  it('never sends TSTP with the generic preset: TERM at once', async () => {
+    const { run, file, pid } = await startRecorder(['--grace-period', '3s'], ['--exit-on', 'SIGTERM']);
+    process.kill(pid, 'SIGTERM');
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    expect(recorded(file)[0]?.name).toBe('SIGTERM');
+    expect(recorded(file).some((entry) => entry.name === 'SIGTSTP')).toBe(false);
+    expect(logLines(result.stderr).find((line) => line.msg === 'stop settings')?.preset).toBe('generic');
+  });
+
+  it('resumes a worker that the quiet signal suspended, and says so', async () => {
+    // Like a job-control program, this worker stops itself on TSTP. (One with no TSTP handler at
+    // all is not suspended: it leads its own session, and the kernel discards a default-action
+    // stop signal to an orphaned process group.)
+    const worker = 'trap "kill -STOP \\$\\$" TSTP; echo $$; while :; do sleep 0.05; done';
+    const run = startDrainInit(['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sh', '-c', worker]);
+    running.push(run);
+    const pid = await run.pid();
+    await waitFor(() => run.stdout().trim() !== '', 'the worker');
+    const hostWorker = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => run.stderr().includes('does not handle the quiet signal'), 'the resume', 2_000);
+    await waitFor(() => processState(hostWorker) !== 'T' || undefined, 'the worker to run again', 1_000);
+    expect(['S', 'R']).toContain(processState(hostWorker));
+  });
+});

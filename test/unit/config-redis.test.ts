@@ -1,0 +1,77 @@
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, type Config } from '../../src/config/parse.js';
+
+function config(argv: readonly string[], env: Record<string, string> = {}): Config {
+  const parsed = parseConfig([...argv, '--', 'sidekiq'], env);
+  if (parsed.kind !== 'run') throw new Error(`expected a run, got ${parsed.kind}`);
+  return parsed.config;
+}
+
+function failure(argv: readonly string[], env: Record<string, string> = {}): string {
+  try {
+    config(argv, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('Redis options', () => {
+  it('turns Redis off and uses the defaults when nothing is set', () => {
+    const parsed = config([]);
+    expect(parsed.redisUrl).toBeUndefined();
+    expect(parsed.instanceId).toBe(hostname());
+    expect(parsed.redisPrefix).toBe('drain-init');
+    expect(parsed.heartbeatIntervalMs).toBe(10_000);
+    expect(parsed.heartbeatTtlMs).toBe(30_000);
+  });
+
+  it("reads Sidekiq's REDIS_URL when neither the flag nor DRAIN_INIT_REDIS_URL is set", () => {
+    expect(config([], { REDIS_URL: 'redis://r:6379/2' }).redisUrl).toBe('redis://r:6379/2');
+    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('redis://ours');
+    expect(config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('rediss://flag');
+    expect(config([], { REDIS_URL: '' }).redisUrl).toBeUndefined();
+  });
+
+  it('names the instance after POD_NAME, then the flag or DRAIN_INIT_INSTANCE_ID', () => {
+    expect(config([], { POD_NAME: 'worker-7f9c' }).instanceId).toBe('worker-7f9c');
+    expect(config([], { POD_NAME: 'pod', DRAIN_INIT_INSTANCE_ID: 'env' }).instanceId).toBe('env');
+    expect(config(['--instance-id=flag'], { DRAIN_INIT_INSTANCE_ID: 'env' }).instanceId).toBe('flag');
+  });
+
+  it('takes the prefix, interval and TTL, the TTL defaulting to three intervals', () => {
+    const parsed = config(['--redis-prefix', 'myapp:di', '--heartbeat-interval', '2s']);
+    expect(parsed.redisPrefix).toBe('myapp:di');
+    expect(parsed.heartbeatIntervalMs).toBe(2_000);
+    expect(parsed.heartbeatTtlMs).toBe(6_000);
+    expect(config([], { DRAIN_INIT_HEARTBEAT_INTERVAL: '500ms', DRAIN_INIT_HEARTBEAT_TTL: '1m' }).heartbeatTtlMs).toBe(60_000);
+  });
+
+  it('rejects a TTL not longer than the interval, naming where it came from', () => {
+    expect(failure(['--heartbeat-ttl', '5s'])).toBe('--heartbeat-ttl (5s) must be longer than the heartbeat interval (10s)');
+    expect(failure(['--heartbeat-interval', '1s'], { DRAIN_INIT_HEARTBEAT_TTL: '1s' })).toBe(
+      'DRAIN_INIT_HEARTBEAT_TTL (1s) must be longer than the heartbeat interval (1s)',
+    );
+  });
+
+  it('rejects a zero interval and names with spaces', () => {
+    expect(failure(['--heartbeat-interval', '0'])).toBe("invalid value '0' for --heartbeat-interval: must be at least 1ms");
+    expect(failure(['--instance-id', 'a b'])).toMatch(/^invalid value 'a b' for --instance-id: expected a non-empty name/);
+    expect(failure([], { DRAIN_INIT_REDIS_PREFIX: ' ' })).toMatch(/for DRAIN_INIT_REDIS_PREFIX: expected a non-empty name/);
+  });
+
+  it('rejects a bad Redis URL on one line without its password', () => {
+    const wrongScheme = failure([], { REDIS_URL: 'http://user:hunter2secret@host:6379' });
+    expect(wrongScheme).toBe("invalid value 'http://***@host:6379' for REDIS_URL: expected redis://[[user]:password@]host[:port][/db] or rediss://... for TLS");
+    const badDb = failure(['--redis-url', 'redis://:hunter2secret@host/cache']);
+    expect(badDb).toBe("invalid value 'redis://***@host/cache' for --redis-url: the path must be a database index such as /1");
+    const unparseable = failure([], { DRAIN_INIT_REDIS_URL: 'redis://u:hunter2secret@host:notaport' });
+    expect(unparseable).toMatch(/^invalid value 'redis:\/\/\*\*\*@host:notaport' for DRAIN_INIT_REDIS_URL: expected redis:/);
+    for (const message of [wrongScheme, badDb, unparseable]) {
+      expect(message).not.toContain('hunter2');
+      expect(message).not.toContain('\n');
+    }
+  });
+});

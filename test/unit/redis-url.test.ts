@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { parseRedisUrl, redactRedisUrl } from '../../src/redis/url.js';
+
+describe('parseRedisUrl', () => {
+  it('defaults the port to 6379 and the database to 0', () => {
+    expect(parseRedisUrl('redis://cache')).toEqual({ host: 'cache', port: 6379, db: 0, tls: false });
+  });
+
+  it('reads the database index, TLS, username and password', () => {
+    expect(parseRedisUrl('rediss://worker:s3cr%40t@cache.internal:6380/1')).toEqual({
+      host: 'cache.internal',
+      port: 6380,
+      db: 1,
+      tls: true,
+      username: 'worker',
+      password: 's3cr@t',
+    });
+  });
+
+  it('reads a lone user part as the password, as Sidekiq does', () => {
+    expect(parseRedisUrl('redis://:only-password@h').password).toBe('only-password');
+    expect(parseRedisUrl('redis://legacy-password@h')).toEqual({ host: 'h', port: 6379, db: 0, tls: false, password: 'legacy-password' });
+  });
+
+  it('takes IPv6 hosts without brackets', () => {
+    expect(parseRedisUrl('redis://[::1]:7000/').host).toBe('::1');
+  });
+
+  it('rejects other schemes, a missing host, port 0 and a path that is no database index', () => {
+    expect(() => parseRedisUrl('http://cache')).toThrow(/expected redis:/);
+    expect(() => parseRedisUrl('cache:6379')).toThrow(/expected redis:/);
+    expect(() => parseRedisUrl('redis://')).toThrow(/no host/);
+    expect(() => parseRedisUrl('redis://h:0')).toThrow(/port/);
+    expect(() => parseRedisUrl('redis://h/one')).toThrow(/database index/);
+    expect(() => parseRedisUrl('redis://u:%zz@h')).toThrow(/malformed %-escape/);
+  });
+});
+
+describe('redactRedisUrl', () => {
+  it('keeps the user, hides the password and spells out port and database', () => {
+    expect(redactRedisUrl('redis://user:pass@host:6379/2')).toBe('redis://user:***@host:6379/2');
+    expect(redactRedisUrl('rediss://:pass@host')).toBe('rediss://:***@host:6379/0');
+    expect(redactRedisUrl('redis://pass@host')).toBe('redis://:***@host:6379/0');
+    expect(redactRedisUrl('redis://host:6380/3')).toBe('redis://host:6380/3');
+    expect(redactRedisUrl('redis://[::1]:6380')).toBe('redis://[::1]:6380/0');
+  });
+
+  it('hides everything before the last @ of text that is no URL', () => {
+    expect(redactRedisUrl('redis://u:p@ss/w@host:port')).toBe('redis://***@host:port');
+    expect(redactRedisUrl('u:pass@host')).toBe('***@host');
+    expect(redactRedisUrl('not a url')).toBe('not a url');
+  });
+});
