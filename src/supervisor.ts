@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { formatDuration } from './config/duration.js';
 import type { Config } from './config/parse.js';
 import type { Logger } from './log/logger.js';
 import { loadAddon, type NativeAddon } from './native/addon.js';
@@ -7,21 +9,24 @@ import { SignalForwarder } from './process/forward.js';
 import { processState } from './process/proc-state.js';
 import { ZombieReaper } from './process/reaper.js';
 import { parseSignal } from './process/signals.js';
-import { StopSequence } from './stop/sequence.js';
+import type { InstanceRecorder } from './redis/record.js';
+import { StopSequence, type PhaseListener } from './stop/sequence.js';
 import { readSidekiqCommandLine, readSidekiqYamlTimeout, resolveStopSettings, type StopSettings } from './stop/settings.js';
+import { describePlan } from './stop/timeline.js';
 import { realTimers } from './stop/timers.js';
-import { formatDuration } from './config/duration.js';
-import { readFileSync } from 'node:fs';
+import { VERSION } from './version.js';
+
+const SIGKILL = parseSignal('KILL');
 
 /** Runs the worker under drain-init until it exits; resolves to drain-init's own exit code. */
 export async function supervise(config: Config, log: Logger): Promise<number> {
   const addon = loadNativeAddon(log);
   if (addon !== undefined) becomeReaper(addon, config, log);
+  const recorder = await startRecorder(config, log);
 
-  const settings = stopSettings(config, log);
   let childPid: number | undefined;
   const sequence = new StopSequence(
-    settings,
+    stopSettings(config, log),
     {
       send: (signal) => forwarder.send(signal),
       killGroup: () => forwarder.send(SIGKILL, true),
@@ -29,6 +34,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
     },
     realTimers,
     log,
+    recordPhase(recorder),
   );
   const forwarder = new SignalForwarder({ rewrite: config.rewrite, processGroup: config.processGroup }, log, (signal) => sequence.handleSignal(signal));
   forwarder.install();
@@ -37,7 +43,10 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   forwarder.attach(child.pid);
   const reaper = addon === undefined ? undefined : new ZombieReaper(addon, log, () => (child.pid === undefined ? [] : [child.pid]));
   reaper?.start();
-  if (child.pid !== undefined) log.info({ childPid: child.pid, program: config.command }, 'started child');
+  if (child.pid !== undefined) {
+    log.info({ childPid: child.pid, program: config.command }, 'started child');
+    recorder?.update({ state: 'running', childPid: child.pid });
+  }
 
   const exit = await child.exited;
   sequence.finish();
@@ -46,10 +55,20 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   reaper?.stop();
   const code = exitCodeFor(exit);
   logExit(log, config.command, exit, code, reaper?.total ?? 0);
+  await recorder?.close({ state: 'exited', lastExit: describeExit(exit) });
   return code;
 }
 
-const SIGKILL = parseSignal('KILL');
+/** Loaded only when a Redis URL is set, so a plain init never pays for the Redis client. */
+async function startRecorder(config: Config, log: Logger): Promise<InstanceRecorder | undefined> {
+  if (config.redisUrl === undefined) return undefined;
+  const { startInstanceRecorder } = await import('./redis/record.js');
+  return startInstanceRecorder(config, log, { program: config.command, version: VERSION });
+}
+
+function recordPhase(recorder: InstanceRecorder | undefined): PhaseListener {
+  return (phase, plan, sinceT0Ms) => recorder?.update({ state: phase, stopPlan: describePlan(plan), deadlineInMs: plan.deadlineMs - sinceT0Ms });
+}
 
 function stopSettings(config: Config, log: Logger): StopSettings {
   const sidekiq = readSidekiqCommandLine(config.command, config.args);
@@ -92,6 +111,17 @@ function becomeReaper(addon: NativeAddon, config: Config, log: Logger): void {
     log.debug('registered as child subreaper');
   } else if (!addon.isChildSubreaper()) {
     log.warn('not running as PID 1 and not registered as a child subreaper: orphans will not be re-parented to drain-init; use -s or TINI_SUBREAPER');
+  }
+}
+
+function describeExit(exit: ChildExit): string {
+  switch (exit.kind) {
+    case 'exited':
+      return `code ${exit.code}`;
+    case 'signaled':
+      return `signal ${exit.signal}`;
+    case 'spawn-failed':
+      return `not started: ${exit.errno}`;
   }
 }
 
