@@ -17,6 +17,8 @@ import { realTimers } from './stop/timers.js';
 import { VERSION } from './version.js';
 
 const SIGKILL = parseSignal('KILL');
+/** Start-up touches far more of the node executable than an idle init ever runs again. */
+const TRIM_AFTER_START_MS = 2_000;
 
 /** Runs the worker under drain-init until it exits; resolves to drain-init's own exit code. */
 export async function supervise(config: Config, log: Logger): Promise<number> {
@@ -43,6 +45,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   forwarder.attach(child.pid);
   const reaper = addon === undefined ? undefined : new ZombieReaper(addon, log, () => (child.pid === undefined ? [] : [child.pid]));
   reaper?.start();
+  if (addon !== undefined) trimAfterStart(addon, log);
   if (child.pid !== undefined) {
     log.info({ childPid: child.pid, program: config.command }, 'started child');
     recorder?.update({ state: 'running', childPid: child.pid });
@@ -102,6 +105,16 @@ function loadNativeAddon(log: Logger): NativeAddon | undefined {
     log.warn({ err: (error as Error).message }, 'native addon not loaded: orphaned processes will not be reaped');
     return undefined;
   }
+}
+
+function trimAfterStart(addon: NativeAddon, log: Logger): void {
+  setTimeout(() => {
+    try {
+      log.debug({ advisedBytes: addon.trimResidentSet() }, 'trimmed the resident set after start-up');
+    } catch (error) {
+      log.debug({ err: (error as Error).message }, 'could not trim the resident set');
+    }
+  }, TRIM_AFTER_START_MS).unref();
 }
 
 function becomeReaper(addon: NativeAddon, config: Config, log: Logger): void {

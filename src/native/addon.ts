@@ -6,6 +6,8 @@ export interface NativeAddon {
   reapOrphans(protectedPids: readonly number[]): number;
   setChildSubreaper(): void;
   isChildSubreaper(): boolean;
+  /** Lets the kernel reclaim the pages of read-only file mappings (the node executable); returns the bytes advised. */
+  trimResidentSet(): number;
 }
 
 /** Copied beside the bundle (dist/drain-init.mjs) by the build. */

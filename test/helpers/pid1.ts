@@ -8,7 +8,7 @@ export const FIXTURES = `${ROOT}test/fixtures/`;
 
 export interface Run {
   readonly process: ChildProcess;
-  /** Host pid of drain-init (PID 1 inside its namespace when asPid1). */
+  /** Host pid of the init (PID 1 inside its namespace when asPid1). */
   readonly pid: () => Promise<number>;
   readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
   readonly stderr: () => string;
@@ -24,9 +24,16 @@ export interface RunOptions {
 
 /** Starts drain-init, by default as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc). */
 export function startDrainInit(args: readonly string[], options: RunOptions = {}): Run {
+  return startInit([process.execPath, CLI, ...args], options);
+}
+
+/** Starts any init's argv (drain-init, tini, dumb-init ...), by default as PID 1 of a new PID namespace. */
+export function startInit(argv: readonly string[], options: RunOptions = {}): Run {
   const asPid1 = options.asPid1 ?? true;
-  const command = asPid1 ? 'unshare' : process.execPath;
-  const commandArgs = asPid1 ? ['--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args] : [CLI, ...args];
+  const [program, ...rest] = argv;
+  if (program === undefined) throw new Error('empty argv');
+  const command = asPid1 ? 'unshare' : program;
+  const commandArgs = asPid1 ? ['--pid', '--fork', '--mount-proc', ...argv] : rest;
   const child = spawn(command, commandArgs, {
     env: { ...process.env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -42,7 +49,7 @@ export function startDrainInit(args: readonly string[], options: RunOptions = {}
   });
   const pid = async (): Promise<number> => {
     const outer = child.pid;
-    if (outer === undefined) throw new Error('drain-init did not start');
+    if (outer === undefined) throw new Error('the init did not start');
     if (!asPid1) return outer;
     return waitFor(() => {
       const listed = readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim();
@@ -50,6 +57,54 @@ export function startDrainInit(args: readonly string[], options: RunOptions = {}
     }, 'the PID namespace init');
   };
   return { process: child, pid, done, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** SIGKILLs a run that is still going (as PID 1: its namespace's init, so the kernel kills the rest) and waits for its end. */
+export async function killRun(run: Run): Promise<void> {
+  if (run.process.exitCode === null && run.process.signalCode === null) {
+    const pid = (await run.pid().catch(() => undefined)) ?? run.process.pid;
+    try {
+      if (pid !== undefined && pid > 0) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await run.done;
+}
+
+export interface PlatformStop {
+  /** ms from the SIGTERM until the init's end (its stdout and stderr closed). */
+  readonly stopMs: number;
+  /** The init still ran when the grace period was over and got the platform's SIGKILL. */
+  readonly killedAtDeadline: boolean;
+  /** As the run's `done` has them: unshare's own status (util-linux 2.38 exits 1 when its child was SIGKILLed). */
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/**
+ * Plays the platform (Kubernetes, ECS ...): SIGTERM to the init at T0, SIGKILL to it at T0 + graceMs if it
+ * still runs. `onSignal` is called right after each signal is sent.
+ */
+export async function stopLikePlatform(run: Run, graceMs: number, onSignal: (signal: 'SIGTERM' | 'SIGKILL') => void = () => {}): Promise<PlatformStop> {
+  const pid = await run.pid();
+  const t0 = performance.now();
+  process.kill(pid, 'SIGTERM');
+  onSignal('SIGTERM');
+  let killedAtDeadline = false;
+  const deadline = setTimeout(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+      killedAtDeadline = true;
+      onSignal('SIGKILL');
+    } catch {
+      // it ended just now
+    }
+  }, graceMs);
+  const { code, signal } = await run.done;
+  const stopMs = performance.now() - t0;
+  clearTimeout(deadline);
+  return { stopMs, killedAtDeadline, code, signal };
 }
 
 /** Polls until `probe` returns a value, for at most `timeoutMs`. */

@@ -1,8 +1,8 @@
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, logLines, recorded, startDrainInit, waitFor, type Run } from '../helpers/pid1.js';
+import { CLI, FIXTURES, logLines, recorded, startDrainInit, startInit, waitFor, type Run } from '../helpers/pid1.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const running: Run[] = [];
@@ -47,10 +47,13 @@ function childStates(pid: number): string[] {
   });
 }
 
-function rssKb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+function statusKb(pid: number, field: string): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(match?.[1]);
 }
+
+const rssKb = (pid: number) => statusKb(pid, 'VmRSS');
+const rssFileKb = (pid: number) => statusKb(pid, 'RssFile');
 
 describe('signal forwarding as PID 1', () => {
   const SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU', 'SIGCONT', 'SIGPIPE', 'SIGTSTP', 'SIGURG', 'SIGXCPU', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSYS', 'SIGTRAP', 'SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGSTKFLT', 'SIGXFSZ'];
@@ -174,5 +177,21 @@ describe('stdio, arguments and environment', () => {
     const odd = 'spaces and "quotes" and ünïcødé\nand a newline';
     const result = await start(['--', process.execPath, '-e', script, ...args], { env: { ODD_VALUE: odd } }).done;
     expect(JSON.parse(result.stdout)).toEqual({ args, env: odd });
+  });
+});
+
+describe('memory', () => {
+  it('lets the kernel reclaim the pages of the node executable once started', async () => {
+    // A private copy, as in a container: pages that other processes map too cannot be reclaimed.
+    const node = tempFile('node');
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
+    const run = startInit([node, CLI, '-v', '--', 'sleep', '30']);
+    running.push(run);
+    const pid = await run.pid();
+    await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'started child'), 'the child');
+    const before = rssFileKb(pid);
+    await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'trimmed the resident set after start-up'), 'the trim', 5_000);
+    expect(rssFileKb(pid)).toBeLessThan(before / 2);
   });
 });
