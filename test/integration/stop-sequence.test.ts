@@ -116,4 +116,16 @@ describe('the stop sequence as PID 1', () => {
     await waitFor(() => processState(hostWorker) !== 'T' || undefined, 'the worker to run again', 1_000);
     expect(['S', 'R']).toContain(processState(hostWorker));
   });
+
+  it('is not suspended by a quiet signal it does not handle: its process group is orphaned', async () => {
+    const run = startDrainInit(['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sleep', '60']);
+    running.push(run);
+    const pid = await run.pid();
+    const sleeper = await waitFor(() => Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()) || undefined, 'the sleeper');
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => run.stderr().includes('sent quiet signal'), 'the quiet signal');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(processState(sleeper)).toBe('S');
+    expect(run.stderr()).not.toContain('does not handle the quiet signal');
+  });
 });
