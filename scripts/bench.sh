@@ -8,3 +8,5 @@ hash -r
 
 # One line per benchmark; append new ones below.
 node scripts/bench/init-core.ts
+node scripts/bench/stop.ts
+node scripts/bench/redis-beat.ts

@@ -5,17 +5,18 @@
 import { hostname } from 'node:os';
 import type { Run } from '../../test/helpers/pid1.js';
 import type { RedisServer } from '../../test/helpers/redis.js';
-import type { EnqueuedJob } from '../../test/helpers/sidekiq.js';
+import type { EnqueuedJob, JobFate, JobOutcome } from '../../test/helpers/sidekiq.js';
 
 // Node runs the helpers' .ts sources directly, so they are imported by their real names. tsc (without
 // allowImportingTsExtensions) rejects a static '.ts' import, hence dynamic imports typed from the
 // '.js' names tsc maps back to the same files. Type-only imports above are erased at run time.
 const helper = (name: string): string => new URL(`../../test/helpers/${name}.ts`, import.meta.url).href;
-const { startDrainInit, ROOT }: typeof import('../../test/helpers/pid1.js') = await import(helper('pid1'));
+const { killRun, startDrainInit, stopLikePlatform, ROOT }: typeof import('../../test/helpers/pid1.js') = await import(helper('pid1'));
 const { startRedis }: typeof import('../../test/helpers/redis.js') = await import(helper('redis'));
 const {
   enqueue,
   jidOf,
+  jobOutcomes,
   jobsInQueue,
   makeMarkerDir,
   markers,
@@ -108,44 +109,38 @@ function watch(redis: RedisServer, markerDir: string, tags: ReadonlyMap<string, 
   };
 }
 
-interface Outcome {
+interface Outcome extends JobOutcome {
   readonly tag: string;
   readonly seconds: number;
-  readonly jid: string;
-  readonly fate: 'finished' | 'requeued' | 'waiting' | 'retry/dead' | 'lost';
   readonly detail: string;
 }
 
+function describeOutcome(outcome: JobOutcome): string {
+  const identical = outcome.identical ? 'byte-identical' : 'MODIFIED payload';
+  switch (outcome.fate) {
+    case 'finished':
+      return 'ran to its end (done marker)';
+    case 'requeued':
+      return `started, ${outcome.interrupted ? 'interrupted, ' : ''}pushed back to queue:default (${identical}); will run again from the start`;
+    case 'waiting':
+      return `never started, still in queue:default (${identical})`;
+    case 'retry/dead':
+      return 'in the retry or dead set';
+    case 'lost':
+      return outcome.started ? 'started, then vanished: no done marker, in no queue' : 'in no queue and never ran';
+  }
+}
+
 async function outcomes(redis: RedisServer, markerDir: string, jobs: readonly EnqueuedJob[]): Promise<Outcome[]> {
-  const found = markers(markerDir);
-  const queued = await jobsInQueue(redis, 'default');
-  const members = async (key: string): Promise<string[]> => {
-    const reply = await redis.call('ZRANGE', key, 0, -1);
-    return Array.isArray(reply) ? reply.map(String) : [];
-  };
-  const retryOrDead = [...(await members('retry')), ...(await members('dead'))].map(jidOf);
-  return jobs.map((job, index): Outcome => {
-    const spec = JOBS[index] ?? { tag: job.jid, seconds: 0 };
-    const base = { tag: spec.tag, seconds: spec.seconds, jid: job.jid };
-    const started = found.started.includes(job.jid);
-    const interrupted = found.interrupted.includes(job.jid);
-    if (found.done.includes(job.jid)) return { ...base, fate: 'finished', detail: 'ran to its end (done marker)' };
-    const inQueue = queued.filter((payload) => jidOf(payload) === job.jid);
-    if (inQueue.length > 0) {
-      const identical = inQueue.every((payload) => payload === job.payload) ? 'byte-identical' : 'MODIFIED payload';
-      return started
-        ? { ...base, fate: 'requeued', detail: `started, ${interrupted ? 'interrupted, ' : ''}pushed back to queue:default (${identical}); will run again from the start` }
-        : { ...base, fate: 'waiting', detail: `never started, still in queue:default (${identical})` };
-    }
-    if (retryOrDead.includes(job.jid)) return { ...base, fate: 'retry/dead', detail: 'in the retry or dead set' };
-    return { ...base, fate: 'lost', detail: started ? 'started, then vanished: no done marker, in no queue' : 'in no queue and never ran' };
+  return (await jobOutcomes(redis, markerDir, jobs)).map((outcome, index) => {
+    const spec = JOBS[index] ?? { tag: outcome.jid, seconds: 0 };
+    return { ...outcome, tag: spec.tag, seconds: spec.seconds, detail: describeOutcome(outcome) };
   });
 }
 
 let redis: RedisServer | undefined;
 let markerDir: string | undefined;
 let drainInit: Run | undefined;
-let drainInitPid: number | undefined;
 let stopWatching: (() => Promise<void>) | undefined;
 
 let aborted = false;
@@ -159,13 +154,8 @@ function cleanUp(): Promise<void> {
 
 async function cleanUpOnce(): Promise<void> {
   await stopWatching?.().catch(() => undefined);
-  const unshare = drainInit?.process;
-  if (unshare !== undefined && unshare.exitCode === null && unshare.signalCode === null) {
-    // Killing the namespace's PID 1 makes the kernel kill everything else in it.
-    if (drainInitPid !== undefined) process.kill(drainInitPid, 'SIGKILL');
-    unshare.kill('SIGKILL');
-    await drainInit?.done;
-  }
+  // Killing the namespace's PID 1 makes the kernel kill everything else in it.
+  if (drainInit !== undefined) await killRun(drainInit);
   await redis?.stop();
   if (markerDir !== undefined) removeMarkerDir(markerDir);
 }
@@ -193,7 +183,7 @@ async function main(): Promise<number> {
   drainInit = startDrainInit(DRAIN_INIT_ARGS, { cwd: ROOT, env: sidekiqEnv({ redisUrl: redis.url, markerDir }) });
   follow(drainInit.process.stdout, () => 'sidekiq');
   follow(drainInit.process.stderr, stderrLabel);
-  drainInitPid = await drainInit.pid();
+  const drainInitPid = await drainInit.pid();
   demo(`drain-init is host pid ${drainInitPid} (PID 1 inside its namespace)`);
   stopWatching = watch(redis, markerDir, tags);
 
@@ -204,18 +194,15 @@ async function main(): Promise<number> {
   demo(`${jobs.slice(0, CONCURRENCY).map((job) => tags.get(job.jid)).join(' and ')} are running; Redis's busy count catches up on the next heartbeat (every 5 s)`);
 
   step(`5. the platform sends SIGTERM to drain-init; it will SIGKILL it ${GRACE_S} s later if it is still running`);
-  const termAt = Date.now();
-  process.kill(drainInitPid, 'SIGTERM');
-  demo(`SIGTERM sent to drain-init (host pid ${drainInitPid})`);
-  const deadline = new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), GRACE_S * 1000).unref());
-  const first = await Promise.race([drainInit.done, deadline]);
-  if (first === 'deadline') {
-    demo(`grace period of ${GRACE_S} s is over and drain-init is still running: platform SIGKILL`);
-    process.kill(drainInitPid, 'SIGKILL');
-  }
-  const exit = await drainInit.done;
+  const exit = await stopLikePlatform(drainInit, GRACE_S * 1000, (signal) =>
+    demo(
+      signal === 'SIGTERM'
+        ? `SIGTERM sent to drain-init (host pid ${drainInitPid})`
+        : `grace period of ${GRACE_S} s is over and drain-init is still running: platform SIGKILL`,
+    ),
+  );
   if (aborted) return 130;
-  const stopSeconds = (Date.now() - termAt) / 1000;
+  const stopSeconds = exit.stopMs / 1000;
   await stopWatching();
   stopWatching = undefined;
   const status = exit.signal === null ? `exit code ${String(exit.code)}` : `killed by ${exit.signal}`;
@@ -223,7 +210,7 @@ async function main(): Promise<number> {
 
   step('6. summary');
   const results = await outcomes(redis, markerDir, jobs);
-  const count = (fate: Outcome['fate']): number => results.filter((result) => result.fate === fate).length;
+  const count = (fate: JobFate): number => results.filter((result) => result.fate === fate).length;
   for (const result of results) {
     demo(`${result.tag.padEnd(7)} ${String(result.seconds).padStart(2)} s  ${result.fate.toUpperCase().padEnd(10)} ${result.detail}`);
   }

@@ -133,6 +133,44 @@ export async function waitForMarker(dir: string, jid: string, state: 'started' |
   await poll(() => existsSync(join(dir, `${jid}.${state}`)) || undefined, `${jid}.${state}`, timeoutMs, 50);
 }
 
+/** What became of a job: ran to its end, back in its queue (after it started, or never started), in the retry or dead set, or none of these. */
+export type JobFate = 'finished' | 'requeued' | 'waiting' | 'retry/dead' | 'lost';
+
+export interface JobOutcome {
+  readonly jid: string;
+  readonly fate: JobFate;
+  /** It had a .started marker. */
+  readonly started: boolean;
+  /** It had an .interrupted marker (Sidekiq's hard shutdown). */
+  readonly interrupted: boolean;
+  /** Requeued or waiting: every copy in its queue is the byte-identical string first pushed. */
+  readonly identical: boolean;
+}
+
+/** Each job's fate, once its worker is gone: from the markers in `markerDir`, queue:<queue>, and the retry and dead sets. */
+export async function jobOutcomes(redis: RedisClient, markerDir: string, jobs: readonly EnqueuedJob[]): Promise<JobOutcome[]> {
+  const found = markers(markerDir);
+  const queued = new Map<string, string[]>();
+  for (const queue of new Set(jobs.map((job) => job.queue))) queued.set(queue, await jobsInQueue(redis, queue));
+  const retryOrDead = [...strings(await redis.call('ZRANGE', 'retry', 0, -1)), ...strings(await redis.call('ZRANGE', 'dead', 0, -1))].map(jidOf);
+  return jobs.map((job): JobOutcome => {
+    const inQueue = (queued.get(job.queue) ?? []).filter((payload) => jidOf(payload) === job.jid);
+    const started = found.started.includes(job.jid);
+    const fate: JobFate = found.done.includes(job.jid)
+      ? 'finished'
+      : inQueue.length > 0
+        ? started ? 'requeued' : 'waiting'
+        : retryOrDead.includes(job.jid) ? 'retry/dead' : 'lost';
+    return {
+      jid: job.jid,
+      fate,
+      started,
+      interrupted: found.interrupted.includes(job.jid),
+      identical: inQueue.length > 0 && inQueue.every((payload) => payload === job.payload),
+    };
+  });
+}
+
 export interface SidekiqProcessInfo {
   readonly identity: string;
   readonly hostname: string;
