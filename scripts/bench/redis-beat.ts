@@ -1,28 +1,48 @@
 /**
- * Benchmark of the Redis heartbeat: 10,000 beats of the instance record at a 1 ms interval against a
- * redis-server on a free loopback port. Prints the Redis commands per beat, from `INFO commandstats`
- * deltas (the benchmark's own INFO calls left out), and the process's RSS and V8 heap after 1,000 and
- * 10,000 beats. At this rate V8 grows its young generation (not garbage that stays), so the heap used after
- * a full GC is the figure that shows whether anything is retained.
+ * Benchmark of the Redis heartbeat, in two phases against a redis-server on a free loopback port.
  *
- * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/redis-beat.ts
+ * 1. Beats: 10,000 beats of the instance record at a 1 ms interval. Prints the Redis commands per beat, from
+ *    `INFO commandstats` deltas (the benchmark's own INFO calls left out), and the process's RSS and V8 heap after
+ *    1,000 and 10,000 beats. At this rate V8 grows its young generation (not garbage that stays), so the heap used
+ *    after a full GC is the figure that shows whether anything is retained.
+ * 2. Outage: a recorder at a 10 ms heartbeat interval with an update() every 2 ms (state churn) while redis-server
+ *    is stopped for 60 s (BENCH_OUTAGE_SECONDS=600 for the full 10 minutes). Every 5 s: RSS, V8 heap used after a
+ *    forced GC and the reconnection attempts so far; then redis-server is started again on the same port and the
+ *    record must come back with the last state. "flat" when the heap after GC grew by less than 1 MiB.
+ *
+ * Run with Node 24 (it strips the types): node scripts/bench/redis-beat.ts. The recorder is bundled from src/ with
+ * esbuild into .bench/ first (the build emits no per-module JavaScript, only the bundled CLI).
  */
-import { existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { build } from 'esbuild';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { RedisServer } from '../../test/helpers/redis.js';
+import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 
-// Node runs the helper's .ts source and the built recorder; tsc (without allowImportingTsExtensions) rejects a
-// static '.ts' import, hence dynamic imports typed from the '.js' names tsc maps back to the same files.
-const { startRedis }: typeof import('../../test/helpers/redis.js') = await import(new URL('../../test/helpers/redis.ts', import.meta.url).href);
+type RecordModule = typeof import('../../src/redis/record.ts');
+type InstanceRecorder = import('../../src/redis/record.ts').InstanceRecorder;
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BEATS = 10_000;
 const EARLY_BEATS = 1_000;
 const INTERVAL_MS = 1;
+
+const OUTAGE_SECONDS = Number(process.env.BENCH_OUTAGE_SECONDS ?? '60');
+const OUTAGE_INTERVAL_MS = 10;
+const OUTAGE_TTL_MS = 1_000;
+const CHURN_EVERY_MS = 2;
+const SAMPLE_EVERY_MS = 5_000;
+/** drain-init's default --heartbeat-interval, and the outage the issue asks about. */
+const DEFAULT_INTERVAL_MS = 10_000;
+const ISSUE_OUTAGE_MS = 600_000;
+const FLAT_LIMIT_BYTES = 1024 * 1024;
+const OUTAGE_MSG = 'Redis unavailable; the worker runs on';
+const RECOVERY_MSG = 'Redis available again';
 
 type CommandCounts = Map<string, number>;
 
@@ -58,18 +78,59 @@ function mib(bytes: number): string {
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
-function memory(): string {
+function sampleMemory(): { rss: number; heap: number } {
   const rss = process.memoryUsage.rss();
   collectGarbage();
-  return `RSS ${mib(rss)}, heap used after GC ${mib(process.memoryUsage().heapUsed)}`;
+  return { rss, heap: process.memoryUsage().heapUsed };
 }
 
-async function main(): Promise<void> {
-  const built = `${ROOT}dist/redis/record.js`;
-  if (!existsSync(built)) throw new Error('dist/redis/record.js is missing: run npm run build first');
-  const { startInstanceRecorder }: typeof import('../../src/redis/record.js') = await import(built);
+function memory(): string {
+  const { rss, heap } = sampleMemory();
+  return `RSS ${mib(rss)}, heap used after GC ${mib(heap)}`;
+}
 
-  const server = await startRedis();
+/** src/redis/record.ts and its imports in one ES module; ioredis and pino stay imports of node_modules. */
+async function loadRecorder(): Promise<RecordModule> {
+  const outfile = join(ROOT, '.bench', 'redis-record.mjs');
+  mkdirSync(join(ROOT, '.bench'), { recursive: true });
+  await build({
+    entryPoints: [join(ROOT, 'src/redis/record.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    packages: 'external',
+    logLevel: 'warning',
+    outfile,
+  });
+  return (await import(pathToFileURL(outfile).href)) as RecordModule;
+}
+
+/**
+ * ioredis' reconnection attempts, counted from its 'reconnecting' status event. The recorder does not expose its
+ * client, so the bench wraps emit on the prototype of the one ioredis module the bundle imports too.
+ */
+let reconnections = 0;
+const emit = Redis.prototype.emit;
+Redis.prototype.emit = function (this: Redis, event: string | symbol, ...args: unknown[]): boolean {
+  if (event === 'reconnecting') reconnections++;
+  return emit.call(this, event, ...args);
+};
+
+async function untilTrue(probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<number> {
+  const startedAt = performance.now();
+  for (;;) {
+    if (await Promise.resolve().then(probe).catch(() => false)) return performance.now() - startedAt;
+    if (performance.now() - startedAt > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+async function answersPing(server: RedisServer): Promise<boolean> {
+  return server.command('PING').then((reply) => reply === 'PONG', () => false);
+}
+
+async function beatPhase(server: RedisServer, { startInstanceRecorder }: RecordModule): Promise<void> {
   const idle = memory();
   const log = pino({ level: 'warn' }, pino.destination(2));
   const recorder = startInstanceRecorder(
@@ -106,6 +167,116 @@ async function main(): Promise<void> {
     );
   } finally {
     await recorder.close({ state: 'exited', lastExit: 'code 0' });
+  }
+}
+
+interface OutageSample {
+  readonly seconds: number;
+  readonly rss: number;
+  readonly heap: number;
+  readonly reconnections: number;
+}
+
+async function outagePhase(server: RedisServer, { startInstanceRecorder }: RecordModule): Promise<void> {
+  // Only counts are kept: a logger that stored its lines would itself grow if the recorder logged per failure.
+  const logCounts = new Map<string, number>();
+  const log = pino({ level: 'info' }, {
+    write: (line: string) => {
+      const { msg } = JSON.parse(line) as { msg: string };
+      logCounts.set(msg, (logCounts.get(msg) ?? 0) + 1);
+    },
+  });
+  const id = 'bench-outage';
+  const recorder: InstanceRecorder | undefined = startInstanceRecorder(
+    { redisUrl: server.url, instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: OUTAGE_INTERVAL_MS, heartbeatTtlMs: OUTAGE_TTL_MS },
+    log,
+    { program: 'sidekiq', version: 'bench' },
+  );
+  if (recorder === undefined) throw new Error('no recorder');
+  const key = `drain-init:instance:${id}`;
+
+  let updates = 0;
+  let slowestUpdateMs = 0;
+  let last = { jobsInFlight: 0, stopPlan: '' };
+  const churn = setInterval(() => {
+    updates++;
+    last = { jobsInFlight: updates % 25, stopPlan: `quiet, then TERM after 25 s (churn ${updates})` };
+    const startedAt = performance.now();
+    recorder.update({ state: updates % 2 === 0 ? 'running' : 'quieting', deadlineInMs: 25_000, ...last });
+    slowestUpdateMs = Math.max(slowestUpdateMs, performance.now() - startedAt);
+  }, CHURN_EVERY_MS);
+
+  const samples: OutageSample[] = [];
+  let updatesDuringOutage = 0;
+  let recoveryMs = 0;
+  try {
+    await untilTrue(async () => (await server.command('EXISTS', key)) === '1', 'the first record');
+    await sleep(1_000);
+
+    process.kill(server.pid(), 'SIGTERM');
+    await untilTrue(async () => !(await answersPing(server)) && !recorder.connected, 'Redis to be down');
+    reconnections = 0;
+    slowestUpdateMs = 0;
+    const updatesBefore = updates;
+    const outageStart = performance.now();
+    process.stdout.write(`\n| outage time | RSS | heap used after GC | reconnection attempts |\n|---|---|---|---|\n`);
+    for (let due = 0; due <= OUTAGE_SECONDS * 1000; due += SAMPLE_EVERY_MS) {
+      const wait = outageStart + due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const { rss, heap } = sampleMemory();
+      const sample = { seconds: Math.round((performance.now() - outageStart) / 1000), rss, heap, reconnections };
+      samples.push(sample);
+      process.stdout.write(`| ${sample.seconds} s | ${mib(rss)} | ${mib(heap)} | ${sample.reconnections} |\n`);
+    }
+    updatesDuringOutage = updates - updatesBefore;
+
+    // The last state written during the outage must be the one the record shows once Redis is back.
+    clearInterval(churn);
+    const wanted = last;
+    const restartedAt = performance.now();
+    await server.restart();
+    await untilTrue(async () => {
+      const [jobs, plan] = (await server.call('HMGET', key, 'jobsInFlight', 'stopPlan')) as (string | null)[];
+      return jobs === String(wanted.jobsInFlight) && plan === wanted.stopPlan;
+    }, 'the record after the restart');
+    recoveryMs = performance.now() - restartedAt;
+  } finally {
+    clearInterval(churn);
+    await recorder.close({ state: 'exited', lastExit: 'code 0' });
+  }
+
+  const first = samples[0];
+  const final = samples.at(-1);
+  if (first === undefined || final === undefined) throw new Error('no samples');
+  const growth = final.heap - first.heap;
+  const skippedBeats = Math.round((OUTAGE_SECONDS * 1000) / OUTAGE_INTERVAL_MS);
+  const issueBeats = ISSUE_OUTAGE_MS / DEFAULT_INTERVAL_MS;
+  process.stdout.write(
+    [
+      '',
+      `verdict: ${growth < FLAT_LIMIT_BYTES ? 'flat' : 'GROWING'} (heap used after GC ${growth >= 0 ? '+' : ''}${(growth / 1024).toFixed(0)} KiB ` +
+        `from the first outage sample to the last; RSS ${mib(first.rss)} -> ${mib(final.rss)}; limit +1 MiB)`,
+      `record back ${(recoveryMs / 1000).toFixed(1)} s after redis-server was restarted, with the last state set during the outage`,
+      `log lines: ${logCounts.get(OUTAGE_MSG) ?? 0} '${OUTAGE_MSG}', ${logCounts.get(RECOVERY_MSG) ?? 0} '${RECOVERY_MSG}'`,
+      `update(): ${updatesDuringOutage} calls during the outage, the slowest ${slowestUpdateMs.toFixed(2)} ms`,
+      `method: recorder at a ${OUTAGE_INTERVAL_MS} ms heartbeat interval, update() every ${CHURN_EVERY_MS} ms; redis-server stopped (SIGTERM) ` +
+        `for ${OUTAGE_SECONDS} s, so ${skippedBeats} skipped beats, ${Math.round(skippedBeats / issueBeats)}x the ${issueBeats} beats a 10-minute outage ` +
+        `skips at the default ${DEFAULT_INTERVAL_MS / 1000} s interval (BENCH_OUTAGE_SECONDS=600: ${ISSUE_OUTAGE_MS / OUTAGE_INTERVAL_MS} beats, ` +
+        `${ISSUE_OUTAGE_MS / OUTAGE_INTERVAL_MS / issueBeats}x). Every ${SAMPLE_EVERY_MS / 1000} s: RSS, then V8 heap used after a forced full GC; ` +
+        `reconnection attempts from ioredis' 'reconnecting' events.`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function main(): Promise<void> {
+  if (!Number.isFinite(OUTAGE_SECONDS) || OUTAGE_SECONDS < SAMPLE_EVERY_MS / 1000) throw new Error(`BENCH_OUTAGE_SECONDS must be at least ${SAMPLE_EVERY_MS / 1000}`);
+  const recorderModule = await loadRecorder();
+  const server = await startRedis();
+  try {
+    await beatPhase(server, recorderModule);
+    await outagePhase(server, recorderModule);
+  } finally {
     await server.stop();
   }
 }

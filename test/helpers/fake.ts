@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import type { Timers } from '../../src/stop/sequence.js';
+import type { StopSettings } from '../../src/stop/settings.js';
 
 /** A logger whose records land in an array. */
 export function captureLogger(): { log: Logger; records: Record<string, unknown>[] } {
@@ -43,3 +44,15 @@ export class FakeTimers implements Timers {
     this.#now = until;
   }
 }
+
+/** Sidekiq's defaults with a 60 s grace period: TSTP now, TERM at +30 s, KILL at +58 s. */
+export const SIDEKIQ_STOP_SETTINGS: StopSettings = {
+  preset: 'sidekiq',
+  gracePeriodMs: 60_000,
+  shutdownTimeoutMs: 25_000,
+  shutdownTimeoutSource: 'sidekiq default',
+  stopMarginMs: 5_000,
+  killMarginMs: 2_000,
+  quietSignal: 20,
+  stopSignal: 15,
+};

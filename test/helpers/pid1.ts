@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = `${ROOT}dist/main.mjs`;
@@ -57,6 +60,23 @@ export function startInit(argv: readonly string[], options: RunOptions = {}): Ru
     }, 'the PID namespace init');
   };
   return { process: child, pid, done, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** Registers an afterEach that kills every run the returned function was given and that is still going. */
+export function killedAfterEach(): (run: Run) => Run {
+  const running: Run[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map(killRun));
+  });
+  return (run) => {
+    running.push(run);
+    return run;
+  };
+}
+
+/** A path in a new temporary directory. */
+export function tempPath(name: string): string {
+  return join(mkdtempSync(join(tmpdir(), 'drain-init-')), name);
 }
 
 /** SIGKILLs a run that is still going (as PID 1: its namespace's init, so the kernel kills the rest) and waits for its end. */

@@ -1,31 +1,14 @@
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, FIXTURES, logLines, recorded, startDrainInit, startInit, waitFor, type Run } from '../helpers/pid1.js';
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CLI, FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, startInit, tempPath, waitFor, type Run } from '../helpers/pid1.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
-const running: Run[] = [];
+const track = killedAfterEach();
 
 function start(...args: Parameters<typeof startDrainInit>): Run {
-  const run = startDrainInit(...args);
-  running.push(run);
-  return run;
+  return track(startDrainInit(...args));
 }
 
-afterEach(async () => {
-  for (const run of running.splice(0)) {
-    if (run.process.exitCode === null && run.process.signalCode === null) {
-      const pid = await run.pid().catch(() => undefined);
-      if (pid !== undefined) process.kill(pid, 'SIGKILL');
-      await run.done;
-    }
-  }
-});
-
-function tempFile(name: string): string {
-  return join(mkdtempSync(join(tmpdir(), 'drain-init-')), name);
-}
 
 async function startRecorder(args: string[], file: string): Promise<{ run: Run; pid: number }> {
   const run = start([...args, '--', RECORDER, file]);
@@ -59,19 +42,21 @@ describe('signal forwarding as PID 1', () => {
   const SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU', 'SIGCONT', 'SIGPIPE', 'SIGTSTP', 'SIGURG', 'SIGXCPU', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSYS', 'SIGTRAP', 'SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGSTKFLT', 'SIGXFSZ'];
 
   it('passes every catchable signal on to the child, in order', async () => {
-    const file = tempFile('signals');
+    const file = tempPath('signals');
     const { run, pid } = await startRecorder([], file);
     for (const [index, signal] of SIGNALS.entries()) {
       process.kill(pid, signal);
       await waitFor(() => recorded(file).length > index, `${signal} to reach the child`);
     }
     expect(recorded(file).map((entry) => entry.name)).toEqual(SIGNALS);
-    const forwarded = logLines(run.stderr()).filter((line) => line.msg === 'forwarded signal').map((line) => line.signal);
-    expect(forwarded).toEqual(SIGNALS);
+    // drain-init logs after it forwards: its last line may reach us after the child recorded the signal.
+    const forwarded = () => logLines(run.stderr()).filter((line) => line.msg === 'forwarded signal').map((line) => line.signal);
+    await waitFor(() => forwarded().length === SIGNALS.length, 'the last log line');
+    expect(forwarded()).toEqual(SIGNALS);
   });
 
   it('rewrites a signal with --rewrite, and drops one rewritten to 0', async () => {
-    const file = tempFile('rewrite');
+    const file = tempPath('rewrite');
     const { pid } = await startRecorder(['--rewrite', 'USR1:USR2', '--rewrite', 'HUP:0'], file);
     process.kill(pid, 'SIGHUP');
     process.kill(pid, 'SIGUSR1');
@@ -82,7 +67,7 @@ describe('signal forwarding as PID 1', () => {
 
   it('reaches a grandchild in the process group with -g, and only the child without it', async () => {
     for (const group of [true, false]) {
-      const file = tempFile('group');
+      const file = tempPath('group');
       const script = `trap ':' USR1; ${RECORDER} ${file} & while kill -0 $! 2>/dev/null; do sleep 0.05; done`;
       const run = start([...(group ? ['-g'] : []), '--', 'sh', '-c', script]);
       await waitFor(() => existsSync(file), 'the grandchild to start');
@@ -112,7 +97,7 @@ describe('exit codes', () => {
   });
 
   it('exits 126 for a file that is not executable', async () => {
-    const file = tempFile('not-executable');
+    const file = tempPath('not-executable');
     writeFileSync(file, '#!/bin/sh\necho hi\n');
     chmodSync(file, 0o644);
     const result = await start(['--', file]).done;
@@ -121,7 +106,7 @@ describe('exit codes', () => {
   });
 
   it('exits 2 for a bad flag with one line, and never starts the worker', async () => {
-    const marker = tempFile('started');
+    const marker = tempPath('started');
     const result = await start(['--grace-period', 'soon', '--', 'touch', marker]).done;
     expect(result.code).toBe(2);
     expect(result.stderr).toBe("drain-init: invalid value 'soon' for --grace-period: expected a duration such as 500ms, 30s, 2m, 1h or bare seconds\n");
@@ -183,11 +168,11 @@ describe('stdio, arguments and environment', () => {
 describe('memory', () => {
   it('lets the kernel reclaim the pages of the node executable once started', async () => {
     // A private copy, as in a container: pages that other processes map too cannot be reclaimed.
-    const node = tempFile('node');
+    const node = tempPath('node');
     copyFileSync(process.execPath, node);
     chmodSync(node, 0o755);
     const run = startInit([node, CLI, '-v', '--', 'sleep', '30']);
-    running.push(run);
+    track(run);
     const pid = await run.pid();
     await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'started child'), 'the child');
     const before = rssFileKb(pid);

@@ -1,29 +1,18 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, logLines, startDrainInit, waitFor, type Run } from '../helpers/pid1.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, killedAfterEach, logLines, startDrainInit, tempPath, waitFor } from '../helpers/pid1.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const PASSWORD = 's3cret-Pa55word';
 let redis: RedisServer;
-const running: Run[] = [];
+const track = killedAfterEach();
 
 beforeAll(async () => {
   redis = await startRedis({ password: PASSWORD });
 });
 afterAll(async () => {
   await redis.stop();
-});
-afterEach(async () => {
-  for (const run of running.splice(0)) {
-    if (run.process.exitCode === null && run.process.signalCode === null) {
-      const pid = await run.pid().catch(() => undefined);
-      if (pid !== undefined) process.kill(pid, 'SIGKILL');
-      await run.done;
-    }
-  }
 });
 
 async function record(id: string): Promise<Record<string, string>> {
@@ -45,10 +34,10 @@ async function recordInState(id: string, state: string, timeoutMs: number): Prom
 }
 
 async function startWorker(id: string, env: Record<string, string>) {
-  const file = join(mkdtempSync(join(tmpdir(), 'drain-init-redis-')), 'signals');
+  const file = tempPath('signals');
   const args = ['--preset', 'sidekiq', '--grace-period', '3s', '--shutdown-timeout', '1s', '--stop-margin', '500ms', '--kill-margin', '500ms'];
   const run = startDrainInit([...args, '--instance-id', id, '--heartbeat-interval', '500ms', '--', RECORDER, file, '--secret-arg'], { env });
-  running.push(run);
+  track(run);
   await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the worker');
   return { run, pid: await run.pid() };
 }

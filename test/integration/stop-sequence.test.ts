@@ -1,29 +1,17 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { processState } from '../../src/process/proc-state.js';
-import { FIXTURES, logLines, recorded, startDrainInit, waitFor, type Run } from '../helpers/pid1.js';
+import { FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, tempPath, waitFor } from '../helpers/pid1.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
-const running: Run[] = [];
+const track = killedAfterEach();
 
-afterEach(async () => {
-  for (const run of running.splice(0)) {
-    if (run.process.exitCode === null && run.process.signalCode === null) {
-      const pid = await run.pid().catch(() => undefined);
-      if (pid !== undefined) process.kill(pid, 'SIGKILL');
-      await run.done;
-    }
-  }
-});
 
 const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 async function startRecorder(options: string[], recorderFlags: string[] = []) {
-  const file = join(mkdtempSync(join(tmpdir(), 'drain-init-stop-')), 'signals');
-  const run = startDrainInit([...options, '--', RECORDER, file, ...recorderFlags]);
-  running.push(run);
+  const file = tempPath('signals');
+  const run = track(startDrainInit([...options, '--', RECORDER, file, ...recorderFlags]));
   await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder to start');
   return { run, file, pid: await run.pid() };
 }
@@ -107,7 +95,7 @@ describe('the stop sequence as PID 1', () => {
     // stop signal to an orphaned process group.)
     const worker = 'trap "kill -STOP \\$\\$" TSTP; echo $$; while :; do sleep 0.05; done';
     const run = startDrainInit(['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sh', '-c', worker]);
-    running.push(run);
+    track(run);
     const pid = await run.pid();
     await waitFor(() => run.stdout().trim() !== '', 'the worker');
     const hostWorker = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim());
@@ -119,7 +107,7 @@ describe('the stop sequence as PID 1', () => {
 
   it('is not suspended by a quiet signal it does not handle: its process group is orphaned', async () => {
     const run = startDrainInit(['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sleep', '60']);
-    running.push(run);
+    track(run);
     const pid = await run.pid();
     const sleeper = await waitFor(() => Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()) || undefined, 'the sleeper');
     process.kill(pid, 'SIGTERM');

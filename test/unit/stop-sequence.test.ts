@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { QUIET_CHECK_DELAY_MS, StopSequence, type StopPhase } from '../../src/stop/sequence.js';
 import type { StopSettings } from '../../src/stop/settings.js';
-import { captureLogger, FakeTimers } from '../helpers/fake.js';
+import { captureLogger, FakeTimers, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 
 const TERM = 15;
 const INT = 2;
@@ -9,16 +9,6 @@ const TSTP = 20;
 const CONT = 18;
 const USR1 = 10;
 
-const SIDEKIQ: StopSettings = {
-  preset: 'sidekiq',
-  gracePeriodMs: 60_000,
-  shutdownTimeoutMs: 25_000,
-  shutdownTimeoutSource: 'sidekiq default',
-  stopMarginMs: 5_000,
-  killMarginMs: 2_000,
-  quietSignal: TSTP,
-  stopSignal: TERM,
-};
 
 let timers: FakeTimers;
 let events: string[];

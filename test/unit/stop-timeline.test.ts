@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { StopSettings } from '../../src/stop/settings.js';
+import { SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 import { describePlan, planStop } from '../../src/stop/timeline.js';
 
-const SIDEKIQ: StopSettings = {
-  preset: 'sidekiq',
-  gracePeriodMs: 60_000,
-  shutdownTimeoutMs: 25_000,
-  shutdownTimeoutSource: 'sidekiq default',
-  stopMarginMs: 5_000,
-  killMarginMs: 2_000,
-  quietSignal: 20,
-  stopSignal: 15,
-};
 const GENERIC: StopSettings = { ...SIDEKIQ, preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0 };
 
 describe('planStop', () => {
