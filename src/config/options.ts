@@ -152,13 +152,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'How long the Redis record outlives its last refresh; longer than the interval.',
     defaultText: '3 times the heartbeat interval',
   },
-  {
-    name: 'sidekiq-namespace',
-    kind: 'value',
-    valueName: 'NAMESPACE',
-    help: "Sidekiq's redis-namespace, when it has one: its keys are read as NAMESPACE:processes and so on.",
-    defaultText: 'none',
-  },
 ];
 
 export function findLong(name: string): OptionSpec | undefined {

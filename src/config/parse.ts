@@ -37,8 +37,6 @@ export interface Config {
   readonly redisPrefix: string;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTtlMs: number;
-  /** The redis-namespace prefix of Sidekiq's keys (without the colon); unset when Sidekiq uses none. */
-  readonly sidekiqNamespace: string | undefined;
 }
 
 export type RedisConfig = Pick<Config, 'redisUrl' | 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
@@ -186,7 +184,6 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
     redisPrefix: one('redis-prefix', parseName) ?? 'drain-init',
     heartbeatIntervalMs,
     heartbeatTtlMs: heartbeatTtlMs ?? 3 * heartbeatIntervalMs,
-    sidekiqNamespace: one('sidekiq-namespace', parseName),
   };
 }
 
