@@ -6,4 +6,9 @@ bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
 hash -r
 npm run --silent typecheck
-vitest run "$@"
+results=.vitest-results.json
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line, whatever reads this output.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$results" || true
+exit "$status"
