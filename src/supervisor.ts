@@ -120,8 +120,12 @@ function trimAfterStart(addon: NativeAddon, log: Logger): void {
 function becomeReaper(addon: NativeAddon, config: Config, log: Logger): void {
   if (process.pid === 1) return;
   if (config.subreaper) {
-    addon.setChildSubreaper();
-    log.debug('registered as child subreaper');
+    try {
+      addon.setChildSubreaper();
+      log.debug('registered as child subreaper');
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'could not register as a child subreaper: orphans will not be re-parented to drain-init');
+    }
   } else if (!addon.isChildSubreaper()) {
     log.warn('not running as PID 1 and not registered as a child subreaper: orphans will not be re-parented to drain-init; use -s or TINI_SUBREAPER');
   }

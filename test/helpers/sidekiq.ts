@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RespValue } from './redis.js';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { startRedis, type RedisServer, type RespValue } from './redis.js';
 
 /** Absolute path of the sample app (SleepJob). Pass it to `sidekiq -r`; a bare relative path would fail. */
 export const SIDEKIQ_APP = fileURLToPath(new URL('../fixtures/sidekiq-app/app.rb', import.meta.url));
@@ -328,4 +329,39 @@ async function pollAsync<T>(probe: () => Promise<T | undefined>, what: string, t
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+export interface SidekiqTestBed {
+  /** The file's redis-server, flushed before each test. */
+  readonly redis: () => RedisServer;
+  /** A fresh marker directory for each test. */
+  readonly markerDir: () => string;
+}
+
+/**
+ * Registers the hooks of a real-Sidekiq test file: one redis-server for the file, flushed before each
+ * test, and a marker directory per test. Register it first: its afterEach then runs after the file's
+ * own, once the processes writing markers are gone.
+ */
+export function sidekiqTestBed(): SidekiqTestBed {
+  let redis: RedisServer | undefined;
+  let markerDir = '';
+  const server = (): RedisServer => {
+    if (redis === undefined) throw new Error('redis-server did not start');
+    return redis;
+  };
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  beforeEach(async () => {
+    await server().call('FLUSHALL');
+    markerDir = makeMarkerDir();
+  });
+  afterEach(() => {
+    removeMarkerDir(markerDir);
+  });
+  return { redis: server, markerDir: () => markerDir };
 }

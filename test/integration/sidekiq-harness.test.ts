@@ -1,17 +1,15 @@
 // The real-Sidekiq harness, proven WITHOUT drain-init: Sidekiq 6.4.1 is spawned directly (no shell) and
 // signalled by the test. This is the baseline the stop sequence is measured against.
 import { hostname } from 'node:os';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   enqueue,
   jobsInQueue,
-  makeMarkerDir,
   markers,
-  removeMarkerDir,
   sidekiqCommand,
   sidekiqEnv,
   sidekiqProcesses,
+  sidekiqTestBed,
   spawnSidekiq,
   waitForMarker,
   waitForSidekiqBusy,
@@ -32,39 +30,24 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
-  let redis: RedisServer | undefined;
-  let markerDir = '';
+  const bed = sidekiqTestBed();
+  const server = bed.redis;
   let sidekiq: SidekiqRun | undefined;
 
-  const server = (): RedisServer => {
-    if (redis === undefined) throw new Error('redis-server did not start');
-    return redis;
-  };
   const start = (timeoutS: number, concurrency: number): SidekiqRun => {
-    sidekiq = spawnSidekiq(sidekiqCommand({ timeoutS, concurrency }), sidekiqEnv({ redisUrl: server().url, markerDir }));
+    sidekiq = spawnSidekiq(sidekiqCommand({ timeoutS, concurrency }), sidekiqEnv({ redisUrl: server().url, markerDir: bed.markerDir() }));
     return sidekiq;
   };
 
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  beforeEach(async () => {
-    await server().call('FLUSHALL');
-    markerDir = makeMarkerDir();
-  });
   afterEach(async () => {
     await sidekiq?.kill();
     sidekiq = undefined;
-    removeMarkerDir(markerDir);
   });
 
   it('runs a 1 s SleepJob to its end, then exits 0 on TERM and logs it', async () => {
     const job = await enqueue(server(), { args: [1, 'short'] });
     const run = start(3, 2);
-    await waitForMarker(markerDir, job.jid, 'done', 20_000);
+    await waitForMarker(bed.markerDir(), job.jid, 'done', 20_000);
 
     run.signal('SIGTERM');
     const exit = await within(run.exited, 10_000, 'Sidekiq to exit after TERM');
@@ -75,7 +58,7 @@ describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
     expect(log).toMatch(/ INFO: Shutting down$/m);
     expect(log).toMatch(/ INFO: Bye!$/m);
     expect(log).toContain(`jid=${job.jid} INFO: SleepJob short done`);
-    expect(markers(markerDir)).toEqual({ started: [job.jid], done: [job.jid], interrupted: [] });
+    expect(markers(bed.markerDir())).toEqual({ started: [job.jid], done: [job.jid], interrupted: [] });
     expect(await jobsInQueue(server())).toEqual([]);
     expect(await sidekiqProcesses(server())).toEqual([]);
   }, 40_000);
@@ -83,7 +66,7 @@ describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
   it('TSTP then TERM with -t 3 on a busy 6 s job: the job is interrupted and pushed back byte-identical', async () => {
     const job = await enqueue(server(), { args: [6, 'long'] });
     const run = start(3, 2);
-    await waitForMarker(markerDir, job.jid, 'started', 20_000);
+    await waitForMarker(bed.markerDir(), job.jid, 'started', 20_000);
 
     run.signal('SIGTSTP');
     await run.waitForLog(/ INFO: Received TSTP, no longer accepting new work$/m, 5_000);
@@ -101,14 +84,14 @@ describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
     expect(log).toMatch(/ WARN: Terminating 1 busy worker threads$/m);
     expect(log).toMatch(/ INFO: Pushed 1 jobs back to Redis$/m);
     expect(await jobsInQueue(server())).toEqual([job.payload]);
-    expect(markers(markerDir)).toEqual({ started: [job.jid], done: [], interrupted: [job.jid] });
+    expect(markers(bed.markerDir())).toEqual({ started: [job.jid], done: [], interrupted: [job.jid] });
     expect(await sidekiqProcesses(server())).toEqual([]);
   }, 40_000);
 
   it('shows busy and quiet in Redis only on heartbeats; a quiet worker leaves queued jobs alone', async () => {
     const running = await enqueue(server(), { args: [20, 'busy'] });
     const run = start(1, 1);
-    await waitForMarker(markerDir, running.jid, 'started', 20_000);
+    await waitForMarker(bed.markerDir(), running.jid, 'started', 20_000);
     const waiting = await enqueue(server(), { args: [1, 'waiting'] });
 
     const [busy] = await waitForSidekiqBusy(server(), 1, { pid: run.pid, timeoutMs: 12_000 });
@@ -124,6 +107,6 @@ describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
     expect(await within(run.exited, 10_000, 'Sidekiq to exit after TERM')).toEqual({ code: 0, signal: null });
     // RPUSH puts the interrupted job at the fetch end: it runs before the job that was waiting.
     expect(await jobsInQueue(server())).toEqual([waiting.payload, running.payload]);
-    expect(markers(markerDir)).toEqual({ started: [running.jid], done: [], interrupted: [running.jid] });
+    expect(markers(bed.markerDir())).toEqual({ started: [running.jid], done: [], interrupted: [running.jid] });
   }, 40_000);
 });

@@ -1,18 +1,16 @@
 // The graceful stop end to end: a real Sidekiq 6.4.1 and a real redis-server, drain-init as PID 1 of its own
 // PID namespace, and the test playing the platform (SIGTERM, then SIGKILL when the grace period is over).
 // With --grace-period 12s and sidekiq -t 3 the plan is TSTP at T0, TERM at 12 - 3 - 5 = +4 s, KILL at +10 s.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { killRun, logLines, startDrainInit, stopLikePlatform, type PlatformStop, type Run } from '../helpers/pid1.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
 import {
   enqueue,
   jobOutcomes,
   jobsInQueue,
-  makeMarkerDir,
   markers,
-  removeMarkerDir,
   sidekiqCommand,
   sidekiqEnv,
+  sidekiqTestBed,
   waitForMarker,
   type EnqueuedJob,
 } from '../helpers/sidekiq.js';
@@ -23,40 +21,24 @@ const SIDEKIQ = sidekiqCommand({ timeoutS: 3, concurrency: 2 });
 const PLAN = 'stop requested: TSTP now, TERM at +4.0 s, KILL at +10.0 s, deadline at +12.0 s';
 
 describe('the graceful stop of a real Sidekiq 6.4.1 under drain-init as PID 1', () => {
-  let redis: RedisServer | undefined;
-  let markerDir = '';
+  const bed = sidekiqTestBed();
+  const server = bed.redis;
   let run: Run | undefined;
-
-  const server = (): RedisServer => {
-    if (redis === undefined) throw new Error('redis-server did not start');
-    return redis;
-  };
 
   /** Enqueues one SleepJob, starts drain-init with Sidekiq, waits until the job runs, then 1 s more, and stops it like the platform. */
   async function stopDuringJob(seconds: number): Promise<{ job: EnqueuedJob; stop: PlatformStop; sidekiqLog: string; drainInitLog: Record<string, unknown>[] }> {
     const job = await enqueue(server(), { args: [seconds, `job-${seconds}s`] });
-    run = startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env: sidekiqEnv({ redisUrl: server().url, markerDir }) });
-    await waitForMarker(markerDir, job.jid, 'started', 15_000);
+    run = startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env: sidekiqEnv({ redisUrl: server().url, markerDir: bed.markerDir() }) });
+    await waitForMarker(bed.markerDir(), job.jid, 'started', 15_000);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const stop = await stopLikePlatform(run, GRACE_MS);
     // Sidekiq logs to stdout, drain-init (JSON) to stderr.
     return { job, stop, sidekiqLog: run.stdout(), drainInitLog: logLines(run.stderr()) };
   }
 
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  beforeEach(async () => {
-    await server().call('FLUSHALL');
-    markerDir = makeMarkerDir();
-  });
   afterEach(async () => {
     if (run !== undefined) await killRun(run);
     run = undefined;
-    removeMarkerDir(markerDir);
   });
 
   it('lets a 6 s job finish: TSTP at once, TERM at +4 s, exit 0 well before the deadline', async () => {
@@ -76,7 +58,7 @@ describe('the graceful stop of a real Sidekiq 6.4.1 under drain-init as PID 1', 
     expect(tstp).toBeGreaterThanOrEqual(0);
     expect(term).toBeGreaterThan(tstp);
     expect(sidekiqLog).toMatch(/ INFO: Bye!$/m);
-    expect(markers(markerDir)).toEqual({ started: [job.jid], done: [job.jid], interrupted: [] });
+    expect(markers(bed.markerDir())).toEqual({ started: [job.jid], done: [job.jid], interrupted: [] });
     expect(await jobsInQueue(server())).toEqual([]);
   }, 30_000);
 
@@ -90,7 +72,7 @@ describe('the graceful stop of a real Sidekiq 6.4.1 under drain-init as PID 1', 
     expect(sidekiqLog).toMatch(/ DEBUG: Got TSTP signal$/m);
     expect(sidekiqLog).toMatch(/ INFO: Pushed 1 jobs back to Redis$/m);
     expect(await jobsInQueue(server())).toEqual([job.payload]);
-    expect(await jobOutcomes(server(), markerDir, [job])).toEqual([{ jid: job.jid, fate: 'requeued', started: true, interrupted: true, identical: true }]);
-    expect(markers(markerDir).done).toEqual([]);
+    expect(await jobOutcomes(server(), bed.markerDir(), [job])).toEqual([{ jid: job.jid, fate: 'requeued', started: true, interrupted: true, identical: true }]);
+    expect(markers(bed.markerDir()).done).toEqual([]);
   }, 30_000);
 });
