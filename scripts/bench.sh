@@ -10,3 +10,4 @@ hash -r
 node scripts/bench/init-core.ts
 node scripts/bench/stop.ts
 node scripts/bench/redis-beat.ts
+node scripts/bench/chaos.ts

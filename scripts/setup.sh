@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g++ util-linux procps openssl)
+APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g++ util-linux procps openssl
+  # the single executables: the arm64 addon's cross compiler, and qemu to run the arm64 binary in a test
+  gcc-aarch64-linux-gnu qemu-user libstdc++6-arm64-cross
+  # the Docker tests: the engine, compose v1, and debootstrap for the base images
+  docker.io docker-compose debootstrap)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -28,3 +32,5 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 hash -r
 echo "setup: building with $(node --version)"
 npm run --silent build
+node scripts/build/binary.ts >/dev/null
+bash scripts/docker/setup.sh

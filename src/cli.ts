@@ -1,10 +1,12 @@
 import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
 import { createLogger } from './log/logger.js';
+import { FOREGROUND_EXEC, execInForeground } from './process/terminal.js';
 import { supervise } from './supervisor.js';
 import { VERSION } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === FOREGROUND_EXEC) return execInForeground(argv.slice(1));
   let parsed;
   try {
     parsed = parseConfig(argv, process.env);

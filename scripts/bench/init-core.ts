@@ -6,12 +6,13 @@
  *   2. signal forwarding latency: kill(init, SIGUSR1) until the child's sigwaitinfo returns
  *   3. reaping: the last of 1,000 orphans exits until no process but PID 1 and the child is left
  *   4. idle memory: VmRSS and RssAnon of the init wrapping `sleep 30`
+ *   5. the single executable (npm run build:binary): its size, start-up and idle memory beside the others
  *
  * Run with Node 24 (it strips the types): node scripts/bench/init-core.ts. Needs root (PID namespaces),
  * cc, unshare, tini and dumb-init; catatonit is optional. Prints a markdown table on stdout, progress on stderr.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -23,6 +24,7 @@ const BENCH_DIR = join(ROOT, '.bench');
 const CHILD_SOURCE = join(ROOT, 'scripts/bench/bench-child.c');
 const CHILD = join(BENCH_DIR, 'bench-child');
 const CLI = join(ROOT, 'dist/main.mjs');
+const BINARY = join(ROOT, `dist/bin/drain-init-linux-${process.arch}`);
 const NODE = process.execPath;
 
 const STARTUP_ROUNDS = 100; // C inits and the no-init baseline
@@ -267,6 +269,12 @@ function mb(value: number | undefined): string {
   return value === undefined || Number.isNaN(value) ? '–' : `${value.toFixed(1)} MB`;
 }
 
+/** A file size given in MB (10^6 bytes): kB below 1 MB. */
+function fileSize(value: number | undefined): string {
+  if (value === undefined || Number.isNaN(value)) return '–';
+  return value < 1 ? `${(value * 1000).toFixed(0)} kB` : `${value.toFixed(1)} MB`;
+}
+
 function ratio(drain: number | undefined, tini: number | undefined): string {
   if (drain === undefined || tini === undefined || Number.isNaN(drain) || Number.isNaN(tini) || tini <= 0) return 'n/a';
   const r = drain / tini;
@@ -292,6 +300,7 @@ function preflight(available: Set<InitKey>): void {
   if (!existsSync(CLI) || !existsSync(join(ROOT, 'dist/drain_init.node'))) {
     fail('drain-init is not built (dist/main.mjs or dist/drain_init.node missing): run npm run build');
   }
+  if (!existsSync(BINARY)) fail(`the single executable is not built (${BINARY} missing): run npm run build:binary`);
   const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' });
   if (probe.status !== 0) fail('cannot create a PID namespace (unshare --pid --fork --mount-proc true failed): run as root');
   mkdirSync(BENCH_DIR, { recursive: true });
@@ -514,8 +523,9 @@ async function main(): Promise<void> {
   };
 
   progress(`start-up: ${STARTUP_ROUNDS_NODE} runs of drain-init, ${STARTUP_ROUNDS} of each C init and of the no-init baseline`);
-  const startupVariants = new Map<string, Variant>([['baseline', { label: 'no init', argv: (child) => [...child] }], ...inits, ['node-floor', nodeFloor]]);
-  const startup = await measureStartup(startupVariants, new Set(['drain-init', 'node-floor']));
+  const binary: Variant = { label: 'drain-init single executable', argv: (child) => [BINARY, '--', ...child] };
+  const startupVariants = new Map<string, Variant>([['baseline', { label: 'no init', argv: (child) => [...child] }], ...inits, ['binary', binary], ['node-floor', nodeFloor]]);
+  const startup = await measureStartup(startupVariants, new Set(['drain-init', 'binary', 'node-floor']));
 
   progress(`signal forwarding: ${SIGNAL_SENDS} SIGUSR1 per init, ${SIGNAL_GAP_MS} ms apart`);
   const forwarding = await measureForwarding(
@@ -532,7 +542,17 @@ async function main(): Promise<void> {
   const privateNode = join(ROOT, '.bench', 'node');
   copyFileSync(NODE, privateNode);
   chmodSync(privateNode, 0o755);
-  const alone = await measureIdleMemory(new Map<string, Variant>([['drain-init', { label: 'drain-init on its own node copy', argv: (child) => [privateNode, CLI, '--', ...child] }]]));
+  const alone = await measureIdleMemory(
+    new Map<string, Variant>([
+      ['drain-init', { label: 'drain-init on its own node copy', argv: (child) => [privateNode, CLI, '--', ...child] }],
+      ['binary', binary],
+    ]),
+  );
+  const sizes = new Map<string, { mb: number }>([['binary', { mb: statSync(BINARY).size / 1e6 }]]);
+  for (const key of INIT_KEYS) {
+    const path = key === 'drain-init' ? undefined : which(key);
+    if (path !== undefined) sizes.set(key, { mb: statSync(realpathSync(path)).size / 1e6 });
+  }
 
   // ------------------------------------------------------------------------------------------- report
   const columns = INIT_KEYS;
@@ -563,6 +583,11 @@ async function main(): Promise<void> {
   addRow('Idle VmRSS, node executable shared with other processes', memory, (r) => r.rssMb, mb, '');
   addRow('Idle VmRSS, alone with its node executable (as in a container)', new Map([...memory, ...alone]), (r) => r.rssMb, mb, verdict(alone.get('drain-init')?.rssMb, TARGET_RSS_MB, 'MB'));
   addRow('Idle RssAnon', memory, (r) => r.anonMb, mb, '');
+  const drainBinaryStartup = startup.get('binary');
+  addRow('Single executable: size', sizes, (r) => r.mb, fileSize, '', 'binary');
+  addRow('Single executable: start-up overhead, median', startup, (r) => r.medianMs, ms, verdict(drainBinaryStartup?.medianMs, TARGET_STARTUP_MS, 'ms'), 'binary');
+  addRow('Single executable: start-up overhead, p90', startup, (r) => r.p90Ms, ms, verdict(drainBinaryStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'), 'binary');
+  addRow('Single executable: idle VmRSS (alone, as in a container)', new Map([...memory, ...alone]), (r) => r.rssMb, mb, verdict(alone.get('binary')?.rssMb, TARGET_RSS_MB, 'MB'), 'binary');
 
   const header = ['Metric', ...columns.map((key) => (available.has(key) ? key : `${key} (not installed)`)), 'drain-init / tini', 'Target (drain-init)'];
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
@@ -582,6 +607,7 @@ async function main(): Promise<void> {
   out.push(`- Reaping: the child double-forks ${ORPHANS} orphans, opens a pipe gate so they all exit at once (each notes its exit time), then polls its namespace's /proc until no process but PID 1 and itself is listed (zombies stay listed until reaped); ${ORPHAN_RUNS} runs per init (timeout ${ORPHAN_TIMEOUT_MS / 1000} s): ${reapDetail}.`);
   const bareMemory = memory.get('node-floor');
   out.push(`- Idle memory: VmRSS and RssAnon from /proc/<init host pid>/status, ${IDLE_WAIT_MS / 1000} s after start, wrapping \`sleep 30\` (MB = 10^6 bytes). drain-init lets the kernel reclaim the pages of its read-only file mappings 2 s after start (madvise MADV_PAGEOUT), which works only for pages no other process maps: the 'alone' row runs it from a private copy of the node executable, as it is alone in a container. The bare Node spawner: VmRSS ${mb(bareMemory?.rssMb)}, RssAnon ${mb(bareMemory?.anonMb)}.`);
+  out.push(`- Single executable: ${BINARY.replace(ROOT, '')} (npm run build:binary: pkg's SEA mode on a stripped Node ${process.versions.node}, the native addon inside), run as \`${BINARY.replace(ROOT, '')} -- CHILD\` in the same rounds as the others; its idle memory alone, as its file is mapped by no other process. Sizes are of the executables themselves (tini, dumb-init and catatonit as Debian installs them). Script mode for comparison: the node executable is ${fileSize(statSync(NODE).size / 1e6)}, the bundle ${fileSize(statSync(join(ROOT, 'dist/drain-init.mjs')).size / 1e6)}.`);
   out.push(`- Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s on ${availableParallelism()} CPUs; 1-minute load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]?.toFixed(2) ?? '?'} at the end (other work on the machine shows in the p90/p99 figures).`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -24,7 +24,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 
-type RecordModule = typeof import('../../src/redis/record.ts');
+type RecordModule = typeof import('../../src/redis/record.ts') & Pick<typeof import('../../src/redis/connection.ts'), 'connectRedis'>;
 type InstanceRecorder = import('../../src/redis/record.ts').InstanceRecorder;
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -89,12 +89,12 @@ function memory(): string {
   return `RSS ${mib(rss)}, heap used after GC ${mib(heap)}`;
 }
 
-/** src/redis/record.ts and its imports in one ES module; ioredis and pino stay imports of node_modules. */
+/** src/redis/record.ts, connectRedis and their imports in one ES module; ioredis and pino stay imports of node_modules. */
 async function loadRecorder(): Promise<RecordModule> {
   const outfile = join(ROOT, '.bench', 'redis-record.mjs');
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
   await build({
-    entryPoints: [join(ROOT, 'src/redis/record.ts')],
+    stdin: { contents: "export * from './record.ts'; export { connectRedis } from './connection.ts';", resolveDir: join(ROOT, 'src/redis'), loader: 'ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -130,15 +130,16 @@ async function answersPing(server: RedisServer): Promise<boolean> {
   return server.command('PING').then((reply) => reply === 'PONG', () => false);
 }
 
-async function beatPhase(server: RedisServer, { startInstanceRecorder }: RecordModule): Promise<void> {
+async function beatPhase(server: RedisServer, { startInstanceRecorder, connectRedis }: RecordModule): Promise<void> {
   const idle = memory();
   const log = pino({ level: 'warn' }, pino.destination(2));
+  const connection = connectRedis(server.url, log, 'drain-init:bench');
   const recorder = startInstanceRecorder(
-    { redisUrl: server.url, instanceId: 'bench', redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: 1_000 },
+    connection,
+    { instanceId: 'bench', redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: 1_000 },
     log,
     { program: 'sidekiq', version: 'bench' },
   );
-  if (recorder === undefined) throw new Error('no recorder');
   try {
     while ((await server.command('EXISTS', 'drain-init:instance:bench')) !== '1') await sleep(10);
     recorder.update({ state: 'running', childPid: 1, jobsInFlight: 25 });
@@ -167,6 +168,7 @@ async function beatPhase(server: RedisServer, { startInstanceRecorder }: RecordM
     );
   } finally {
     await recorder.close({ state: 'exited', lastExit: 'code 0' });
+    connection.close();
   }
 }
 
@@ -177,7 +179,7 @@ interface OutageSample {
   readonly reconnections: number;
 }
 
-async function outagePhase(server: RedisServer, { startInstanceRecorder }: RecordModule): Promise<void> {
+async function outagePhase(server: RedisServer, { startInstanceRecorder, connectRedis }: RecordModule): Promise<void> {
   // Only counts are kept: a logger that stored its lines would itself grow if the recorder logged per failure.
   const logCounts = new Map<string, number>();
   const log = pino({ level: 'info' }, {
@@ -187,12 +189,13 @@ async function outagePhase(server: RedisServer, { startInstanceRecorder }: Recor
     },
   });
   const id = 'bench-outage';
-  const recorder: InstanceRecorder | undefined = startInstanceRecorder(
-    { redisUrl: server.url, instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: OUTAGE_INTERVAL_MS, heartbeatTtlMs: OUTAGE_TTL_MS },
+  const connection = connectRedis(server.url, log, `drain-init:${id}`);
+  const recorder: InstanceRecorder = startInstanceRecorder(
+    connection,
+    { instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: OUTAGE_INTERVAL_MS, heartbeatTtlMs: OUTAGE_TTL_MS },
     log,
     { program: 'sidekiq', version: 'bench' },
   );
-  if (recorder === undefined) throw new Error('no recorder');
   const key = `drain-init:instance:${id}`;
 
   let updates = 0;
@@ -243,6 +246,7 @@ async function outagePhase(server: RedisServer, { startInstanceRecorder }: Recor
   } finally {
     clearInterval(churn);
     await recorder.close({ state: 'exited', lastExit: 'code 0' });
+    connection.close();
   }
 
   const first = samples[0];

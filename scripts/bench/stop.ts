@@ -3,6 +3,8 @@
  * tini and `dumb-init --rewrite 15:20`, each as PID 1 of a new PID namespace, one after the other in one run.
  * The bench plays the platform: SIGTERM to the init at T0, SIGKILL to it at T0 + 12 s if it still runs.
  * It measures the stop duration and what became of every job: finished, requeued or lost.
+ * Then, in the same run, an idle and a busy Sidekiq under drain-init with Sidekiq awareness (drain-aware) and
+ * with Redis turned off (`--redis-url none`: the timed plan only).
  *
  * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/stop.ts. Needs root (PID
  * namespaces), redis-server, sidekiq, tini and dumb-init. Prints a markdown table on stdout, progress on stderr.
@@ -20,6 +22,7 @@ import {
   sidekiqCommand,
   sidekiqEnv,
   waitForMarker,
+  waitForSidekiqRegistered,
   type EnqueuedJob,
   type JobFate,
   type JobOutcome,
@@ -57,6 +60,27 @@ const INITS: readonly Init[] = [
   },
 ];
 
+/** Grace 30 s and -t 10: the timed plan sends TERM at +15 s, so a drain-aware stop has room to show. */
+const DRAIN_GRACE_MS = 30_000;
+const DRAIN_SIDEKIQ = sidekiqCommand({ timeoutS: 10, concurrency: 2 });
+const DRAIN_ARGS = ['--grace-period', `${DRAIN_GRACE_MS / 1000}s`];
+const DRAIN_MODES: readonly Init[] = [
+  {
+    name: 'drain-aware',
+    shown: `drain-init ${DRAIN_ARGS.join(' ')} -- sidekiq -t 10 ... (Redis from REDIS_URL)`,
+    start: (env) => startDrainInit([...DRAIN_ARGS, '--', ...DRAIN_SIDEKIQ], { env }),
+  },
+  {
+    name: 'timed only',
+    shown: `drain-init ${DRAIN_ARGS.join(' ')} --redis-url none -- sidekiq -t 10 ...`,
+    start: (env) => startDrainInit([...DRAIN_ARGS, '--redis-url', 'none', '--', ...DRAIN_SIDEKIQ], { env }),
+  },
+];
+const WORKLOADS: readonly { name: string; jobSeconds: readonly number[] }[] = [
+  { name: 'idle', jobSeconds: [] },
+  { name: 'busy (one 8 s job)', jobSeconds: [8] },
+];
+
 interface Result {
   readonly init: Init;
   readonly stop: PlatformStop;
@@ -89,19 +113,21 @@ function preflight(): void {
   }
 }
 
-async function measure(init: Init, redis: RedisServer): Promise<Result> {
+/** Starts the init with `jobSeconds` queued; SIGTERM once every job has started (or Sidekiq registered) and BUSY_BEFORE_TERM_MS more. */
+async function measure(init: Init, redis: RedisServer, jobSeconds: readonly number[], graceMs: number): Promise<Result> {
   await redis.call('FLUSHALL');
   const markerDir = makeMarkerDir();
   try {
     const jobs: EnqueuedJob[] = [];
-    for (const seconds of JOB_SECONDS) jobs.push(await enqueue(redis, { args: [seconds, `${seconds}s`] }));
+    for (const seconds of jobSeconds) jobs.push(await enqueue(redis, { args: [seconds, `${seconds}s`] }));
     progress(`${init.name}: starting Sidekiq with ${jobs.length} jobs queued`);
     const run = init.start(sidekiqEnv({ redisUrl: redis.url, markerDir }));
     current = run;
+    if (jobs.length === 0) await waitForSidekiqRegistered(redis, { timeoutMs: START_TIMEOUT_MS });
     for (const job of jobs) await waitForMarker(markerDir, job.jid, 'started', START_TIMEOUT_MS);
     await sleep(BUSY_BEFORE_TERM_MS);
-    progress(`${init.name}: all jobs busy, SIGTERM`);
-    const stop = await stopLikePlatform(run, GRACE_MS, (signal) => {
+    progress(`${init.name}: ${jobs.length} jobs busy, SIGTERM`);
+    const stop = await stopLikePlatform(run, graceMs, (signal) => {
       if (signal === 'SIGKILL') progress(`${init.name}: still running at the deadline, SIGKILL`);
     });
     await killRun(run);
@@ -121,7 +147,7 @@ function count(outcomes: readonly JobOutcome[], ...fates: JobFate[]): number {
 
 function exitText(stop: PlatformStop): string {
   // unshare cannot pass a SIGKILL on (it exits 1): the platform's own kill is reported as such.
-  if (stop.killedAtDeadline) return `SIGKILL (platform, at ${GRACE_MS / 1000} s)`;
+  if (stop.killedAtDeadline) return 'SIGKILL (platform, at the deadline)';
   return stop.code !== null ? String(stop.code) : `killed by ${stop.signal ?? '?'}`;
 }
 
@@ -165,13 +191,41 @@ function report(results: readonly Result[]): string {
   return `${out.join('\n')}\n`;
 }
 
+function drainReport(results: readonly { workload: string; result: Result }[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  const header = ['Worker', 'Stop', 'Stop duration', 'Finished', 'Lost', 'Exit code'];
+  const seconds = (workload: string, mode: string): number =>
+    (results.find((entry) => entry.workload === workload && entry.result.init.name === mode)?.result.stop.stopMs ?? Number.NaN) / 1000;
+  const out = [
+    `## Drain-aware stop against the timed plan alone, Sidekiq 6.4.1 (Node ${process.versions.node}, ${new Date().toISOString()})`,
+    '',
+    line(header),
+    line(header.map((_, index) => (index < 2 ? '---' : '---:'))),
+    ...results.map(({ workload, result: { init, stop, outcomes } }) =>
+      line([workload, init.name, `${(stop.stopMs / 1000).toFixed(1)} s`, String(count(outcomes, 'finished')), String(count(outcomes, 'lost')), exitText(stop)]),
+    ),
+    '',
+    ...WORKLOADS.map(({ name }) => `- ${name}: the timed stop took ${(seconds(name, 'timed only') / seconds(name, 'drain-aware')).toFixed(1)} times as long as the drain-aware one.`),
+    '',
+    'Method:',
+    `- ${DRAIN_MODES.map((mode) => `${mode.name}: \`${mode.shown}\``).join('; ')}; as PID 1 of its own PID namespace, one local redis-server flushed before each run.`,
+    `- Timed plan: TSTP at T0, TERM at +15 s, KILL at +28 s. The bench sends SIGTERM ${BUSY_BEFORE_TERM_MS / 1000} s after Sidekiq registered (idle) or after the job started (busy), and SIGKILL at T0 + ${DRAIN_GRACE_MS / 1000} s if the init still runs.`,
+  ];
+  return `${out.join('\n')}\n`;
+}
+
 async function main(): Promise<void> {
   preflight();
   const redis = await startRedis();
   try {
     const results: Result[] = [];
-    for (const init of INITS) results.push(await measure(init, redis));
+    for (const init of INITS) results.push(await measure(init, redis, JOB_SECONDS, GRACE_MS));
     process.stdout.write(report(results));
+    const drains: { workload: string; result: Result }[] = [];
+    for (const { name, jobSeconds } of WORKLOADS) {
+      for (const mode of DRAIN_MODES) drains.push({ workload: name, result: await measure(mode, redis, jobSeconds, DRAIN_GRACE_MS) });
+    }
+    process.stdout.write(`\n${drainReport(drains)}`);
   } finally {
     await redis.stop();
   }

@@ -1,8 +1,10 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { formatDuration, parseDuration } from './duration.js';
 import { ENV_PREFIX, OPTIONS, envName, findLong, findShort, type OptionSpec } from './options.js';
 import { SIGNAL_FORMS, isForwardable, parseSignal } from '../process/signals.js';
 import { parseRedisUrl, redactRedisUrl } from '../redis/url.js';
+import { RESTART_POLICIES, type RestartSettings } from '../restart/policy.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -19,6 +21,12 @@ export interface Config {
   readonly args: readonly string[];
   readonly subreaper: boolean;
   readonly processGroup: boolean;
+  /** Worker exit statuses that drain-init reports as 0 (-e). */
+  readonly remapExit: ReadonlySet<number>;
+  /** Time between SIGTERM and SIGKILL for the processes left once the worker exited; 0: none. */
+  readonly leftoverGraceMs: number;
+  /** Leave a suspended worker suspended until a stop begins. */
+  readonly jobControl: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   /** Received signal number to the number forwarded instead; 0 drops the signal. */
@@ -37,6 +45,16 @@ export interface Config {
   readonly redisPrefix: string;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTtlMs: number;
+  readonly sidekiqNamespace: string | undefined;
+  /** Mirror the worker's in-flight jobs to Redis and recover them when it dies (with a Redis URL). */
+  readonly recovery: boolean;
+  /** Only these queues' jobs are mirrored and recovered; undefined: every queue. */
+  readonly recoveryQueues: ReadonlySet<string> | undefined;
+  readonly restart: RestartSettings;
+  /** 0: no probe endpoint. */
+  readonly probePort: number;
+  readonly probeHost: string;
+  readonly maxBeatAgeMs: number;
 }
 
 export type RedisConfig = Pick<Config, 'redisUrl' | 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
@@ -101,10 +119,19 @@ function readArgv(argv: readonly string[]): { kind: 'help' } | { kind: 'version'
         index++;
       }
     } else if (arg.startsWith('-') && arg.length > 1) {
-      for (const letter of arg.slice(1)) {
+      for (let at = 1; at < arg.length; at++) {
+        const letter = arg.charAt(at);
         const spec = findShort(letter);
         if (spec === undefined) throw new ConfigError(`unknown option -${letter}; ${SEE_HELP}`);
-        add(spec, `-${letter}`, spec.kind === 'flag' ? 'true' : '1');
+        if (spec.kind === 'flag' || spec.kind === 'count') {
+          add(spec, `-${letter}`, spec.kind === 'flag' ? 'true' : '1');
+          continue;
+        }
+        // As getopt: the value is the rest of the word (-e143) or the next word (-e 143).
+        const value = at + 1 < arg.length ? arg.slice(at + 1) : argv[++index];
+        if (value === undefined) throw new ConfigError(`option -${letter} needs a value (${spec.valueName ?? 'VALUE'})`);
+        add(spec, `-${letter}`, value);
+        break;
       }
     } else {
       return { kind: 'run', raw, command: argv.slice(index) };
@@ -164,11 +191,22 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
     throw new ConfigError(`${source} (${formatDuration(heartbeatTtlMs)}) must be longer than the heartbeat interval (${formatDuration(heartbeatIntervalMs)})`);
   }
 
+  const recoveryQueues = all('recovery-queues', parseName);
+  const restartDelayMs = one('restart-delay', parsePositiveDuration) ?? 1_000;
+  const restartMaxDelayMs = one('restart-max-delay', parsePositiveDuration) ?? 60_000;
+  if (restartMaxDelayMs < restartDelayMs) {
+    const source = raw.get('restart-max-delay')?.source ?? raw.get('restart-delay')?.source ?? 'restart-delay';
+    throw new ConfigError(`${source}: the restart delay (${formatDuration(restartDelayMs)}) must not be longer than the maximum restart delay (${formatDuration(restartMaxDelayMs)})`);
+  }
+
   return {
     command,
     args,
     subreaper: flag('subreaper'),
     processGroup: flag('process-group'),
+    remapExit: new Set(all('remap-exit', parseExitCode)),
+    leftoverGraceMs: one('leftover-grace', parseDuration) ?? 2_000,
+    jobControl: flag('job-control'),
     logLevel: moreVerbose(baseLevel, verbosity),
     logFormat: one('log-format', oneOf(LOG_FORMATS)) ?? 'json',
     rewrite: new Map(all('rewrite', parseRewrite)),
@@ -184,6 +222,13 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
     redisPrefix: one('redis-prefix', parseName) ?? 'drain-init',
     heartbeatIntervalMs,
     heartbeatTtlMs: heartbeatTtlMs ?? 3 * heartbeatIntervalMs,
+    sidekiqNamespace: one('sidekiq-namespace', parseNamespace),
+    recovery: one('recovery', parseBoolean) ?? true,
+    recoveryQueues: recoveryQueues.length === 0 ? undefined : new Set(recoveryQueues),
+    restart: { policy: one('restart', oneOf(RESTART_POLICIES)) ?? 'never', firstDelayMs: restartDelayMs, maxDelayMs: restartMaxDelayMs },
+    probePort: one('probe-port', parsePort) ?? 7433,
+    probeHost: one('probe-host', parseHost) ?? '0.0.0.0',
+    maxBeatAgeMs: one('max-beat-age', parsePositiveDuration) ?? 60_000,
   };
 }
 
@@ -218,7 +263,9 @@ function parsePositiveDuration(text: string): number {
   return ms;
 }
 
-function parseRedisUrlText(text: string): string {
+/** `none` turns Redis off even where REDIS_URL is set for the worker. */
+function parseRedisUrlText(text: string): string | undefined {
+  if (text.trim().toLowerCase() === 'none') return undefined;
   parseRedisUrl(text);
   return text.trim();
 }
@@ -227,6 +274,31 @@ function parseRedisUrlText(text: string): string {
 function parseName(text: string): string {
   if (!/^[^\s\p{Cc}]+$/u.test(text.trim())) throw new Error('expected a non-empty name without spaces or control characters');
   return text.trim();
+}
+
+function parsePort(text: string): number {
+  const port = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || port > 65_535) throw new Error('expected a port number from 1 to 65535, or 0 for none');
+  return port;
+}
+
+/** An IP address or a host name to listen on. */
+function parseHost(text: string): string {
+  const host = text.trim();
+  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) throw new Error('expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name');
+  return host;
+}
+
+/** redis-namespace joins the namespace and the key with a colon itself. */
+function parseNamespace(text: string): string {
+  const name = parseName(text);
+  if (name.endsWith(':')) throw new Error('give the namespace without its trailing colon');
+  return name;
+}
+
+function parseExitCode(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text.trim()) > 255) throw new Error('expected an exit status from 0 to 255');
+  return Number(text.trim());
 }
 
 function parseRewrite(text: string): [number, number] {

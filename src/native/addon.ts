@@ -1,4 +1,6 @@
-import { createRequire } from 'node:module';
+import { isSea } from 'node:sea';
+import { fileURLToPath } from 'node:url';
+import { addonScratchDirs, loadEmbedded } from './embedded.js';
 
 /** The system calls Node does not offer, from drain_init.c. */
 export interface NativeAddon {
@@ -8,12 +10,32 @@ export interface NativeAddon {
   isChildSubreaper(): boolean;
   /** Lets the kernel reclaim the pages of read-only file mappings (the node executable); returns the bytes advised. */
   trimResidentSet(): number;
+  /** True when fd is a terminal whose foreground process group is drain-init's own. */
+  ownsTerminal(fd: number): boolean;
+  /**
+   * Leads a new process group, makes it the foreground of stdin's terminal and execs the command
+   * (PATH searched, default signal handling); errorFd is closed by the exec. Throws only when it failed,
+   * with the errno name as the error's code.
+   */
+  execInForeground(file: string, args: readonly string[], errorFd: number): void;
+  /** Lets a real fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) kill drain-init though it handles those signals when sent with kill. */
+  guardFaultSignals(): void;
+  /** Forwards SIGRTMIN..SIGRTMAX to target (a pid, or a process group as a negative number) from their handler; 0 drops them. */
+  forwardRealtimeSignals(target: number): void;
 }
 
-/** Copied beside the bundle (dist/drain-init.mjs) by the build. */
-const ADDON_PATH = new URL('./drain_init.node', import.meta.url);
+/** Copied beside the bundle (dist/drain-init.mjs) by the build, and an asset of the single executable. */
+const ADDON_FILE = 'drain_init.node';
 
-export function loadAddon(): NativeAddon {
-  const require = createRequire(import.meta.url);
-  return require(ADDON_PATH.pathname) as NativeAddon;
+/** Loads the addon; `path` is the file it was loaded from (removed already when it came from the executable). */
+export function loadAddon(): { addon: NativeAddon; path: string } {
+  if (isSea()) return loadEmbedded(ADDON_FILE, dlopen, addonScratchDirs(process.env));
+  const path = fileURLToPath(new URL(`./${ADDON_FILE}`, import.meta.url));
+  return { addon: dlopen(path), path };
+}
+
+function dlopen(path: string): NativeAddon {
+  const module = { exports: {} };
+  process.dlopen(module, path);
+  return module.exports as NativeAddon;
 }

@@ -1,11 +1,15 @@
 /*
  * The few system calls Node does not offer a PID 1: reaping orphans without
- * touching the children Node itself waits for, and the child-subreaper flag.
+ * touching the children Node itself waits for, the child-subreaper flag, handing
+ * the terminal to the worker, telling a real fault from a signal sent with kill,
+ * and forwarding the real-time signals Node cannot listen for.
  */
 #include <node_api.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +34,13 @@ static bool is_protected(const protected_set *set, pid_t pid) {
   return false;
 }
 
+/* Throws an Error whose code is the errno name (ENOENT), as Node's own errors have. */
 static napi_value throw_errno(napi_env env, const char *what) {
+  int error = errno;
+  const char *name = strerrorname_np(error);
   char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(errno));
-  napi_throw_error(env, NULL, message);
+  snprintf(message, sizeof message, "%s: %s", what, strerror(error));
+  napi_throw_error(env, name != NULL ? name : "EUNKNOWN", message);
   return NULL;
 }
 
@@ -153,12 +160,202 @@ static napi_value trim_resident_set(napi_env env, napi_callback_info cbinfo) {
   return result;
 }
 
+/*
+ * ownsTerminal(fd): true when fd is a terminal whose foreground process group is this process's own.
+ * Under `unshare --pid --fork` both are 0: the group unshare leads is outside the namespace.
+ */
+static napi_value owns_terminal(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "ownsTerminal expects a file descriptor");
+    return NULL;
+  }
+  napi_value result;
+  napi_get_boolean(env, isatty(fd) == 1 && tcgetpgrp(fd) == getpgrp(), &result);
+  return result;
+}
+
+static char *string_value(napi_env env, napi_value value) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *text = malloc(length + 1);
+  if (text != NULL) napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  return text;
+}
+
+/* The signal state libuv gives every child it spawns: default dispositions, nothing blocked. */
+static void reset_signals(void) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = SIG_DFL;
+  for (int signo = 1; signo < NSIG; signo++) {
+    if (signo != SIGKILL && signo != SIGSTOP) sigaction(signo, &action, NULL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Makes this process's group the foreground of stdin's terminal; a failure leaves the worker without it. */
+static void take_foreground(void) {
+  /* A process outside the foreground group that calls tcsetpgrp gets SIGTTOU, unless it blocks it. */
+  sigset_t ttou, saved;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &saved);
+  /* ENOTTY, ENXIO: the terminal is gone since drain-init looked, and the worker runs as without one. */
+  if (tcsetpgrp(STDIN_FILENO, getpgrp()) != 0 && errno != ENOTTY && errno != ENXIO) {
+    dprintf(STDERR_FILENO, "drain-init: the worker does not get the terminal: tcsetpgrp: %s\n", strerror(errno));
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+/*
+ * Node marks stdio close-on-exec, and reopens a terminal non-blocking: the command gets it inherited
+ * and blocking, as libuv gives it to any child it spawns.
+ */
+static void inherit_stdio(void) {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+    int fd_flags = fcntl(fd, F_GETFD);
+    if (fd_flags != -1) fcntl(fd, F_SETFD, fd_flags & ~FD_CLOEXEC);
+    int status_flags = fcntl(fd, F_GETFL);
+    if (status_flags != -1) fcntl(fd, F_SETFL, status_flags & ~O_NONBLOCK);
+  }
+}
+
+/*
+ * execInForeground(file, args, errorFd): makes this process the leader of a new process group and that
+ * group the terminal's foreground (stdin's), then execs file with args, searching PATH. errorFd is closed
+ * by a successful exec. Returns only when exec failed, by throwing with the errno name as its code.
+ */
+static napi_value exec_in_foreground(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  uint32_t count = 0;
+  int32_t error_fd = -1;
+  if (argc < 3 || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_value_int32(env, argv[2], &error_fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "execInForeground expects a file, an array of arguments and a file descriptor");
+    return NULL;
+  }
+  if (setpgid(0, 0) != 0) return throw_errno(env, "setpgid");
+  take_foreground();
+
+  napi_get_array_length(env, argv[1], &count);
+  char **args = calloc(count + 2, sizeof *args);
+  if (args == NULL) return throw_errno(env, "execInForeground");
+  args[0] = string_value(env, argv[0]);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value element;
+    napi_get_element(env, argv[1], i, &element);
+    args[i + 1] = string_value(env, element);
+  }
+  reset_signals();
+  inherit_stdio();
+  fcntl(error_fd, F_SETFD, FD_CLOEXEC);
+  execvp(args[0], args);
+  int exec_error = errno;
+  for (uint32_t i = 0; i <= count; i++) free(args[i]);
+  free(args);
+  errno = exec_error;
+  return throw_errno(env, "exec");
+}
+
+/*
+ * Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) that drain-init forwards when they are sent
+ * with kill. A handler that returns from a real fault re-runs the faulting instruction forever: Node
+ * with a listener for SIGSEGV spins at 100% CPU instead of dying. The guard passes a signal sent by a
+ * process (si_code <= 0: SI_USER, SI_QUEUE, SI_TKILL) to the handler it replaced (libuv's), and makes
+ * a fault raised by the kernel (si_code > 0) kill drain-init as it would without a listener.
+ */
+static const int FAULT_SIGNALS[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+static struct sigaction replaced_actions[NSIG];
+
+static void on_fault_signal(int signo, siginfo_t *info, void *context) {
+  if (info->si_code > 0) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigaction(signo, &action, NULL);
+    raise(signo); /* blocked while this handler runs: delivered, with the default action, when it returns */
+    return;
+  }
+  const struct sigaction *replaced = &replaced_actions[signo];
+  if (replaced->sa_flags & SA_SIGINFO) {
+    replaced->sa_sigaction(signo, info, context);
+  } else if (replaced->sa_handler != SIG_DFL && replaced->sa_handler != SIG_IGN) {
+    replaced->sa_handler(signo);
+  }
+}
+
+/* guardFaultSignals(): wraps the handlers now installed for the fault signals; call after installing them. */
+static napi_value guard_fault_signals(napi_env env, napi_callback_info cbinfo) {
+  (void)cbinfo;
+  for (size_t i = 0; i < sizeof FAULT_SIGNALS / sizeof FAULT_SIGNALS[0]; i++) {
+    int signo = FAULT_SIGNALS[i];
+    struct sigaction current;
+    if (sigaction(signo, NULL, &current) != 0) return throw_errno(env, "sigaction");
+    if (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN || current.sa_sigaction == on_fault_signal) continue;
+    replaced_actions[signo] = current;
+    struct sigaction guard;
+    memset(&guard, 0, sizeof guard);
+    guard.sa_sigaction = on_fault_signal;
+    guard.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&guard.sa_mask);
+    if (sigaction(signo, &guard, NULL) != 0) return throw_errno(env, "sigaction");
+  }
+  return NULL;
+}
+
+/*
+ * Real-time signals (SIGRTMIN..SIGRTMAX): Node cannot listen for them, so they are forwarded from the
+ * signal handler itself (kill is async-signal-safe), to a pid or, negative, a process group.
+ */
+static volatile sig_atomic_t realtime_target = 0;
+
+static void forward_realtime(int signo) {
+  pid_t target = realtime_target;
+  int saved = errno;
+  if (target != 0) kill(target, signo);
+  errno = saved;
+}
+
+/* forwardRealtimeSignals(target): from now on to target; 0 drops them (they never kill drain-init). */
+static napi_value forward_realtime_signals(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t target = 0;
+  napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &target) != napi_ok) {
+    napi_throw_type_error(env, NULL, "forwardRealtimeSignals expects a pid");
+    return NULL;
+  }
+  realtime_target = target;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = forward_realtime;
+  action.sa_flags = SA_RESTART;
+  sigfillset(&action.sa_mask);
+  for (int signo = SIGRTMIN; signo <= SIGRTMAX; signo++) {
+    if (sigaction(signo, &action, NULL) != 0) return throw_errno(env, "sigaction");
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"reapOrphans", NULL, reap_orphans, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isChildSubreaper", NULL, is_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimResidentSet", NULL, trim_resident_set, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ownsTerminal", NULL, owns_terminal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"execInForeground", NULL, exec_in_foreground, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"guardFaultSignals", NULL, guard_fault_signals, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"forwardRealtimeSignals", NULL, forward_realtime_signals, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

@@ -32,3 +32,8 @@ export function describeSpawnFailure(command: string, errno: string): string {
   if (SPAWN_FAILURE_CODES[errno] === 126) return `command cannot be executed (${errno === 'EISDIR' ? 'is a directory' : 'permission denied or not an executable'}): ${command}`;
   return `command could not be started (${errno}): ${command}`;
 }
+
+/** As tini's -e: an exit status the user listed counts as success (Java exits 143 after SIGTERM). */
+export function remapExitCode(code: number, countsAsZero: ReadonlySet<number>): number {
+  return countsAsZero.has(code) ? 0 : code;
+}

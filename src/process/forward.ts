@@ -6,6 +6,16 @@ export interface ForwardOptions {
   readonly rewrite: ReadonlyMap<number, number>;
   /** Send forwarded signals to the child's process group rather than the child alone. */
   readonly processGroup: boolean;
+  /** The native addon's part, when it is loaded. */
+  readonly native?: NativeSignals | undefined;
+}
+
+/** What Node cannot do for the forwarder (see drain_init.c). */
+export interface NativeSignals {
+  /** Lets a real fault kill drain-init, though it handles SIGSEGV and the like when sent with kill. */
+  guardFaultSignals(): void;
+  /** Forwards the real-time signals, which Node cannot listen for, to a pid (negative: a group); 0 drops them. */
+  forwardRealtimeSignals(target: number): void;
 }
 
 /**
@@ -37,6 +47,7 @@ export class SignalForwarder {
       this.#handlers.set(name, handler);
       process.on(name, handler);
     }
+    this.options.native?.guardFaultSignals();
   }
 
   uninstall(): void {
@@ -46,18 +57,25 @@ export class SignalForwarder {
 
   attach(childPid: number | undefined): void {
     this.#childPid = childPid;
+    const target = childPid === undefined ? 0 : this.options.processGroup ? -childPid : childPid;
+    this.options.native?.forwardRealtimeSignals(target);
   }
 
   /** Sends a signal to the child, or to its process group with -g (or when `group` says so). */
   send(signal: number, group = this.options.processGroup): boolean {
     const pid = this.#childPid;
     if (pid === undefined) return false;
+    return this.sendTo(group ? -pid : pid, signal);
+  }
+
+  /** Sends a signal to one process (or a group, as a negative pid) of the supervised tree. */
+  sendTo(pid: number, signal: number): boolean {
     const name = signalName(signal);
     try {
-      process.kill(group ? -pid : pid, name);
+      process.kill(pid, name);
       return true;
     } catch (error) {
-      this.log.debug({ signal: name, childPid: pid, err: (error as Error).message }, 'could not send signal: child already gone');
+      this.log.debug({ signal: name, pid, err: (error as Error).message }, 'could not send signal: process already gone');
       return false;
     }
   }

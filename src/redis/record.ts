@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { RedisConfig } from '../config/parse.js';
 import type { Logger } from '../log/logger.js';
 import { RedisClock } from './clock.js';
-import { COMMAND_TIMEOUT_MS, connectRedis, type RedisConnection } from './connection.js';
+import { COMMAND_TIMEOUT_MS, type RedisConnection } from './connection.js';
 import { applyUpdate, initialRecord, recordFields, recordKeys, type Identity, type RecordKeys, type RecordState, type RecordUpdate } from './schema.js';
 
 export type { InstanceState, RecordUpdate } from './schema.js';
@@ -10,17 +10,19 @@ export type { InstanceState, RecordUpdate } from './schema.js';
 export interface InstanceRecorder {
   /** Never throws, never blocks: writes at once when connected, else keeps the latest state for the reconnection. */
   update(fields: RecordUpdate): void;
-  /** Writes the final state (the record then expires after the heartbeat TTL) within about 1 s, then disconnects. */
+  /** Writes the final state (the record then expires after the heartbeat TTL) within about 1 s. */
   close(final: RecordUpdate): Promise<void>;
   readonly connected: boolean;
+  /** Writes of the record that failed, and beats skipped while Redis was unreachable. */
+  readonly heartbeatFailures: number;
 }
 
 const CLOSE_BUDGET_MS = COMMAND_TIMEOUT_MS;
 
-/** Starts the heartbeat of this instance's Redis record; undefined when no Redis URL is configured. */
-export function startInstanceRecorder(config: RedisConfig, log: Logger, identity: Identity): InstanceRecorder | undefined {
-  if (config.redisUrl === undefined) return undefined;
-  const connection = connectRedis(config.redisUrl, log, `drain-init:${config.instanceId}`);
+export type RecordConfig = Pick<RedisConfig, 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
+
+/** Starts the heartbeat of this instance's Redis record on a connection its caller owns and closes. */
+export function startInstanceRecorder(connection: RedisConnection, config: RecordConfig, log: Logger, identity: Identity): InstanceRecorder {
   return new RedisInstanceRecorder(connection, config, log, identity);
 }
 
@@ -33,10 +35,11 @@ class RedisInstanceRecorder implements InstanceRecorder {
   /** The record changed while a write was in flight: write again when it lands. */
   private stale = false;
   private closed = false;
+  private failures = 0;
 
   constructor(
     private readonly connection: RedisConnection,
-    private readonly config: RedisConfig,
+    private readonly config: RecordConfig,
     private readonly log: Logger,
     identity: Identity,
   ) {
@@ -49,6 +52,10 @@ class RedisInstanceRecorder implements InstanceRecorder {
 
   get connected(): boolean {
     return this.connection.available;
+  }
+
+  get heartbeatFailures(): number {
+    return this.failures;
   }
 
   update(fields: RecordUpdate): void {
@@ -64,11 +71,11 @@ class RedisInstanceRecorder implements InstanceRecorder {
     this.record = applyUpdate(this.record, final, performance.now());
     const written = await withTimeout(this.writeFinal(), CLOSE_BUDGET_MS, false);
     if (!written) this.log.warn({ redis: this.connection.endpoint, state: this.record.state }, 'final state not written to Redis; the record expires as it was');
-    this.connection.close();
   }
 
   /** A beat while a write is in flight is skipped, so a slow Redis never piles up writes. */
   private beat(): void {
+    if (this.connection.client.status !== 'ready') this.failures++;
     if (this.writing === undefined) this.write();
   }
 
@@ -114,6 +121,7 @@ class RedisInstanceRecorder implements InstanceRecorder {
       this.connection.commandSucceeded();
       return true;
     } catch (error) {
+      this.failures++;
       this.connection.commandFailed(error);
       return false;
     }

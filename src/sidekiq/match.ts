@@ -18,6 +18,12 @@ export interface Supervised {
    * processes of this host is the local clock.
    */
   readonly nowEpochS: number;
+  /**
+   * When the supervised child started, epoch seconds by the same clock. A process whose last beat is
+   * older is a ghost of an earlier worker, however fresh: a restarted container's worker often gets
+   * the pid of the one before it, whose hash outlives it by 60 s.
+   */
+  readonly childStartedEpochS: number;
 }
 
 /** `sleep 5` up to 6.x, `BEAT_PAUSE = 10` from 7.0; `version` is written from 7.0.2, so without one assume the longer. */
@@ -31,10 +37,14 @@ export function isAlive(process: SidekiqProcess, nowEpochS: number): boolean {
   return nowEpochS - process.beatEpochS < MISSED_BEATS * beatIntervalS(process.version);
 }
 
-/** The live processes that run on this host inside the supervised tree. */
+/** The live processes that run on this host inside the supervised tree and have beaten since the child started. */
 export function supervisedProcesses(processes: readonly SidekiqProcess[], supervised: Supervised): SidekiqProcess[] {
   return processes.filter(
-    (process) => process.hostname === supervised.hostname && supervised.pids.has(process.pid) && isAlive(process, supervised.nowEpochS),
+    (process) =>
+      process.hostname === supervised.hostname &&
+      supervised.pids.has(process.pid) &&
+      process.beatEpochS >= supervised.childStartedEpochS &&
+      isAlive(process, supervised.nowEpochS),
   );
 }
 

@@ -13,17 +13,31 @@ export interface ReadOptions {
   readonly namespace?: string | undefined;
   /** Under the cap, identities of this host (`<hostname>:pid:nonce`) are read first. */
   readonly hostname?: string | undefined;
+  /** Read only the identities of `hostname`. */
+  readonly onlyHostname?: boolean;
   readonly maxIdentities?: number;
 }
 
 /** Rejects only when Redis does (connection lost, timeout); a broken key is a warning. */
 export async function readSidekiq(redis: Redis, options: ReadOptions = {}): Promise<SidekiqSnapshot> {
-  const prefix = options.namespace === undefined ? '' : `${options.namespace}:`;
-  const members = await redis.smembers(`${prefix}processes`);
-  const picked = pickIdentities(members, options.hostname, options.maxIdentities ?? MAX_IDENTITIES);
-  const read = await readHashes(redis, prefix, picked.identities);
+  const { hostname } = options;
+  const members = await redis.smembers(`${namespacePrefix(options.namespace)}processes`);
+  const candidates = options.onlyHostname === true && hostname !== undefined ? members.filter((member) => member.startsWith(`${hostname}:`)) : members;
+  const picked = pickIdentities(candidates, hostname, options.maxIdentities ?? MAX_IDENTITIES);
+  const snapshot = await readIdentities(redis, picked.identities, options.namespace);
+  return { ...snapshot, warnings: [...picked.warnings, ...snapshot.warnings] };
+}
+
+/** The hashes of identities already known, without listing `processes`: one pipeline of three HGETALLs each. */
+export async function readIdentities(redis: Redis, identities: readonly string[], namespace?: string): Promise<SidekiqSnapshot> {
+  const read = await readHashes(redis, namespacePrefix(namespace), identities);
   const snapshot = parseSnapshot(read.entries);
-  return { ...snapshot, warnings: [...picked.warnings, ...read.warnings, ...snapshot.warnings] };
+  return { ...snapshot, warnings: [...read.warnings, ...snapshot.warnings] };
+}
+
+/** What redis-namespace puts before each of Sidekiq's keys: `namespace:`, or nothing. */
+export function namespacePrefix(namespace: string | undefined): string {
+  return namespace === undefined ? '' : `${namespace}:`;
 }
 
 /** Sorted, this host's first, at most `max`; a warning line when some are left out. */

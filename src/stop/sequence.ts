@@ -18,8 +18,16 @@ export interface StopActions {
   send(signal: number): void;
   /** SIGKILL to the child's whole process group. */
   killGroup(): void;
-  /** True when the child is stopped (state T). */
-  isSuspended(): boolean;
+  /** From now on a suspended worker is resumed (--job-control or not): a suspended worker cannot shut down. */
+  keepRunning(): void;
+  /** What Sidekiq says of the worker; undefined when that is not known (no Redis, or Redis did not answer). */
+  worker?(): WorkerReport | undefined;
+}
+
+export interface WorkerReport {
+  /** A supervised process is registered in Sidekiq's `processes`: its signal handlers are installed. */
+  readonly registered: boolean;
+  readonly jobsInFlight: number;
 }
 
 export type PhaseListener = (phase: StopPhase, plan: StopPlan, sinceT0Ms: number) => void;
@@ -27,21 +35,26 @@ export type PhaseListener = (phase: StopPhase, plan: StopPlan, sinceT0Ms: number
 const SIGTERM = parseSignal('TERM');
 const SIGINT = parseSignal('INT');
 const SIGCONT = parseSignal('CONT');
-/** How long after the quiet signal the child's state is checked for an unwanted suspension. */
-export const QUIET_CHECK_DELAY_MS = 250;
+
+/** TERM and INT start the stop sequence (and move it on); every other signal is forwarded. */
+export function startsStop(signal: number): boolean {
+  return signal === SIGTERM || signal === SIGINT;
+}
 
 /**
  * Turns the platform's SIGTERM (or a SIGINT) into quiet, then stop, then kill, each at its time.
- * A second SIGTERM is ignored; each further SIGINT moves to the next phase at once.
+ * A second SIGTERM is ignored; each further SIGINT moves to the next phase at once. Once the child
+ * has exited, every signal is left to the forwarder.
  */
 export class StopSequence {
   #phase: StopPhase = 'running';
   #plan: StopPlan | undefined;
   #t0 = 0;
   #cancels: (() => void)[] = [];
+  #finished = false;
 
   constructor(
-    private readonly settings: StopSettings,
+    private settings: StopSettings,
     private readonly actions: StopActions,
     private readonly timers: Timers,
     private readonly log: Logger,
@@ -56,12 +69,25 @@ export class StopSequence {
     return this.#plan;
   }
 
-  /** The signal interceptor: takes TERM and INT over, leaves every other signal to be forwarded. */
-  handleSignal(signal: number): boolean {
-    if (signal !== SIGTERM && signal !== SIGINT) return false;
+  /** The platform's deadline on the timers' clock, once a stop has begun. */
+  get deadline(): number | undefined {
+    return this.#plan === undefined ? undefined : this.#t0 + this.#plan.deadlineMs;
+  }
+
+  /** When the kill step is due on the timers' clock, once a stop has begun. */
+  get killAt(): number | undefined {
+    return this.#plan === undefined ? undefined : this.#t0 + this.#plan.killAtMs;
+  }
+
+  /**
+   * The signal interceptor: takes TERM and INT over, leaves every other signal to be forwarded.
+   * `receivedAt` (the timers' clock) is T0 when the caller held the signal back for a moment.
+   */
+  handleSignal(signal: number, receivedAt = this.timers.now()): boolean {
+    if (this.#finished || !startsStop(signal)) return false;
     const name = signalName(signal);
     if (this.#phase === 'running') {
-      this.#begin(name);
+      this.#begin(name, receivedAt);
     } else if (signal === SIGINT) {
       this.log.info({ signal: name, phase: this.#phase }, 'received signal again: moving to the next phase now');
       this.#advance();
@@ -78,15 +104,21 @@ export class StopSequence {
     this.#stop();
   }
 
+  /** New settings (the auto preset learning that the child is Sidekiq); ignored once a stop has begun. */
+  useSettings(settings: StopSettings): void {
+    if (this.#phase === 'running') this.settings = settings;
+  }
+
   /** Called when the child has exited: no timer outlives it. */
   finish(): void {
+    this.#finished = true;
     for (const cancel of this.#cancels.splice(0)) cancel();
   }
 
-  #begin(trigger: string): void {
+  #begin(trigger: string, receivedAt: number): void {
     const plan = planStop(this.settings);
     this.#plan = plan;
-    this.#t0 = this.timers.now();
+    this.#t0 = receivedAt;
     for (const warning of plan.warnings) this.log.warn({ preset: this.settings.preset }, warning);
     this.log.info(
       {
@@ -98,18 +130,26 @@ export class StopSequence {
         shutdownTimeoutSource: this.settings.shutdownTimeoutSource,
         stopMarginMs: this.settings.stopMarginMs,
         killMarginMs: this.settings.killMarginMs,
+        ...this.#jobsInFlight(),
       },
       `stop requested: ${describePlan(plan)}`,
     );
     this.#at(plan.killAtMs, () => this.#kill());
+    // Before the quiet signal: a CONT sent after it would discard it while it is still pending.
+    this.actions.keepRunning();
     if (plan.quietSignal === undefined) {
+      this.#stop();
+      return;
+    }
+    if (this.actions.worker?.()?.registered === false) {
+      // Sidekiq installs its handlers only once booted: a TSTP before that would suspend it, or be discarded.
+      this.log.info({ signal: signalName(plan.quietSignal) }, 'the worker has not registered with Sidekiq yet, so it cannot be quieted: stopping it now');
       this.#stop();
       return;
     }
     this.#enter('quieting');
     this.actions.send(plan.quietSignal);
     this.log.info({ signal: signalName(plan.quietSignal) }, 'sent quiet signal');
-    this.#at(QUIET_CHECK_DELAY_MS, () => this.#resumeIfSuspended(plan.quietSignal));
     this.#at(plan.stopAtMs, () => this.#stop());
   }
 
@@ -118,25 +158,19 @@ export class StopSequence {
     else if (this.#phase === 'stopping') this.#kill();
   }
 
-  #resumeIfSuspended(quietSignal: number | undefined): void {
-    if (this.#phase !== 'quieting' || quietSignal === undefined || !this.actions.isSuspended()) return;
-    this.actions.send(SIGCONT);
-    this.log.warn({ signal: signalName(quietSignal) }, 'the worker does not handle the quiet signal and was suspended by it: resumed it with SIGCONT');
-  }
-
   #stop(): void {
     if (this.#phase === 'stopping' || this.#phase === 'killing' || this.#plan === undefined) return;
     this.#enter('stopping');
     this.actions.send(this.#plan.stopSignal);
     // A worker that a job-control signal suspended can only act on its stop signal once resumed.
     this.actions.send(SIGCONT);
-    this.log.info({ signal: signalName(this.#plan.stopSignal), sinceT0Ms: this.#sinceT0() }, 'sent stop signal');
+    this.log.info({ signal: signalName(this.#plan.stopSignal), sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() }, 'sent stop signal');
   }
 
   #kill(): void {
     if (this.#phase === 'killing') return;
     this.#enter('killing');
-    this.log.warn({ sinceT0Ms: this.#sinceT0() }, 'the worker is still running: sending SIGKILL to its process group');
+    this.log.warn({ sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() }, 'the worker is still running: sending SIGKILL to its process group');
     this.actions.killGroup();
   }
 
@@ -148,6 +182,11 @@ export class StopSequence {
   #at(offsetMs: number, action: () => void): void {
     const delay = Math.max(0, this.#t0 + offsetMs - this.timers.now());
     this.#cancels.push(this.timers.schedule(delay, action));
+  }
+
+  #jobsInFlight(): { jobsInFlight?: number } {
+    const worker = this.actions.worker?.();
+    return worker === undefined ? {} : { jobsInFlight: worker.jobsInFlight };
   }
 
   #sinceT0(): number {

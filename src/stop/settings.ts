@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Config } from '../config/parse.js';
 import { parseSignal } from '../process/signals.js';
 
@@ -29,6 +30,8 @@ export interface SidekiqCommandLine {
   readonly timeoutMs: number | undefined;
   /** From `-C file`, `--config file` or `--config=file`. */
   readonly configFile: string | undefined;
+  /** From `-r path`, `--require path` or `--require=path`: the app's file or directory. */
+  readonly requirePath: string | undefined;
 }
 
 /** The words of the command: its arguments, and the words inside a `sh -c "..."` script. */
@@ -43,9 +46,10 @@ function isSidekiqProgram(word: string): boolean {
 export function readSidekiqCommandLine(command: string, args: readonly string[]): SidekiqCommandLine {
   const words = commandWords(command, args);
   const start = words.findIndex(isSidekiqProgram);
-  if (start === -1) return { isSidekiq: false, timeoutMs: undefined, configFile: undefined };
+  if (start === -1) return { isSidekiq: false, timeoutMs: undefined, configFile: undefined, requirePath: undefined };
   let timeoutText: string | undefined;
   let configFile: string | undefined;
+  let requirePath: string | undefined;
   const sidekiqWords = words.slice(start + 1);
   for (const [index, word] of sidekiqWords.entries()) {
     const next = sidekiqWords[index + 1];
@@ -54,9 +58,19 @@ export function readSidekiqCommandLine(command: string, args: readonly string[])
     else if (/^-t\d+$/.test(word)) timeoutText = word.slice(2);
     else if (word === '-C' || word === '--config') configFile = next;
     else if (word.startsWith('--config=')) configFile = word.slice('--config='.length);
+    else if (word === '-r' || word === '--require') requirePath = next;
+    else if (word.startsWith('--require=')) requirePath = word.slice('--require='.length);
   }
   const seconds = timeoutText !== undefined && /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : undefined;
-  return { isSidekiq: true, timeoutMs: seconds === undefined ? undefined : Math.round(seconds * 1000), configFile };
+  return { isSidekiq: true, timeoutMs: seconds === undefined ? undefined : Math.round(seconds * 1000), configFile, requirePath };
+}
+
+/**
+ * Where Sidekiq looks for its config file without -C, in order: `config/sidekiq.yml` and
+ * `config/sidekiq.yml.erb` under the -r directory, or under the working directory when -r is a file or unset.
+ */
+export function defaultSidekiqConfigFiles(requireDir: string | undefined): string[] {
+  return ['sidekiq.yml', 'sidekiq.yml.erb'].map((name) => join(requireDir ?? '.', 'config', name));
 }
 
 /** The top-level `:timeout:` (or `timeout:`) of a Sidekiq YAML config, in ms. */

@@ -54,12 +54,19 @@ export function startInit(argv: readonly string[], options: RunOptions = {}): Ru
     const outer = child.pid;
     if (outer === undefined) throw new Error('the init did not start');
     if (!asPid1) return outer;
-    return waitFor(() => {
-      const listed = readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim();
-      return listed === '' ? undefined : Number(listed.split(' ')[0]);
-    }, 'the PID namespace init');
+    return waitFor(() => childOf(outer), 'the PID namespace init');
   };
   return { process: child, pid, done, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** The first child of a process (host pids), such as the worker of an init run as PID 1; undefined while it has none. */
+export function childOf(pid: number): number | undefined {
+  try {
+    const listed = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return listed === '' ? undefined : Number(listed.split(' ')[0]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Registers an afterEach that kills every run the returned function was given and that is still going. */

@@ -110,14 +110,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     throw new Error(`could not start redis-server after ${PORT_ATTEMPTS} attempts: ${String(lastError)}\n${output}`);
   }
 
-  const call = (...args: (string | number)[]): Promise<RespValue> => sendCommands(port, password, [args.map(String)]).then(last);
   const server: RedisServer = {
     port,
     url: password === undefined ? `redis://${HOST}:${port}` : `redis://:${encodeURIComponent(password)}@${HOST}:${port}`,
     pid: () => child?.pid ?? -1,
-    call,
-    pipeline: async (commands) => (commands.length === 0 ? [] : sendCommands(port, password, commands.map((args) => args.map(String)))),
-    command: async (...args) => flatten(await call(...args)),
+    ...connectRedis(port, password),
     log: () => output,
     stop: () => {
       stopped ??= (async () => {
@@ -145,8 +142,18 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   return server;
 }
 
+/** The calls of a RedisServer, for a redis-server on 127.0.0.1:port started elsewhere (in a container). */
+export function connectRedis(port: number, password?: string): Pick<RedisServer, 'call' | 'pipeline' | 'command'> {
+  const call = (...args: (string | number)[]): Promise<RespValue> => sendCommands(port, password, [args.map(String)]).then(last);
+  return {
+    call,
+    pipeline: async (commands) => (commands.length === 0 ? [] : sendCommands(port, password, commands.map((args) => args.map(String)))),
+    command: async (...args) => flatten(await call(...args)),
+  };
+}
+
 /** A port that was free on 127.0.0.1 a moment ago (the kernel picks it). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

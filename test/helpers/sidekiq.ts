@@ -3,12 +3,12 @@
 // Node 24's type stripping.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { startRedis, type RedisServer, type RespValue } from './redis.js';
+import { startRedis, type RedisServer, type RespValue } from './redis.ts';
 
 /** Absolute path of the sample app (SleepJob). Pass it to `sidekiq -r`; a bare relative path would fail. */
 export const SIDEKIQ_APP = fileURLToPath(new URL('../fixtures/sidekiq-app/app.rb', import.meta.url));
@@ -42,11 +42,13 @@ export interface SidekiqEnvOptions {
   readonly markerDir: string;
   /** Default 'debug', so Sidekiq also logs "Got TERM signal" / "Got TSTP signal". */
   readonly logLevel?: 'debug' | 'info' | 'warn';
+  /** Seconds the app takes to load before Sidekiq installs its signal handlers and registers. */
+  readonly bootSeconds?: number;
 }
 
 /** The environment app.rb needs (merge it over process.env). */
 export function sidekiqEnv(options: SidekiqEnvOptions): Record<string, string> {
-  return { REDIS_URL: options.redisUrl, MARKER_DIR: options.markerDir, SIDEKIQ_LOG_LEVEL: options.logLevel ?? 'debug' };
+  return { REDIS_URL: options.redisUrl, MARKER_DIR: options.markerDir, SIDEKIQ_LOG_LEVEL: options.logLevel ?? 'debug', BOOT_SECONDS: String(options.bootSeconds ?? 0) };
 }
 
 /** A fresh temp dir for job markers; remove it with removeMarkerDir. */
@@ -134,6 +136,27 @@ export async function waitForMarker(dir: string, jid: string, state: 'started' |
   await poll(() => existsSync(join(dir, `${jid}.${state}`)) || undefined, `${jid}.${state}`, timeoutMs, 50);
 }
 
+/** One line of a marker file: one run of the job that reached that state. */
+export interface MarkerRun {
+  /** The Sidekiq process, as its PID namespace numbers it. */
+  readonly pid: number;
+  /** Epoch seconds. */
+  readonly at: number;
+}
+
+/** The runs recorded in each <jid>.<state> file of `dir` (SleepJob appends one JSON line per run), by jid. */
+export function markerRuns(dir: string, state: 'started' | 'done' | 'interrupted'): Map<string, MarkerRun[]> {
+  const runs = new Map<string, MarkerRun[]>();
+  for (const jid of markers(dir)[state]) {
+    const lines = readFileSync(join(dir, `${jid}.${state}`), 'utf8').split('\n').filter((line) => line !== '');
+    runs.set(jid, lines.map((line) => {
+      const { pid, at } = JSON.parse(line) as MarkerRun;
+      return { pid, at };
+    }));
+  }
+  return runs;
+}
+
 /** What became of a job: ran to its end, back in its queue (after it started, or never started), in the retry or dead set, or none of these. */
 export type JobFate = 'finished' | 'requeued' | 'waiting' | 'retry/dead' | 'lost';
 
@@ -180,6 +203,8 @@ export interface SidekiqProcessInfo {
   readonly quiet: boolean;
   /** Epoch seconds of the last heartbeat. */
   readonly beat: number;
+  /** Epoch seconds of the process's start (its `info`). */
+  readonly startedAt: number;
   readonly concurrency: number;
   readonly queues: string[];
 }
@@ -194,7 +219,7 @@ export async function sidekiqProcesses(redis: RedisClient): Promise<SidekiqProce
   for (const identity of identities) {
     const [info, busy, quiet, beat] = strings(await redis.call('HMGET', identity, 'info', 'busy', 'quiet', 'beat'));
     if (info === undefined || info === '') continue;
-    const parsed = JSON.parse(info) as { hostname?: string; pid?: number; concurrency?: number; queues?: string[] };
+    const parsed = JSON.parse(info) as { hostname?: string; pid?: number; started_at?: number; concurrency?: number; queues?: string[] };
     found.push({
       identity,
       hostname: parsed.hostname ?? '',
@@ -202,6 +227,7 @@ export async function sidekiqProcesses(redis: RedisClient): Promise<SidekiqProce
       busy: Number(busy ?? 0),
       quiet: quiet === 'true',
       beat: Number(beat ?? 0),
+      startedAt: parsed.started_at ?? 0,
       concurrency: parsed.concurrency ?? 0,
       queues: parsed.queues ?? [],
     });

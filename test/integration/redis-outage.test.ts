@@ -5,6 +5,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
 import { startInstanceRecorder, type InstanceRecorder } from '../../src/redis/record.js';
 import { captureLogger } from '../helpers/fake.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -43,11 +44,14 @@ async function until(probe: () => Promise<boolean> | boolean, what: string, time
 
 let server: RedisServer | undefined;
 let recorder: InstanceRecorder | undefined;
+let connection: RedisConnection | undefined;
 
 afterEach(async () => {
   await recorder?.close({ state: 'exited' });
+  connection?.close();
   await server?.stop();
   recorder = undefined;
+  connection = undefined;
   server = undefined;
 });
 
@@ -57,11 +61,11 @@ describe('a 12 s Redis outage under a 10 ms heartbeat and constant state churn',
     const { log, records } = captureLogger();
     const id = `outage-${Math.random().toString(36).slice(2, 8)}`;
     const key = `drain-init:instance:${id}`;
-    const started = startInstanceRecorder({ redisUrl: redis.url, instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: TTL_MS }, log, {
+    connection = connectRedis(redis.url, log, `drain-init:${id}`);
+    const started = startInstanceRecorder(connection, { instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: TTL_MS }, log, {
       program: 'sidekiq',
       version: '0.1.0',
     });
-    if (started === undefined) throw new Error('no recorder');
     recorder = started;
 
     let updates = 0;

@@ -72,7 +72,7 @@ describe('reading dumps written into Redis', () => {
   it('finds the live worker beside the SIGKILLed ghost, and the ghost\'s lost jobs', async () => {
     await writeDump(redis().server, sharedDump('run2-03-restarted-ghost-visible'));
     const snapshot = await readSidekiq(redis().client);
-    const matched = supervisedProcesses(snapshot.processes, { hostname: 'vm', pids: new Set([1, 30630]), nowEpochS: 1795325773.5597389 });
+    const matched = supervisedProcesses(snapshot.processes, { hostname: 'vm', pids: new Set([1, 30630]), nowEpochS: 1795325773.5597389, childStartedEpochS: 0 });
     expect(matched.map((p) => p.identity)).toEqual(['vm:30630:9ef0d99c2bdc']);
     expect(snapshot.jobs.map((j) => `${j.identity} ${j.class} ${j.queue}`)).toEqual(['vm:30550:3ada88292ce4 SleepJob default', 'vm:30550:3ada88292ce4 SleepJob default']);
   });
@@ -138,7 +138,7 @@ describe('a real Sidekiq 6.4.1 found by hostname and pid', () => {
     const pids = processTree(run.pid);
     below = [...pids].filter((pid) => pid !== run?.pid);
     const snapshot = await readSidekiq(redis().client, { hostname: hostname() });
-    const matched = supervisedProcesses(snapshot.processes, { hostname: sidekiqHostname(process.env, hostname()), pids, nowEpochS: Date.now() / 1000 });
+    const matched = supervisedProcesses(snapshot.processes, { hostname: sidekiqHostname(process.env, hostname()), pids, nowEpochS: Date.now() / 1000, childStartedEpochS: 0 });
 
     expect(snapshot.warnings).toEqual([]);
     expect(matched).toHaveLength(1);
@@ -149,7 +149,7 @@ describe('a real Sidekiq 6.4.1 found by hostname and pid', () => {
     expect(worker?.identity).toMatch(new RegExp(`^${hostname()}:${worker?.pid}:[0-9a-f]{12}$`));
     expect(snapshot.jobs.filter((j) => j.identity === worker?.identity).map((j) => [j.jid, j.payload])).toEqual([[job.jid, job.payload]]);
     // Same host, fresh beat, but a tree without its pid: not ours.
-    expect(supervisedProcesses(snapshot.processes, { hostname: hostname(), pids: new Set([process.pid]), nowEpochS: Date.now() / 1000 })).toEqual([]);
+    expect(supervisedProcesses(snapshot.processes, { hostname: hostname(), pids: new Set([process.pid]), nowEpochS: Date.now() / 1000, childStartedEpochS: 0 })).toEqual([]);
   }, 60_000);
 });
 

@@ -33,6 +33,8 @@ describe('Redis options', () => {
     expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('redis://ours');
     expect(config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('rediss://flag');
     expect(config([], { REDIS_URL: '' }).redisUrl).toBeUndefined();
+    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'none' }).redisUrl).toBeUndefined();
+    expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redisUrl).toBeUndefined();
   });
 
   it('names the instance after POD_NAME, then the flag or DRAIN_INIT_INSTANCE_ID', () => {
@@ -60,6 +62,13 @@ describe('Redis options', () => {
     expect(failure(['--heartbeat-interval', '0'])).toBe("invalid value '0' for --heartbeat-interval: must be at least 1ms");
     expect(failure(['--instance-id', 'a b'])).toMatch(/^invalid value 'a b' for --instance-id: expected a non-empty name/);
     expect(failure([], { DRAIN_INIT_REDIS_PREFIX: ' ' })).toMatch(/for DRAIN_INIT_REDIS_PREFIX: expected a non-empty name/);
+  });
+
+  it("reads Sidekiq's redis-namespace without its colon", () => {
+    expect(config([]).sidekiqNamespace).toBeUndefined();
+    expect(config(['--sidekiq-namespace', 'myapp']).sidekiqNamespace).toBe('myapp');
+    expect(config([], { DRAIN_INIT_SIDEKIQ_NAMESPACE: 'legacy' }).sidekiqNamespace).toBe('legacy');
+    expect(failure(['--sidekiq-namespace', 'myapp:'])).toBe("invalid value 'myapp:' for --sidekiq-namespace: give the namespace without its trailing colon");
   });
 
   it('rejects a bad Redis URL on one line without its password', () => {

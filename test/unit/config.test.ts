@@ -154,6 +154,91 @@ describe('errors name the input and what is accepted', () => {
   });
 });
 
+describe('job recovery and restart', () => {
+  it('recovers every queue and never restarts by default', () => {
+    expect(config(['w'])).toMatchObject({ recovery: true, recoveryQueues: undefined, restart: { policy: 'never', firstDelayMs: 1_000, maxDelayMs: 60_000 } });
+  });
+
+  it('turns recovery off and limits it to queues, from flags or env vars', () => {
+    expect(config(['--recovery', 'off', 'w']).recovery).toBe(false);
+    expect(config(['w'], { DRAIN_INIT_RECOVERY: 'no' }).recovery).toBe(false);
+    expect(config(['--recovery-queues', 'critical', '--recovery-queues', 'default', 'w']).recoveryQueues).toEqual(new Set(['critical', 'default']));
+    expect(config(['w'], { DRAIN_INIT_RECOVERY_QUEUES: 'critical, mailers' }).recoveryQueues).toEqual(new Set(['critical', 'mailers']));
+  });
+
+  it('takes the restart policy and its backoff', () => {
+    const parsed = config(['--restart', 'on-failure', '--restart-delay', '500ms', '--restart-max-delay', '30s', 'w']);
+    expect(parsed.restart).toEqual({ policy: 'on-failure', firstDelayMs: 500, maxDelayMs: 30_000 });
+    expect(config(['w'], { DRAIN_INIT_RESTART: 'always' }).restart.policy).toBe('always');
+  });
+
+  it.each([
+    [['--recovery', 'maybe', 'w'], {}, "invalid value 'maybe' for --recovery: expected one of 1, true, yes, on, 0, false, no, off"],
+    [['--recovery-queues', 'a b', 'w'], {}, "invalid value 'a b' for --recovery-queues: expected a non-empty name without spaces or control characters"],
+    [['--restart', 'sometimes', 'w'], {}, "invalid value 'sometimes' for --restart: expected one of never, on-failure, always"],
+    [['--restart-delay', '0', 'w'], {}, "invalid value '0' for --restart-delay: must be at least 1ms"],
+    [['--restart-max-delay', '2s', 'w'], { DRAIN_INIT_RESTART_DELAY: '5s' }, '--restart-max-delay: the restart delay (5s) must not be longer than the maximum restart delay (2s)'],
+    [['--restart-delay', '2m', 'w'], {}, '--restart-delay: the restart delay (120s) must not be longer than the maximum restart delay (60s)'],
+  ])('rejects %j %j', (argv, env, expected) => {
+    expect(error(argv, env)).toBe(expected);
+  });
+});
+
+describe('exit remapping, leftovers and job control', () => {
+  it('has their defaults: no remap, a 2 s leftover grace, no job control', () => {
+    expect(config(['w'])).toMatchObject({ remapExit: new Set(), leftoverGraceMs: 2_000, jobControl: false });
+  });
+
+  it('takes -e as tini does, with its value in the same word or the next, repeatable', () => {
+    expect(config(['-e', '143', '-e1', '--remap-exit=2', '--', 'w']).remapExit).toEqual(new Set([143, 1, 2]));
+    const grouped = config(['-ge', '143', 'w']);
+    expect(grouped.processGroup).toBe(true);
+    expect(grouped.remapExit).toEqual(new Set([143]));
+    expect(config(['-e', '143', 'java', '-e', '5']).args).toEqual(['-e', '5']);
+  });
+
+  it('reads them from the environment', () => {
+    const parsed = config(['w'], { DRAIN_INIT_REMAP_EXIT: '143, 130', DRAIN_INIT_LEFTOVER_GRACE: '0', DRAIN_INIT_JOB_CONTROL: 'yes' });
+    expect(parsed).toMatchObject({ remapExit: new Set([143, 130]), leftoverGraceMs: 0, jobControl: true });
+    expect(config(['--leftover-grace', '500ms', '--job-control', 'w'])).toMatchObject({ leftoverGraceMs: 500, jobControl: true });
+  });
+
+  it.each([
+    [['-e', '256', 'w'], {}, "invalid value '256' for -e: expected an exit status from 0 to 255"],
+    [['-e', 'x', 'w'], {}, "invalid value 'x' for -e: expected an exit status from 0 to 255"],
+    [['-e'], {}, 'option -e needs a value (CODE)'],
+    [['--leftover-grace', 'soon', 'w'], {}, "invalid value 'soon' for --leftover-grace"],
+    [['w'], { DRAIN_INIT_REMAP_EXIT: '143,-1' }, "invalid value '-1' for DRAIN_INIT_REMAP_EXIT"],
+    [['--job-control=1', 'w'], {}, 'option --job-control takes no value'],
+  ])('%j %j fails with one line', (argv, env, expected) => {
+    const message = error(argv, env);
+    expect(message).toContain(expected);
+    expect(message).not.toContain('\n');
+  });
+});
+
+describe('the probe endpoint', () => {
+  it('listens on 0.0.0.0:7433 by default and fails liveness after a 60 s old heartbeat', () => {
+    expect(config(['w'])).toMatchObject({ probePort: 7433, probeHost: '0.0.0.0', maxBeatAgeMs: 60_000 });
+  });
+
+  it('takes its port (0 for none), address and heartbeat age from flags or env vars', () => {
+    expect(config(['--probe-port', '0', '--probe-host', '127.0.0.1', '--max-beat-age', '2m', 'w'])).toMatchObject({ probePort: 0, probeHost: '127.0.0.1', maxBeatAgeMs: 120_000 });
+    expect(config(['w'], { DRAIN_INIT_PROBE_PORT: '9000', DRAIN_INIT_PROBE_HOST: '::', DRAIN_INIT_MAX_BEAT_AGE: '90' })).toMatchObject({ probePort: 9000, probeHost: '::', maxBeatAgeMs: 90_000 });
+    expect(config(['--probe-host', 'localhost', 'w']).probeHost).toBe('localhost');
+  });
+
+  it.each([
+    [['--probe-port', '65536', 'w'], {}, "invalid value '65536' for --probe-port: expected a port number from 1 to 65535, or 0 for none"],
+    [['--probe-port', 'http', 'w'], {}, "invalid value 'http' for --probe-port: expected a port number from 1 to 65535, or 0 for none"],
+    [['w'], { DRAIN_INIT_PROBE_PORT: '-1' }, "invalid value '-1' for DRAIN_INIT_PROBE_PORT: expected a port number from 1 to 65535, or 0 for none"],
+    [['--probe-host', 'http://0.0.0.0', 'w'], {}, "invalid value 'http://0.0.0.0' for --probe-host: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name"],
+    [['--max-beat-age', '0', 'w'], {}, "invalid value '0' for --max-beat-age: must be at least 1ms"],
+  ])('rejects %j %j', (argv, env, expected) => {
+    expect(error(argv, env)).toBe(expected);
+  });
+});
+
 it('keeps the version equal to package.json', () => {
   const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   expect(VERSION).toBe(packageJson.version);

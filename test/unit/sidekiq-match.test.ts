@@ -7,7 +7,7 @@ const HOST = 'worker-7f9c';
 
 function ours(dump: Dump, supervised: Partial<Supervised> = {}): string[] {
   const { processes } = parseSnapshot(identityHashes(dump));
-  const matched = supervisedProcesses(processes, { hostname: HOST, pids: new Set([1, 6, 7]), nowEpochS: dump.captured_at_epoch, ...supervised });
+  const matched = supervisedProcesses(processes, { hostname: HOST, pids: new Set([1, 6, 7]), nowEpochS: dump.captured_at_epoch, childStartedEpochS: 0, ...supervised });
   return matched.map((process) => process.identity);
 }
 
@@ -66,6 +66,13 @@ describe('our processes: same host, pid in our tree, fresh beat', () => {
     const ghostBeat = 1795400459.1484;
     expect(ours(dump, { nowEpochS: ghostBeat + 29.9 })).toContain('worker-7f9c:7:30a7b511159a');
     expect(ours(dump, { nowEpochS: ghostBeat + 30 })).not.toContain('worker-7f9c:7:30a7b511159a');
+  });
+
+  it('leaves out a fresh ghost with our host and pid that last beat before the child started: a restarted worker often gets the same pid', () => {
+    const dump = versionDump('sidekiq-8.1.7');
+    const ghostBeat = 1795400459.1484;
+    expect(ours(dump, { nowEpochS: ghostBeat + 5, childStartedEpochS: ghostBeat })).toContain('worker-7f9c:7:30a7b511159a');
+    expect(ours(dump, { nowEpochS: ghostBeat + 5, childStartedEpochS: ghostBeat + 0.001 })).toEqual(['worker-7f9c:7:7152272ec924']);
   });
 
   it('real 6.4.1: the restarted worker, not the SIGKILLed one whose pid has left the tree', () => {

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { QUIET_CHECK_DELAY_MS, StopSequence, type StopPhase } from '../../src/stop/sequence.js';
+import { StopSequence, type StopPhase, type WorkerReport } from '../../src/stop/sequence.js';
 import type { StopSettings } from '../../src/stop/settings.js';
 import { captureLogger, FakeTimers, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 
@@ -12,8 +12,10 @@ const USR1 = 10;
 
 let timers: FakeTimers;
 let events: string[];
-let suspended: boolean;
+/** How many signals had been sent when each keepRunning() came. */
+let keptRunning: number[];
 let phases: [StopPhase, number][];
+let worker: WorkerReport | undefined;
 
 function sequence(settings: StopSettings = SIDEKIQ) {
   const { log, records } = captureLogger();
@@ -22,7 +24,8 @@ function sequence(settings: StopSettings = SIDEKIQ) {
     {
       send: (signal) => events.push(`send ${signal} @${timers.now() - 1_000}`),
       killGroup: () => events.push(`kill @${timers.now() - 1_000}`),
-      isSuspended: () => suspended,
+      keepRunning: () => keptRunning.push(events.length),
+      worker: () => worker,
     },
     timers,
     log,
@@ -34,8 +37,9 @@ function sequence(settings: StopSettings = SIDEKIQ) {
 beforeEach(() => {
   timers = new FakeTimers();
   events = [];
-  suspended = false;
+  keptRunning = [];
   phases = [];
+  worker = undefined;
 });
 
 describe('StopSequence', () => {
@@ -61,21 +65,11 @@ describe('StopSequence', () => {
     expect(records.some((record) => record.msg === 'stop requested: TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s')).toBe(true);
   });
 
-  it('never sends CONT right after the quiet signal; resumes a worker the quiet signal suspended', () => {
-    const { machine, records } = sequence();
-    machine.handleSignal(TERM);
-    suspended = true;
-    timers.advance(QUIET_CHECK_DELAY_MS - 1);
-    expect(events).toEqual([`send ${TSTP} @0`]);
-    timers.advance(1);
-    expect(events).toEqual([`send ${TSTP} @0`, `send ${CONT} @${QUIET_CHECK_DELAY_MS}`]);
-    expect(records.some((record) => String(record.msg).includes('does not handle the quiet signal'))).toBe(true);
-  });
-
-  it('does not resume a worker that handled the quiet signal', () => {
+  it('has a suspended worker resumed from the start of the stop, before the quiet signal, and never sends CONT after it', () => {
     const { machine } = sequence();
     machine.handleSignal(TERM);
-    timers.advance(1_000);
+    expect(keptRunning).toEqual([0]);
+    timers.advance(29_999);
     expect(events).toEqual([`send ${TSTP} @0`]);
   });
 
@@ -126,6 +120,71 @@ describe('StopSequence', () => {
     expect(timers.pending).toBe(0);
     timers.advance(120_000);
     expect(events).toEqual([`send ${TSTP} @0`]);
+  });
+
+  it('leaves every signal to the forwarder once the child has exited', () => {
+    const { machine } = sequence();
+    machine.finish();
+    expect(machine.handleSignal(TERM)).toBe(false);
+    expect(machine.handleSignal(INT)).toBe(false);
+    expect(machine.phase).toBe('running');
+    expect(events).toEqual([]);
+  });
+
+  it('tells when the kill step is due once a stop has begun', () => {
+    const { machine } = sequence();
+    expect(machine.killAt).toBeUndefined();
+    timers.advance(500);
+    machine.handleSignal(TERM);
+    expect(machine.killAt).toBe(1_500 + 58_000);
+  });
+
+  it('quiets a registered worker, naming its jobs in flight in each step of the log', () => {
+    worker = { registered: true, jobsInFlight: 3 };
+    const { machine, records } = sequence();
+    machine.handleSignal(TERM);
+    expect(machine.phase).toBe('quieting');
+    worker = { registered: true, jobsInFlight: 1 };
+    timers.advance(60_000);
+    expect(events).toEqual([`send ${TSTP} @0`, `send ${TERM} @30000`, `send ${CONT} @30000`, 'kill @58000']);
+    const jobs = (msg: string): unknown => records.find((record) => String(record.msg).startsWith(msg))?.jobsInFlight;
+    expect([jobs('stop requested'), jobs('sent stop signal'), jobs('the worker is still running')]).toEqual([3, 1, 1]);
+  });
+
+  it('stops at once a worker that has not registered with Sidekiq yet: it could not handle the quiet signal', () => {
+    worker = { registered: false, jobsInFlight: 0 };
+    const { machine, records } = sequence();
+    machine.handleSignal(TERM);
+    expect(machine.phase).toBe('stopping');
+    timers.advance(60_000);
+    expect(events).toEqual([`send ${TERM} @0`, `send ${CONT} @0`, 'kill @58000']);
+    expect(records.some((record) => String(record.msg).includes('has not registered with Sidekiq yet'))).toBe(true);
+  });
+
+  it('counts the plan from when the signal was received, when the caller held it back', () => {
+    const { machine } = sequence();
+    const receivedAt = timers.now();
+    timers.advance(200);
+    machine.handleSignal(TERM, receivedAt);
+    timers.advance(60_000);
+    expect(events).toEqual([`send ${TSTP} @200`, `send ${TERM} @30000`, `send ${CONT} @30000`, 'kill @58000']);
+  });
+
+  it('keeps the quiet phase when it is not known whether the worker registered', () => {
+    const { machine, records } = sequence();
+    machine.handleSignal(TERM);
+    expect(machine.phase).toBe('quieting');
+    expect(records.find((record) => String(record.msg).startsWith('stop requested'))).not.toHaveProperty('jobsInFlight');
+  });
+
+  it('takes new settings while running, and none once the stop has begun', () => {
+    const generic: StopSettings = { ...SIDEKIQ, preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0 };
+    const { machine } = sequence(generic);
+    machine.useSettings(SIDEKIQ);
+    machine.handleSignal(TERM);
+    machine.useSettings(generic);
+    timers.advance(60_000);
+    expect(events).toEqual([`send ${TSTP} @0`, `send ${TERM} @30000`, `send ${CONT} @30000`, 'kill @58000']);
   });
 
   it('sends TERM at T0 and KILL before the deadline for the generic preset', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/parse.js';
-import { readSidekiqCommandLine, readSidekiqYamlTimeout, resolveStopSettings } from '../../src/stop/settings.js';
+import { defaultSidekiqConfigFiles, readSidekiqCommandLine, readSidekiqYamlTimeout, resolveStopSettings } from '../../src/stop/settings.js';
 
 function config(argv: string[]): Config {
   const result = parseConfig(argv, {});
@@ -27,7 +27,15 @@ describe('reading the Sidekiq command line', () => {
     [['sidekiq-web'], false, undefined, undefined],
     [['rails', 'runner', 'x', '-t', '3'], false, undefined, undefined],
   ])('%j', ([command = '', ...args], isSidekiq, timeoutMs, configFile) => {
-    expect(readSidekiqCommandLine(command, args)).toEqual({ isSidekiq, timeoutMs, configFile });
+    expect(readSidekiqCommandLine(command, args)).toMatchObject({ isSidekiq, timeoutMs, configFile });
+  });
+
+  it('reads the app Sidekiq requires, and where Sidekiq looks for its config without -C', () => {
+    expect(readSidekiqCommandLine('sidekiq', ['-r', './app.rb']).requirePath).toBe('./app.rb');
+    expect(readSidekiqCommandLine('bundle', ['exec', 'sidekiq', '--require=/srv/app']).requirePath).toBe('/srv/app');
+    expect(readSidekiqCommandLine('sidekiq', []).requirePath).toBeUndefined();
+    expect(defaultSidekiqConfigFiles(undefined)).toEqual(['config/sidekiq.yml', 'config/sidekiq.yml.erb']);
+    expect(defaultSidekiqConfigFiles('/srv/app')).toEqual(['/srv/app/config/sidekiq.yml', '/srv/app/config/sidekiq.yml.erb']);
   });
 
   it('reads :timeout: from a Sidekiq YAML config', () => {

@@ -1,0 +1,32 @@
+import type { Logger } from './logger.js';
+
+/**
+ * Logs each kind of warning at most once per interval, so a flood of bad input cannot flood the log
+ * (every line is a synchronous write to stderr). A line says how many of its kind were held back since
+ * the last one.
+ */
+export class ThrottledWarnings {
+  readonly #lastByKind = new Map<string, { atMs: number; heldBack: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+    private readonly now: () => number = () => performance.now(),
+    /** Kinds remembered at most; the oldest is forgotten first. */
+    private readonly maxKinds = 100,
+  ) {}
+
+  warn(kind: string, fields: Readonly<Record<string, unknown>>, message: string): void {
+    const nowMs = this.now();
+    const last = this.#lastByKind.get(kind);
+    if (last !== undefined && nowMs - last.atMs < this.intervalMs) {
+      last.heldBack++;
+      return;
+    }
+    this.log.warn({ ...fields, ...(last !== undefined && last.heldBack > 0 ? { heldBack: last.heldBack } : {}) }, message);
+    this.#lastByKind.delete(kind);
+    this.#lastByKind.set(kind, { atMs: nowMs, heldBack: 0 });
+    const oldest = this.#lastByKind.keys().next().value;
+    if (this.#lastByKind.size > this.maxKinds && oldest !== undefined) this.#lastByKind.delete(oldest);
+  }
+}

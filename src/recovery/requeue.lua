@@ -1,0 +1,91 @@
+-- Re-enqueues the jobs of an instance's job record as Sidekiq's own requeue does (BasicFetch#bulk_requeue):
+-- RPUSH of the job string to the end of its queue that BRPOP fetches from, so it runs next. One script,
+-- so Redis applies all of it or none of it whatever happens to the caller, and a second run finds the
+-- record empty. Queue keys are built here, not passed in KEYS: drain-init supports standalone Redis only.
+--
+-- KEYS[1] the job record: hash jid -> JSON {identity, queue, payload}
+-- KEYS[2] the recovery lock, which the caller must hold
+-- KEYS[3] the instance's heartbeat record
+-- KEYS[4] the index of job records (a set of instance ids)
+-- ARGV[1] the lock token
+-- ARGV[2] the instance id
+-- ARGV[3] '1' to recover only when the heartbeat record has expired
+-- ARGV[4] the prefix of Sidekiq's keys: 'namespace:' under redis-namespace, else ''
+-- ARGV[5..] pairs jid, identity: the jobs running in live Sidekiq processes
+--
+-- Returns {'not-held'}, {'alive'}, or {'recovered', jid, outcome, detail, ...} where outcome is
+-- requeued, running, queued or malformed (each removed from the record) or failed (kept for a later run).
+
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'not-held'} end
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} end
+
+local prefix = ARGV[4]
+
+local running = {}
+for i = 5, #ARGV - 1, 2 do
+  running[ARGV[i]] = running[ARGV[i]] or {}
+  running[ARGV[i]][ARGV[i + 1]] = true
+end
+
+-- The process that ran the job is dead, but its work hash lives on for up to 60 s: only another counts.
+local function runs_elsewhere(jid, identity)
+  for other in pairs(running[jid] or {}) do
+    if other ~= identity then return true end
+  end
+  return false
+end
+
+local function json_object(text)
+  local ok, value = pcall(cjson.decode, text)
+  if ok and type(value) == 'table' then return value end
+  return nil
+end
+
+local function defect(jid, entry)
+  if entry == nil then return 'not a JSON object' end
+  if type(entry.identity) ~= 'string' then return 'no identity' end
+  if type(entry.queue) ~= 'string' or entry.queue == '' then return 'no queue' end
+  if type(entry.payload) ~= 'string' then return 'no payload string' end
+  local job = json_object(entry.payload)
+  if job == nil then return 'payload is not a JSON object' end
+  if job.jid ~= jid then return 'payload has another jid' end
+  return nil
+end
+
+-- redis.pcall: an error reply from one queue (WRONGTYPE) fails that job alone, never the script halfway.
+local function errored(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
+
+local function requeue(jid, entry)
+  if runs_elsewhere(jid, entry.identity) then return 'running', entry.queue end
+  local queue = prefix .. 'queue:' .. entry.queue
+  local position = redis.pcall('LPOS', queue, entry.payload, 'RANK', -1)
+  if errored(position) then return 'failed', position.err end
+  if position then return 'queued', entry.queue end
+  local pushed = redis.pcall('RPUSH', queue, entry.payload)
+  if errored(pushed) then return 'failed', pushed.err end
+  -- As a client's push does; Sidekiq's API and Web UI list queues from this set. The job is already safe.
+  redis.pcall('SADD', prefix .. 'queues', entry.queue)
+  return 'requeued', entry.queue
+end
+
+local results = {'recovered'}
+local record = redis.call('HGETALL', KEYS[1])
+for i = 1, #record, 2 do
+  local jid = record[i]
+  local entry = json_object(record[i + 1])
+  local problem = defect(jid, entry)
+  local outcome, detail
+  if problem then
+    outcome, detail = 'malformed', problem
+  else
+    outcome, detail = requeue(jid, entry)
+  end
+  if outcome ~= 'failed' then redis.call('HDEL', KEYS[1], jid) end
+  results[#results + 1] = jid
+  results[#results + 1] = outcome
+  results[#results + 1] = detail
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end
+return results

@@ -1,0 +1,96 @@
+// The requeue script's arguments and reply; the script itself is requeue.lua.
+import type { Redis } from 'ioredis';
+import { LuaScript } from '../redis/lua-script.js';
+import { isAlive } from '../sidekiq/match.js';
+import type { SidekiqProcess, SidekiqSnapshot } from '../sidekiq/parse.js';
+import { namespacePrefix } from '../sidekiq/reader.js';
+import type { RecoveryKeys } from './keys.js';
+import requeueSource from './requeue.lua';
+
+const requeueScript = new LuaScript(requeueSource);
+
+export const JOB_OUTCOMES = ['requeued', 'running', 'queued', 'malformed', 'failed'] as const;
+/**
+ * requeued: pushed back to the fetch end of its queue; running: in the work hash of another live
+ * process; queued: already back in its queue (Sidekiq requeued it); malformed: never recoverable;
+ * failed: Redis refused it (a queue key of another type), kept in the record for a later run.
+ */
+export type JobOutcome = (typeof JOB_OUTCOMES)[number];
+
+export interface JobResult {
+  readonly jid: string;
+  readonly outcome: JobOutcome;
+  /** The queue; for malformed what is wrong with the entry, for failed Redis's error. */
+  readonly detail: string;
+}
+
+export type RequeueReply = { readonly kind: 'recovered'; readonly jobs: readonly JobResult[] } | { readonly kind: 'not-held' } | { readonly kind: 'alive' };
+
+/** A job in the work hash of a live Sidekiq process. */
+export interface RunningJob {
+  readonly jid: string;
+  readonly identity: string;
+}
+
+export interface RequeueRequest {
+  readonly keys: RecoveryKeys;
+  readonly instanceId: string;
+  /** The lock token: the script does nothing unless the lock still holds it. */
+  readonly token: string;
+  /** Do nothing while the instance's heartbeat record exists (a peer's record); false for this instance's own. */
+  readonly onlyIfExpired: boolean;
+  /** Sidekiq's redis-namespace. */
+  readonly namespace: string | undefined;
+  readonly running: readonly RunningJob[];
+}
+
+export async function requeueRecord(redis: Redis, request: RequeueRequest): Promise<RequeueReply> {
+  const { keys } = request;
+  const args = [
+    request.token,
+    request.instanceId,
+    request.onlyIfExpired ? '1' : '0',
+    namespacePrefix(request.namespace),
+    ...request.running.flatMap((job) => [job.jid, job.identity]),
+  ];
+  return parseRequeueReply(await requeueScript.run(redis, [keys.jobs, keys.lock, keys.instance, keys.index], args));
+}
+
+/**
+ * This host's Sidekiq processes as drain-init sees them now. Any other identity of this host is a ghost,
+ * however fresh its heartbeat: a worker killed moments ago, whose pid a restarted worker may even reuse.
+ */
+export interface LocalHost {
+  readonly hostname: string;
+  readonly liveIdentities: ReadonlySet<string>;
+}
+
+/** The jobs of the processes whose heartbeat is fresh; a SIGKILLed process's work hash outlives it by 60 s. */
+export function runningJobs(snapshot: SidekiqSnapshot, nowEpochS: number, host?: LocalHost): RunningJob[] {
+  const ghost = (process: SidekiqProcess): boolean => host !== undefined && process.hostname === host.hostname && !host.liveIdentities.has(process.identity);
+  const alive = new Set(snapshot.processes.filter((process) => isAlive(process, nowEpochS) && !ghost(process)).map((process) => process.identity));
+  return snapshot.jobs.filter((job) => alive.has(job.identity)).map(({ jid, identity }) => ({ jid, identity }));
+}
+
+export function parseRequeueReply(reply: unknown): RequeueReply {
+  if (!Array.isArray(reply) || !reply.every((item): item is string => typeof item === 'string')) {
+    throw new Error(`unexpected requeue reply ${JSON.stringify(reply)}`);
+  }
+  const [status, ...rest] = reply;
+  if ((status === 'not-held' || status === 'alive') && rest.length === 0) return { kind: status };
+  if (status !== 'recovered' || rest.length % 3 !== 0) throw new Error(`unexpected requeue reply ${JSON.stringify(reply)}`);
+  const jobs: JobResult[] = [];
+  for (let index = 0; index < rest.length; index += 3) {
+    const [jid = '', outcome, detail = ''] = rest.slice(index, index + 3);
+    const known = JOB_OUTCOMES.find((name) => name === outcome);
+    if (known === undefined) throw new Error(`unexpected requeue outcome ${JSON.stringify(outcome)}`);
+    jobs.push({ jid, outcome: known, detail });
+  }
+  return { kind: 'recovered', jobs };
+}
+
+export function countOutcomes(jobs: readonly JobResult[]): Record<JobOutcome, number> {
+  const counts: Record<JobOutcome, number> = { requeued: 0, running: 0, queued: 0, malformed: 0, failed: 0 };
+  for (const job of jobs) counts[job.outcome]++;
+  return counts;
+}

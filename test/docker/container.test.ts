@@ -1,0 +1,176 @@
+// drain-init's single executable as the ENTRYPOINT of a real image (Dockerfile.example, built on a local
+// Debian image with no Node), driven by the Docker CLI: docker stop, docker kill, a read-only root.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, logLines, recorded, waitFor } from '../helpers/pid1.js';
+import { connectRedis, freePort } from '../helpers/redis.js';
+import { enqueue, markers, waitForMarker, waitForSidekiqRegistered } from '../helpers/sidekiq.js';
+import { COMPOSE_FILES, WORKER_IMAGE, buildWorkerImage, docker, exec, exitCode, logs, removedAfterEach, runDetached, stopTimed, uniqueName, zombies } from './docker.js';
+
+const BUILD_TIMEOUT_MS = 20 * 60_000;
+
+let buildArgs: Record<string, string> = {};
+beforeAll(async () => {
+  buildArgs = await buildWorkerImage();
+}, BUILD_TIMEOUT_MS);
+
+const removed = removedAfterEach();
+const scratchDirs: string[] = [];
+afterEach(() => {
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'drain-init-docker-'));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** drain-init's JSON lines among everything the container wrote. */
+async function drainInitLog(container: string): Promise<Record<string, unknown>[]> {
+  return logLines(await logs(container)).filter((line) => line.name === 'drain-init');
+}
+
+async function waitForAsync(probe: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function waitForLog(container: string, pattern: RegExp): Promise<void> {
+  await waitForAsync(async () => pattern.test(await logs(container)), `${String(pattern)} in the logs of ${container}`);
+}
+
+describe('docker-compose: Redis and a Sidekiq worker', () => {
+  const GRACE_S = 12;
+
+  it(`docker stop -t ${GRACE_S} during a 6 s job: TSTP then TERM, the job finishes, exit 0 within the grace period`, async () => {
+    const project = uniqueName('compose');
+    const redisPort = await freePort();
+    const markerDir = scratchDir();
+    const env = {
+      ...buildArgs,
+      WORKER_IMAGE,
+      REDIS_PORT: String(redisPort),
+      PROBE_PORT: String(await freePort()),
+      GRACE_PERIOD: `${GRACE_S}s`,
+      SIDEKIQ_TIMEOUT: '3',
+      MARKER_DIR: markerDir,
+    };
+    const compose = (...args: string[]): Promise<string> =>
+      exec('docker-compose', ['-p', project, ...COMPOSE_FILES.flatMap((file) => ['-f', file]), ...args], env).then((output) => output.stdout.trim());
+    try {
+      await compose('up', '-d');
+      const worker = await compose('ps', '-q', 'worker');
+      const redis = connectRedis(redisPort);
+      await waitForSidekiqRegistered(redis, { timeoutMs: 30_000 });
+      // Until drain-init has found its worker in Redis, a stop skips the quiet phase (Sidekiq's traps may not be in).
+      await waitForLog(worker, /"msg":"found the worker in Sidekiq"/);
+      const job = await enqueue(redis, { args: [6, 'long'] });
+      await waitForMarker(markerDir, job.jid, 'started');
+
+      const stopMs = await stopTimed(worker, GRACE_S);
+
+      expect(markers(markerDir).done).toEqual([job.jid]);
+      expect(await exitCode(worker)).toBe(0);
+      expect(stopMs).toBeLessThan(GRACE_S * 1000);
+      const sent = (await drainInitLog(worker)).filter((line) => line.msg === 'sent quiet signal' || line.msg === 'sent stop signal').map((line) => line.signal);
+      expect(sent).toEqual(['SIGTSTP', 'SIGTERM']);
+      const received = [...(await logs(worker)).matchAll(/Got (TSTP|TERM) signal/g)].map((match) => match[1]);
+      expect(received).toEqual(['TSTP', 'TERM']);
+    } finally {
+      await compose('down', '-t', '0');
+    }
+  });
+});
+
+describe('docker run: the worker under drain-init as PID 1', () => {
+  it('docker kill -s HUP, USR1 and TTIN reach the worker', async () => {
+    const out = scratchDir();
+    const container = removed(
+      await runDetached(uniqueName('kill'), ['-v', `${FIXTURES}:/fixtures:ro`, '-v', `${out}:/out`], ['python3', '/fixtures/recorder.py', '/out/record']),
+    );
+    const record = join(out, 'record');
+    // The recorder writes its READY line once its signals are blocked, before it waits for them.
+    await waitFor(() => existsSync(record) || undefined, 'the recorder to start', 20_000);
+    for (const signal of ['HUP', 'USR1', 'TTIN']) {
+      await docker('kill', '-s', signal, container);
+      await waitFor(() => recorded(record).some((entry) => entry.name === `SIG${signal}`) || undefined, `SIG${signal} recorded by the worker`);
+    }
+    expect(recorded(record).map((entry) => entry.name)).toEqual(['SIGHUP', 'SIGUSR1', 'SIGTTIN']);
+  });
+
+  it("the image's HEALTHCHECK is healthy through drain-init's probe", async () => {
+    const container = removed(
+      await runDetached(uniqueName('health'), ['--health-interval', '1s', '--health-start-period', '0s'], ['sleep', '600']),
+    );
+    await waitForAsync(async () => (await docker('inspect', '-f', '{{.State.Health.Status}}', container)) === 'healthy', `${container} healthy`);
+  });
+
+  it('a worker that ignores TERM: drain-init kills it before Docker does and exits 137', async () => {
+    const graceS = 6;
+    const container = removed(
+      await runDetached(uniqueName('ignore-term'), ['-e', `DRAIN_INIT_GRACE_PERIOD=${graceS}s`], ['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 1; done']),
+    );
+    await waitForLog(container, /^ready$/m);
+
+    const stopMs = await stopTimed(container, graceS);
+
+    expect(await exitCode(container)).toBe(137);
+    // drain-init's kill margin is 2 s: Docker's own SIGKILL would come at the full grace period.
+    expect(stopMs).toBeLessThan(graceS * 1000 - 1000);
+    const messages = (await drainInitLog(container)).map((line) => line.msg);
+    expect(messages).toContain('the worker is still running: sending SIGKILL to its process group');
+    expect((await drainInitLog(container)).find((line) => line.msg === 'child killed by signal')).toMatchObject({ signal: 'SIGKILL', exitCode: 137 });
+  });
+
+  it('zombies stay at 0 while the worker spawns and abandons children', async () => {
+    const container = removed(await runDetached(uniqueName('orphans'), ['-v', `${FIXTURES}:/fixtures:ro`], ['sh', '/fixtures/orphans.sh', '300']));
+    await waitForLog(container, /^spawned$/m);
+    // The orphans exit 0.3 s after they were spawned; each one is a zombie until its parent reaps it.
+    await sleep(1000);
+    for (let sample = 0; sample < 5; sample++) {
+      expect(await zombies(container)).toBe(0);
+      await sleep(200);
+    }
+  });
+
+  it('without drain-init, under a PID 1 that does not reap, the same worker leaves zombies (the count above sees them)', async () => {
+    const container = removed(
+      await runDetached(
+        uniqueName('no-init'),
+        ['-v', `${FIXTURES}:/fixtures:ro`, '--entrypoint', 'python3'],
+        ['-c', "import subprocess, time; subprocess.Popen(['sh', '/fixtures/orphans.sh', '300']); time.sleep(600)"],
+      ),
+    );
+    await waitForLog(container, /^spawned$/m);
+    await sleep(1000);
+    expect(await zombies(container)).toBeGreaterThan(250);
+  });
+});
+
+describe('a read-only root file system', () => {
+  async function addonPath(options: readonly string[]): Promise<string> {
+    const container = removed(
+      await runDetached(uniqueName('read-only'), ['--read-only', '-e', 'DRAIN_INIT_LOG_LEVEL=debug', '-v', `${FIXTURES}:/fixtures:ro`, ...options], ['sh', '/fixtures/orphans.sh', '50']),
+    );
+    await waitForLog(container, /^spawned$/m);
+    await sleep(1000);
+    expect(await zombies(container)).toBe(0);
+    const loaded = (await drainInitLog(container)).find((line) => line.msg === 'native addon loaded');
+    expect(loaded, await logs(container)).toBeDefined();
+    return String(loaded?.path);
+  }
+
+  it('docker run --read-only: the addon is written to /dev, the one writable place that allows executing', async () => {
+    expect(await addonPath([])).toMatch(/^\/dev\/drain-init-\w+\/drain_init\.node$/);
+  });
+
+  it('with a tmpfs on /tmp that allows executing, the addon is written there', async () => {
+    expect(await addonPath(['--tmpfs', '/tmp:exec'])).toMatch(/^\/tmp\/drain-init-\w+\/drain_init\.node$/);
+  });
+});

@@ -1,0 +1,127 @@
+// Helpers for the tests that run drain-init's image (Dockerfile.example) in real containers, on the
+// host's network (dockerd runs with --bridge=none: nothing leaves loopback).
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterEach } from 'vitest';
+import { ROOT } from '../helpers/pid1.js';
+import { freePort } from '../helpers/redis.js';
+
+export const WORKER_IMAGE = 'drain-init-test-worker:latest';
+export const COMPOSE_FILES = [`${ROOT}examples/docker-compose/compose.yaml`, `${ROOT}test/docker/compose.test.yaml`];
+
+export interface Output {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to its end; rejects with its stderr when it fails. */
+export function exec(command: string, args: readonly string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<Output> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error === null) resolve({ stdout, stderr });
+      else reject(new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
+    });
+  });
+}
+
+export async function docker(...args: string[]): Promise<string> {
+  return (await exec('docker', args)).stdout.trim();
+}
+
+/** Fails with one clear line when no Docker engine answers. */
+export async function requireDocker(): Promise<void> {
+  try {
+    await exec('docker', ['info', '--format', '{{.ServerVersion}}'], {}, 20_000);
+  } catch (error) {
+    const why = (error as Error).message.split('\n').find((line) => line.trim() !== '') ?? '';
+    throw new Error(`Docker cannot run here (${why}): bash scripts/docker/setup.sh installs docker.io and starts dockerd, as root`);
+  }
+}
+
+/**
+ * The local base images (made once by scripts/docker/images.sh, from debootstrap) and the worker image
+ * built from Dockerfile.example on them: its build stage makes the single executable.
+ */
+export async function buildWorkerImage(): Promise<Record<string, string>> {
+  await requireDocker();
+  const { stdout } = await exec('bash', ['scripts/docker/images.sh']);
+  const buildArgs = Object.fromEntries(stdout.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
+  await exec('docker', [
+    'build', '--quiet', '--network', 'host', '-f', 'Dockerfile.example',
+    ...Object.entries(buildArgs).flatMap(([key, value]) => ['--build-arg', `${key}=${value}`]),
+    '-t', WORKER_IMAGE, '.',
+  ]);
+  return buildArgs;
+}
+
+/** Names unique to this run, so parallel runs and leftovers never collide. */
+export function uniqueName(what: string): string {
+  return `drain-init-test-${what}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Registers an afterEach that removes every container the returned function was given. */
+export function removedAfterEach(): (container: string) => string {
+  const containers: string[] = [];
+  afterEach(async () => {
+    await Promise.all(containers.splice(0).map((container) => exec('docker', ['rm', '-f', container]).catch(() => undefined)));
+  });
+  return (container) => {
+    containers.push(container);
+    return container;
+  };
+}
+
+/**
+ * `docker run -d` on the host network, drain-init's probe on a free port (7433 may be taken by another
+ * drain-init on this host); resolves to the container's name.
+ */
+export async function runDetached(name: string, options: readonly string[], command: readonly string[]): Promise<string> {
+  const probePort = await freePort();
+  await docker('run', '-d', '--network', 'host', '--name', name, '-e', `DRAIN_INIT_PROBE_PORT=${probePort}`, ...options, WORKER_IMAGE, ...command);
+  return name;
+}
+
+/** The container's exit code once it has stopped. */
+export async function exitCode(container: string): Promise<number> {
+  return Number(await docker('inspect', '-f', '{{.State.ExitCode}}', container));
+}
+
+/** stdout and stderr of the container, as `docker logs` shows them. */
+export async function logs(container: string): Promise<string> {
+  const { stdout, stderr } = await exec('docker', ['logs', container]);
+  return stdout + stderr;
+}
+
+/**
+ * How many of the container's processes are zombies (state Z), from the host's /proc: the descendants of
+ * the container's init. (docker top cannot tell: an exited process has left its cgroup.)
+ */
+export async function zombies(container: string): Promise<number> {
+  const init = Number(await docker('inspect', '-f', '{{.State.Pid}}', container));
+  const processes = new Map<number, { parent: number; zombie: boolean }>();
+  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+      const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      processes.set(Number(entry), { parent: Number(parent), zombie: state === 'Z' });
+    } catch {
+      // it ended meanwhile
+    }
+  }
+  const inContainer = (pid: number): boolean => {
+    for (let current: number | undefined = pid; current !== undefined && current > 1; current = processes.get(current)?.parent) {
+      if (current === init) return true;
+    }
+    return false;
+  };
+  return [...processes].filter(([pid, { zombie }]) => zombie && inContainer(pid)).length;
+}
+
+/** `docker stop -t <grace>`: resolves to how long Docker took, in ms. */
+export async function stopTimed(container: string, graceSeconds: number): Promise<number> {
+  const start = performance.now();
+  await docker('stop', '-t', String(graceSeconds), container);
+  return performance.now() - start;
+}

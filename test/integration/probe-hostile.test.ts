@@ -1,0 +1,120 @@
+// Hostile clients against the probe endpoint of drain-init as PID 1: garbage bytes, huge headers,
+// 1,000 idle connections, slow clients and request bodies, all at once, while signals keep coming.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, killedAfterEach, logLines, recorded, tempPath, waitFor } from '../helpers/pid1.js';
+import { startWithProbe, waitForProbe } from '../helpers/probe.js';
+
+const RECORDER = `${FIXTURES}recorder.py`;
+const track = killedAfterEach();
+
+/** What became of one hostile connection: the status line the server answered, or '' when it closed without one. */
+interface Outcome {
+  readonly status: string;
+  readonly closedAfterMs: number;
+}
+
+/** Opens a connection, lets `act` write on it, and resolves once the server has closed it. */
+function hostile(port: number, act: (socket: Socket) => void): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let received = '';
+    const socket = connect(port, '127.0.0.1', () => act(socket));
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ status: /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? '', closedAfterMs: performance.now() - started }));
+  });
+}
+
+function many(count: number, start: () => Promise<Outcome>): Promise<Outcome[]> {
+  return Promise.all(Array.from({ length: count }, start));
+}
+
+function slowly(socket: Socket, text: string, everyMs: number): void {
+  let index = 0;
+  const timer = setInterval(() => {
+    if (index >= text.length || socket.destroyed) clearInterval(timer);
+    else socket.write(text[index++] ?? '');
+  }, everyMs);
+  socket.on('close', () => clearInterval(timer));
+}
+
+function vmRssKb(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+}
+
+/** utime + stime of a process, in clock ticks (100 a second). */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+describe('the probe endpoint under hostile clients', () => {
+  it('keeps forwarding signals, answers again afterwards and stays within its memory', async () => {
+    const file = tempPath('signals');
+    const { run, port } = await startWithProbe(['--', RECORDER, file]);
+    track(run);
+    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder');
+    const pid = await run.pid();
+    const rssBeforeKb = vmRssKb(pid);
+    let peakRssKb = rssBeforeKb;
+    const sampler = setInterval(() => (peakRssKb = Math.max(peakRssKb, vmRssKb(pid))), 50);
+
+    // Signals all along, one at a time: each must reach the worker before the next is sent (two
+    // pending USR1 would merge into one in the kernel), while one kind of attack follows another.
+    let forwarded = 0;
+    let phase = 'garbage';
+    let attacking = true;
+    const sending = (async () => {
+      while (attacking) {
+        const before = recorded(file).length;
+        process.kill(pid, 'SIGUSR1');
+        await waitFor(() => recorded(file).length > before || undefined, `USR1 forwarded during the ${phase} attack`, 2_000);
+        forwarded++;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    const garbage = await many(100, () => hostile(port, (socket) => socket.write(randomBytes(4_096))));
+    phase = 'huge headers';
+    const huge = await many(50, () => hostile(port, (socket) => socket.write(`GET /livez HTTP/1.1\r\nHost: probe\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)));
+    phase = 'slow clients';
+    const slow = await many(20, () => hostile(port, (socket) => slowly(socket, 'GET /livez HTTP/1.1\r\nHost: probe\r\n\r\n', 300)));
+    phase = 'request bodies';
+    const bodies = await many(20, () => hostile(port, (socket) => socket.write(`POST /livez HTTP/1.1\r\nHost: probe\r\nContent-Length: ${1024 * 1024}\r\n\r\n${'b'.repeat(1024 * 1024)}`)));
+    phase = 'idle connections';
+    const idle = await many(1_000, () => hostile(port, () => {}));
+    attacking = false;
+    await sending;
+    clearInterval(sampler);
+
+    // The attack lasts over 5 s (two header timeouts): signals went through all along it.
+    expect(forwarded).toBeGreaterThan(20);
+    expect(recorded(file)).toHaveLength(forwarded);
+    // Each kind is answered with its status and closed, or refused at the connection cap (no status).
+    const statuses = (outcomes: Outcome[]) => new Set(outcomes.map((outcome) => outcome.status));
+    expect(statuses(garbage)).toContain('400');
+    expect([...statuses(garbage)].every((status) => ['', '400'].includes(status))).toBe(true);
+    expect(statuses(huge)).toEqual(new Set(['431']));
+    expect(statuses(slow)).toEqual(new Set(['408']));
+    expect(Math.max(...slow.map((outcome) => outcome.closedAfterMs))).toBeLessThan(4_000);
+    expect(statuses(bodies)).toEqual(new Set(['405']));
+    // As many as the cap (64) time out after the 2 s header timeout, the others are refused at once.
+    expect(statuses(idle)).toEqual(new Set(['', '408']));
+    expect(idle.filter((outcome) => outcome.status === '408').length).toBeGreaterThanOrEqual(64);
+    expect(idle.filter((outcome) => outcome.status === '').length).toBeGreaterThan(800);
+    expect(Math.max(...idle.map((outcome) => outcome.closedAfterMs))).toBeLessThan(4_000);
+    expect(peakRssKb - rssBeforeKb).toBeLessThan(40 * 1024);
+
+    await waitForProbe(port, '/livez', (answer) => answer.status === 200, 'the endpoint to answer again', 5_000);
+    const ticks = cpuTicks(pid);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Idle again: no busy loop left behind.
+    expect(cpuTicks(pid) - ticks).toBeLessThan(20);
+    const warnings = logLines(run.stderr()).filter((line) => String(line.msg).startsWith('probe:'));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings.length).toBeLessThanOrEqual(6);
+  });
+});

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { processState } from '../../src/process/proc-state.js';
+import { CLI, FIXTURES, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
+
+const ON_PTY = `${FIXTURES}on-pty.py`;
+const track = killedAfterEach();
+
+/** drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal (docker run -it). */
+function onTerminal(args: readonly string[], controlling = true): Run {
+  const pty = [ON_PTY, ...(controlling ? [] : ['--no-ctty']), '--'];
+  return track(startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args], { asPid1: false }));
+}
+
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+}
+
+/** Host pids of drain-init (below on-pty.py and unshare) and of its worker, once the worker runs. */
+async function initAndWorker(run: Run): Promise<{ init: number; worker: number }> {
+  await waitFor(() => run.stdout().includes('ready'), 'the worker');
+  const pending = [await run.pid()];
+  for (let pid = pending.pop(); pid !== undefined; pid = pending.pop()) {
+    const [worker] = childrenOf(pid);
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === CLI && worker !== undefined) return { init: pid, worker };
+    pending.push(...childrenOf(pid));
+  }
+  throw new Error('drain-init not found');
+}
+
+/** drain-init's log lines in what the terminal showed (its echo, ^C, can share a line). */
+function terminalLogs(run: Run): Record<string, unknown>[] {
+  return run
+    .stdout()
+    .split('\n')
+    .flatMap((line) => {
+      const at = line.indexOf('{"level"');
+      return at === -1 ? [] : [JSON.parse(line.slice(at)) as Record<string, unknown>];
+    });
+}
+
+const messages = (run: Run) => terminalLogs(run).map((line) => String(line.msg));
+const RESUMED = 'resumed it with SIGCONT';
+const READY = ['--', 'sh', '-c', 'echo ready; exec sleep 60'];
+const type = (run: Run, keys: string) => run.process.stdin?.write(keys);
+
+describe('on a terminal (docker run -it), as PID 1', () => {
+  it("makes the worker's own process group the terminal's foreground", async () => {
+    const probe = 'import os; print("FG", os.getpid(), os.getpgrp(), os.tcgetpgrp(0), os.getsid(0) != os.getpid())';
+    const result = await onTerminal(['--', 'python3', '-c', probe]).done;
+    expect(result.code).toBe(0);
+    const [pid, group, foreground, inDrainInitsSession] = /FG (\d+) (\d+) (\d+) (\w+)/.exec(result.stdout)?.slice(1) ?? [];
+    expect(group).toBe(pid);
+    expect(foreground).toBe(pid);
+    expect(inDrainInitsSession).toBe('True');
+  });
+
+  it('sends Ctrl-C to the worker, not to drain-init', async () => {
+    const run = onTerminal(READY);
+    await waitFor(() => run.stdout().includes('ready'), 'the worker');
+    type(run, '\x03');
+    const result = await run.done;
+    expect(result.code).toBe(130);
+    expect(messages(run).some((message) => message.startsWith('stop requested'))).toBe(false);
+    expect(terminalLogs(run).find((line) => line.msg === 'child killed by signal')?.signal).toBe('SIGINT');
+  });
+
+  it('resumes within 1 s a worker without a TSTP handler that Ctrl-Z or a forwarded TSTP suspended', async () => {
+    const run = onTerminal(READY);
+    const { init, worker } = await initAndWorker(run);
+    const suspend: [string, () => void][] = [
+      ['Ctrl-Z', () => type(run, '\x1a')],
+      ['a TSTP sent to drain-init', () => process.kill(init, 'SIGTSTP')],
+    ];
+    for (const [index, [how, send]] of suspend.entries()) {
+      send();
+      await waitFor(() => messages(run).filter((message) => message.includes(RESUMED)).length === index + 1, `the resume after ${how}`, 1_000);
+      expect(['S', 'R']).toContain(processState(worker));
+    }
+  });
+
+  it('leaves it suspended with --job-control until a stop begins', async () => {
+    const run = onTerminal(['--job-control', ...READY]);
+    const { init, worker } = await initAndWorker(run);
+    type(run, '\x1a');
+    await waitFor(() => messages(run).some((message) => message.includes('left suspended (--job-control)')), 'the notice');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(processState(worker)).toBe('T');
+    process.kill(init, 'SIGTERM');
+    const result = await run.done;
+    expect(result.code).toBe(143);
+    expect(messages(run).some((message) => message.includes(RESUMED))).toBe(true);
+  });
+
+  it('reports a command that is not found as it does without a terminal', async () => {
+    const result = await onTerminal(['--', 'no-such-command-here']).done;
+    expect(result.code).toBe(127);
+    expect(messages({ stdout: () => result.stdout } as Run)).toContain('command not found: no-such-command-here');
+  });
+
+  it('takes a terminal that is not its controlling terminal as no terminal, without an error', async () => {
+    const probe = 'import os; print("SESSION", os.getsid(0) == os.getpid())';
+    const result = await onTerminal(['--', 'python3', '-c', probe], false).done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('SESSION True');
+    const levels = terminalLogs({ stdout: () => result.stdout } as Run).map((line) => Number(line.level));
+    expect(levels.every((level) => level < 50)).toBe(true);
+  });
+});

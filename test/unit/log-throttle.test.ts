@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { ThrottledWarnings } from '../../src/log/throttle.js';
+import { captureLogger } from '../helpers/fake.js';
+
+describe('throttled warnings', () => {
+  it('logs a kind once per interval and counts what it held back', () => {
+    let now = 0;
+    const { log, records } = captureLogger();
+    const warnings = new ThrottledWarnings(log, 60_000, () => now);
+    for (let request = 0; request < 1_000; request++) warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');
+    warnings.warn('drop', {}, 'too many connections');
+    now = 60_000;
+    warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');
+    now = 120_000;
+    warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');
+    expect(records.map(({ msg, heldBack }) => ({ msg, heldBack }))).toEqual([
+      { msg: 'bad request', heldBack: undefined },
+      { msg: 'too many connections', heldBack: undefined },
+      { msg: 'bad request', heldBack: 999 },
+      { msg: 'bad request', heldBack: undefined },
+    ]);
+  });
+
+  it('remembers a bounded number of kinds, forgetting the oldest', () => {
+    const { log, records } = captureLogger();
+    const warnings = new ThrottledWarnings(log, 60_000, () => 0, 2);
+    for (const kind of ['a', 'b', 'c', 'a']) warnings.warn(kind, {}, kind);
+    expect(records.map((record) => record.msg)).toEqual(['a', 'b', 'c', 'a']);
+  });
+});

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { renderExposition, type MetricFamily } from '../../src/probe/exposition.js';
+import { drainInitFamilies, sidekiqFamilies } from '../../src/probe/metrics.js';
+import type { SidekiqStats } from '../../src/probe/sidekiq-stats.js';
+import type { ProbeSnapshot } from '../../src/probe/state.js';
+import { parseExposition } from '../helpers/exposition.js';
+
+const SNAPSHOT: ProbeSnapshot = {
+  state: 'quieting',
+  childPid: 42,
+  nowEpochMs: 1_795_325_500_000,
+  uptimeS: 5,
+  restarts: 1,
+  jobsRecovered: 4,
+  stop: undefined,
+  signalsForwarded: new Map([
+    ['SIGUSR2', 1],
+    ['SIGHUP', 3],
+  ]),
+  zombiesReaped: 1000,
+  redis: { connected: false, heartbeatFailures: 7 },
+  sidekiq: undefined,
+};
+
+const STATS: SidekiqStats = {
+  processed: 120,
+  failed: 3,
+  scheduled: 4,
+  retry: 5,
+  dead: 6,
+  processes: 2,
+  busy: 1,
+  queues: [
+    { name: 'critical', size: 0, latencyS: 0 },
+    { name: 'default', size: 7, latencyS: 12.5 },
+    { name: 'broken', size: 1, latencyS: undefined },
+  ],
+};
+
+function values(text: string): Record<string, number> {
+  const flat: Record<string, number> = {};
+  for (const family of parseExposition(text).values()) {
+    for (const sample of family.samples) {
+      const labels = Object.entries(sample.labels).map(([name, value]) => `${name}=${value}`).join(',');
+      flat[labels === '' ? family.name : `${family.name}{${labels}}`] = sample.value;
+    }
+  }
+  return flat;
+}
+
+describe('the exposition text', () => {
+  it('escapes label values and help text so that a strict parser reads them back', () => {
+    const family: MetricFamily = { name: 'x_total', help: 'a \\ back\nslash', type: 'counter', samples: [{ labels: { name: 'q"uo\\te\nd' }, value: 1 }] };
+    const text = renderExposition([family]);
+    expect(text).toBe('# HELP x_total a \\\\ back\\nslash\n# TYPE x_total counter\nx_total{name="q\\"uo\\\\te\\nd"} 1\n');
+    const parsed = parseExposition(text).get('x_total');
+    expect(parsed).toEqual({ name: 'x_total', help: 'a \\ back\nslash', type: 'counter', samples: [{ labels: { name: 'q"uo\\te\nd' }, value: 1 }] });
+  });
+
+  it('writes NaN and infinities as the format spells them', () => {
+    const text = renderExposition([{ name: 'g', help: 'h', type: 'gauge', samples: [{ labels: { a: '1' }, value: Number.NaN }, { labels: { a: '2' }, value: Number.POSITIVE_INFINITY }, { labels: { a: '3' }, value: Number.NEGATIVE_INFINITY }] }]);
+    expect(text.split('\n').slice(2, 5)).toEqual(['g{a="1"} NaN', 'g{a="2"} +Inf', 'g{a="3"} -Inf']);
+    expect(() => parseExposition(text)).not.toThrow();
+  });
+});
+
+describe('the strict parser', () => {
+  it.each([
+    ['a sample before HELP and TYPE', 'x 1\n'],
+    ['a family without TYPE', '# HELP x h\nx 1\n'],
+    ['a duplicate series', '# HELP x h\n# TYPE x gauge\nx{a="1"} 1\nx{a="1"} 2\n'],
+    ['an unescaped quote', '# HELP x h\n# TYPE x gauge\nx{a="1"1"} 1\n'],
+    ['an invalid escape', '# HELP x h\n# TYPE x gauge\nx{a="\\t"} 1\n'],
+    ['a bad value', '# HELP x h\n# TYPE x gauge\nx 1,5\n'],
+    ['a family split in two', '# HELP x h\n# TYPE x gauge\nx 1\n# HELP y h\n# TYPE y gauge\ny 1\nx{a="b"} 1\n'],
+    ['no final line feed', '# HELP x h\n# TYPE x gauge\nx 1'],
+    ['a blank line', '# HELP x h\n# TYPE x gauge\n\nx 1\n'],
+  ])('rejects %s', (_, text) => {
+    expect(() => parseExposition(text)).toThrow();
+  });
+});
+
+describe('the families', () => {
+  it("has drain-init's own figures, signals by name, and Redis only when it is configured", () => {
+    const figures = values(renderExposition(drainInitFamilies(SNAPSHOT)));
+    expect(figures).toEqual({
+      'drain_init_state{state=running}': 0,
+      'drain_init_state{state=quieting}': 1,
+      'drain_init_state{state=stopping}': 0,
+      'drain_init_state{state=killing}': 0,
+      'drain_init_state{state=exited}': 0,
+      drain_init_child_up: 1,
+      drain_init_restarts_total: 1,
+      'drain_init_signals_forwarded_total{signal=SIGHUP}': 3,
+      'drain_init_signals_forwarded_total{signal=SIGUSR2}': 1,
+      drain_init_zombies_reaped_total: 1000,
+      drain_init_jobs_recovered_total: 4,
+      drain_init_redis_up: 0,
+      drain_init_heartbeat_failures_total: 7,
+    });
+    const plain = values(renderExposition(drainInitFamilies({ ...SNAPSHOT, redis: undefined, childPid: undefined, state: 'exited' })));
+    expect(plain).not.toHaveProperty('drain_init_redis_up');
+    expect(plain).toMatchObject({ drain_init_child_up: 0, 'drain_init_state{state=exited}': 1 });
+  });
+
+  it("names Sidekiq's figures as the standalone Sidekiq exporter does, and leaves out an unknown latency", () => {
+    const parsed = parseExposition(renderExposition(sidekiqFamilies(STATS)));
+    expect(Object.fromEntries([...parsed.values()].map((family) => [family.name, family.type]))).toEqual({
+      sidekiq_processed_jobs_total: 'counter',
+      sidekiq_failed_jobs_total: 'counter',
+      sidekiq_busy_workers: 'gauge',
+      sidekiq_processes: 'gauge',
+      sidekiq_scheduled_jobs: 'gauge',
+      sidekiq_retry_jobs: 'gauge',
+      sidekiq_dead_jobs: 'gauge',
+      sidekiq_queue_enqueued_jobs: 'gauge',
+      sidekiq_queue_latency_seconds: 'gauge',
+    });
+    expect(values(renderExposition(sidekiqFamilies(STATS)))).toMatchObject({
+      sidekiq_processed_jobs_total: 120,
+      sidekiq_failed_jobs_total: 3,
+      sidekiq_busy_workers: 1,
+      sidekiq_processes: 2,
+      sidekiq_scheduled_jobs: 4,
+      sidekiq_retry_jobs: 5,
+      sidekiq_dead_jobs: 6,
+      'sidekiq_queue_enqueued_jobs{name=broken}': 1,
+      'sidekiq_queue_latency_seconds{name=default}': 12.5,
+    });
+    expect(parsed.get('sidekiq_queue_latency_seconds')?.samples.map((sample) => sample.labels.name)).toEqual(['critical', 'default']);
+  });
+});

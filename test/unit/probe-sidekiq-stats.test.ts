@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { CachedSidekiqStats, parseStatsReply, type SidekiqStats } from '../../src/probe/sidekiq-stats.js';
+import type { Parsed } from '../../src/sidekiq/parse.js';
+import { captureLogger } from '../helpers/fake.js';
+
+const NOW_S = 1_795_325_500;
+const LIMITS = { maxQueues: 2, maxProcesses: 3 };
+const HEAD = ['120', '3', '4', '5', '6', '2', '1', '2'];
+
+describe('the stats reply', () => {
+  it('reads the totals and each queue, latency from seconds or milliseconds', () => {
+    const reply = [...HEAD, 'critical', '0', '', 'default', '7', String(NOW_S - 12.5), 'v8', '1', String((NOW_S - 2) * 1000)];
+    const { value, warnings } = parseStatsReply(reply, NOW_S, { maxQueues: 3, maxProcesses: 3 });
+    expect(warnings).toEqual([]);
+    expect(value).toEqual({
+      processed: 120,
+      failed: 3,
+      scheduled: 4,
+      retry: 5,
+      dead: 6,
+      processes: 2,
+      busy: 1,
+      queues: [
+        { name: 'critical', size: 0, latencyS: 0 },
+        { name: 'default', size: 7, latencyS: 12.5 },
+        { name: 'v8', size: 1, latencyS: 2 },
+      ],
+    });
+  });
+
+  it('warns when the caps leave queues or processes out', () => {
+    const reply = ['1', '0', '0', '0', '0', '800', '9', '150', 'a', '1', '', 'b', '1', ''];
+    expect(parseStatsReply(reply, NOW_S, LIMITS).warnings).toEqual([
+      'Sidekiq has 150 queues: metrics cover the first 2 by name',
+      'Sidekiq processes has 800 members: sidekiq_busy_workers adds up the busy of 3 of them',
+    ]);
+  });
+
+  it('leaves out the latency of a queue whose oldest job is unreadable, with a warning', () => {
+    const { value, warnings } = parseStatsReply([...HEAD.slice(0, 7), '1', 'mail', '4', '?'], NOW_S, LIMITS);
+    expect(value.queues).toEqual([{ name: 'mail', size: 4, latencyS: undefined }]);
+    expect(warnings).toEqual(['Sidekiq queue "mail": its oldest job is not a JSON object, so its latency is not reported']);
+  });
+
+  it('reads a corrupt counter as 0, as Sidekiq does, and a future enqueue time as no latency', () => {
+    const { value } = parseStatsReply(['abc', '-4', ...HEAD.slice(2, 7), '1', 'q', '1', String(NOW_S + 30)], NOW_S, LIMITS);
+    expect(value).toMatchObject({ processed: 0, failed: 0, queues: [{ name: 'q', size: 1, latencyS: 0 }] });
+  });
+
+  it('throws on a reply of another shape', () => {
+    for (const reply of [null, 'OK', HEAD.slice(0, 7), [...HEAD, 'q', '1'], [...HEAD.slice(0, 7), 2]]) {
+      expect(() => parseStatsReply(reply, NOW_S, LIMITS)).toThrow('the Sidekiq stats script answered in an unknown shape');
+    }
+  });
+});
+
+const STATS: SidekiqStats = { processed: 1, failed: 0, scheduled: 0, retry: 0, dead: 0, processes: 1, busy: 0, queues: [] };
+
+describe('the stats cache', () => {
+  function cache(gather: () => Promise<Parsed<SidekiqStats>> | undefined) {
+    let now = 0;
+    const { log, records } = captureLogger();
+    const cached = new CachedSidekiqStats(gather, log, () => now, 5_000);
+    return { cached, records, advance: (ms: number) => (now += ms) };
+  }
+
+  it('gathers once per period, however many scrapes, and joins the gather under way', async () => {
+    let gathers = 0;
+    const { cached, advance } = cache(() => {
+      gathers++;
+      return Promise.resolve({ value: { ...STATS, processed: gathers }, warnings: [] });
+    });
+    const [first, second] = await Promise.all([cached.get(), cached.get()]);
+    expect(gathers).toBe(1);
+    expect(first).toBe(second);
+    advance(4_999);
+    expect((await cached.get())?.processed).toBe(1);
+    advance(1);
+    expect((await cached.get())?.processed).toBe(2);
+    expect(gathers).toBe(2);
+  });
+
+  it('remembers a failure for the period too, and says so once in the log', async () => {
+    let gathers = 0;
+    const { cached, records, advance } = cache(() => {
+      gathers++;
+      return Promise.reject(new Error('NOPERM this user has no permissions to run the eval command'));
+    });
+    expect(await cached.get()).toBeUndefined();
+    expect(await cached.get()).toBeUndefined();
+    expect(gathers).toBe(1);
+    advance(5_000);
+    expect(await cached.get()).toBeUndefined();
+    expect(gathers).toBe(2);
+    const warnings = records.filter((record) => record.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ reason: 'NOPERM this user has no permissions to run the eval command', msg: "Sidekiq's figures could not be read from Redis; /metrics leaves them out" });
+  });
+
+  it('logs the warnings of a gather once, not at every period', async () => {
+    const { cached, records, advance } = cache(() => Promise.resolve({ value: STATS, warnings: ['Sidekiq has 150 queues: metrics cover the first 100 by name'] }));
+    for (let period = 0; period < 5; period++) {
+      await cached.get();
+      advance(5_000);
+    }
+    expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual(['Sidekiq has 150 queues: metrics cover the first 100 by name']);
+  });
+
+  it('asks nothing of Redis when it cannot be asked', async () => {
+    const { cached } = cache(() => undefined);
+    expect(await cached.get()).toBeUndefined();
+  });
+});
