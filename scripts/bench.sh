@@ -11,3 +11,4 @@ node scripts/bench/init-core.ts
 node scripts/bench/stop.ts
 node scripts/bench/redis-beat.ts
 node scripts/bench/chaos.ts
+node scripts/bench/probe.ts

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g++ util-linux procps openssl
+APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g++ util-linux procps openssl wrk
   # the single executables: the arm64 addon's cross compiler, and qemu to run the arm64 binary in a test
   gcc-aarch64-linux-gnu qemu-user libstdc++6-arm64-cross
   # the Docker tests: the engine, compose v1, and debootstrap for the base images

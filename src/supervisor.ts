@@ -114,6 +114,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   if (addon !== undefined) trimAfterStart(addon, log);
   redis?.guard?.start();
   let restarts = 0;
+  let restartPending = false;
   const probe = startProbeServer(config, log, {
     stop: sequence,
     forwarder,
@@ -122,6 +123,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
     isSidekiq: () => settings.preset === 'sidekiq',
     zombiesReaped: () => reaper?.total ?? 0,
     restarts: () => restarts,
+    restartPending: () => restartPending,
     jobsRecovered: () => redis?.guard?.jobsRecovered ?? 0,
   });
 
@@ -154,7 +156,9 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
     if (decision.restart) {
       log.warn({ exit: describeExit(exit), cause: death.description, delayMs: decision.delayMs, restarts: restarts + 1 }, `restarting the worker in ${formatDuration(decision.delayMs)} (--restart ${config.restart.policy})`);
       recorder?.update({ state: 'starting', restarts: restarts + 1, lastExit: describeExit(exit) });
+      restartPending = true;
       await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, decision.delayMs))]);
+      restartPending = false;
     }
     if (!decision.restart || sequence.phase !== 'running') {
       sequence.finish();
@@ -165,7 +169,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
       const code = remapExitCode(status, config.remapExit);
       if (code !== status) log.info({ exitStatus: status }, `exit status ${status} counts as success (--remap-exit): exiting 0`);
       await redis?.close({ state: 'exited', lastExit: describeExit(exit) });
-      (await probe)?.close();
+      probe?.close();
       return code;
     }
     restarts++;

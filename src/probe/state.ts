@@ -3,13 +3,10 @@ import { formatDuration } from '../config/duration.js';
 import { beatAgeS, type WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 
-/**
- * The stop phase while the worker runs, `exited` once it is gone. The endpoint starts once the worker
- * is spawned, so drain-init's own `starting` is never served.
- */
-export type ProbeState = StopPhase | 'exited';
+/** The stop phase while the worker runs, `starting` while it is to be restarted, `exited` once it is gone. */
+export type ProbeState = 'starting' | StopPhase | 'exited';
 
-export const PROBE_STATES: readonly ProbeState[] = ['running', 'quieting', 'stopping', 'killing', 'exited'];
+export const PROBE_STATES: readonly ProbeState[] = ['starting', 'running', 'quieting', 'stopping', 'killing', 'exited'];
 
 export interface StopInfo {
   /** `TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s` */
@@ -20,7 +17,7 @@ export interface StopInfo {
 
 export interface ProbeSnapshot {
   readonly state: ProbeState;
-  /** The running worker; undefined before it starts and after it exits. */
+  /** The running worker; undefined between its exit and its restart, and once it has exited for good. */
   readonly childPid: number | undefined;
   readonly nowEpochMs: number;
   readonly uptimeS: number;
@@ -42,15 +39,19 @@ export interface Verdict {
   readonly reason: string;
 }
 
-const EXITED: Verdict = { ok: false, reason: 'the worker has exited' };
+/** Without a worker: restarting it is drain-init's own business, so liveness holds while it does. */
+function noWorker(state: ProbeState, forLiveness: boolean): Verdict {
+  if (state === 'starting') return { ok: forLiveness, reason: 'starting: the worker is about to be restarted' };
+  return { ok: false, reason: 'the worker has exited' };
+}
 
 /**
- * Alive while the worker runs. A Sidekiq worker whose heartbeat is older than `maxBeatAgeMs` is not,
+ * Alive while the worker runs or is about to be restarted. A Sidekiq worker whose heartbeat is older than `maxBeatAgeMs` is not,
  * but only while Redis answers (an outage would fail every pod, and restarting them mends nothing) and
  * only before a stop begins (restarting a draining pod would lose its jobs).
  */
 export function liveness(snapshot: ProbeSnapshot, maxBeatAgeMs: number): Verdict {
-  if (snapshot.childPid === undefined) return EXITED;
+  if (snapshot.childPid === undefined) return noWorker(snapshot.state, true);
   const view = snapshot.sidekiq;
   const ageS = view === undefined ? undefined : beatAgeS(view, snapshot.nowEpochMs / 1000);
   if (view === undefined || ageS === undefined) return { ok: true, reason: 'alive' };
@@ -62,7 +63,7 @@ export function liveness(snapshot: ProbeSnapshot, maxBeatAgeMs: number): Verdict
 
 /** Ready while the worker runs, no stop is under way and a Sidekiq worker has beaten and is not quiet. */
 export function readiness(snapshot: ProbeSnapshot): Verdict {
-  if (snapshot.childPid === undefined) return EXITED;
+  if (snapshot.childPid === undefined) return noWorker(snapshot.state, false);
   if (snapshot.state !== 'running') return { ok: false, reason: `${snapshot.state}: drain-init is stopping the worker` };
   const view = snapshot.sidekiq;
   if (view === undefined) return { ok: true, reason: 'ready' };

@@ -79,9 +79,10 @@ export async function runChaos(redis: RedisServer, markerDir: string, plan: Chao
       process.kill(worker.hostPid, 'SIGKILL');
       const initExit = await exitOf(run);
       const inFlight = inFlightJobs(markerDir, worker);
-      const seen = await jidsInWorkHash(redis, worker.identity);
-      kills.push({ inFlight, seen: inFlight.filter((jid) => seen.has(jid)), initExit });
-      progress(`kill ${kill + 1}: ${inFlight.length} job(s) in flight, ${kills.at(-1)?.seen.length} in the last heartbeat; the init ${initExit}`);
+      const inWorkHash = await jidsInWorkHash(redis, worker.identity);
+      const seen = inFlight.filter((jid) => inWorkHash.has(jid));
+      kills.push({ inFlight, seen, initExit });
+      progress(`kill ${kill + 1}: ${inFlight.length} job(s) in flight, ${seen.length} in the last heartbeat; the init ${initExit}`);
     } finally {
       initLogs.push(await stopped(run));
     }
@@ -96,13 +97,13 @@ export async function runChaos(redis: RedisServer, markerDir: string, plan: Chao
   return report(jobs, kills, markerRuns(markerDir, 'done'), performance.now() - began, initLogs);
 }
 
-/** Counts and sorts the outcome; pure, so the test and the benchmark read the same figures. */
-export function report(jobs: readonly EnqueuedJob[], kills: readonly KillReport[], done: ReadonlyMap<string, readonly MarkerRun[]>, durationMs: number, initLogs: readonly string[]): ChaosReport {
+/** What became of each job, from the kills and the done markers. */
+function report(jobs: readonly EnqueuedJob[], kills: readonly KillReport[], done: ReadonlyMap<string, readonly MarkerRun[]>, durationMs: number, initLogs: readonly string[]): ChaosReport {
   const completions = new Map(jobs.map((job) => [job.jid, done.get(job.jid)?.length ?? 0]));
   const lost = jobs.map((job) => job.jid).filter((jid) => completions.get(jid) === 0);
   const lastKillOf = (jid: string): KillReport | undefined => kills.findLast((kill) => kill.inFlight.includes(jid));
   const lostSeen = lost.filter((jid) => lastKillOf(jid)?.seen.includes(jid) === true);
-  const lostUnseen = lost.filter((jid) => { const kill = lastKillOf(jid); return kill !== undefined && !kill.seen.includes(jid); });
+  const lostUnseen = lost.filter((jid) => lastKillOf(jid)?.seen.includes(jid) === false);
   const lostOtherwise = lost.filter((jid) => lastKillOf(jid) === undefined);
   const duplicates = [...completions.values()].reduce((sum, count) => sum + Math.max(0, count - 1), 0);
   return { jobs, kills, completions, lost, lostSeen, lostUnseen, lostOtherwise, duplicates, durationMs, initLogs };

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS } from '../../src/probe/server.js';
 import { FIXTURES, killedAfterEach, logLines, recorded, tempPath, waitFor } from '../helpers/pid1.js';
 import { startWithProbe, waitForProbe } from '../helpers/probe.js';
 
@@ -99,13 +100,13 @@ describe('the probe endpoint under hostile clients', () => {
     expect([...statuses(garbage)].every((status) => ['', '400'].includes(status))).toBe(true);
     expect(statuses(huge)).toEqual(new Set(['431']));
     expect(statuses(slow)).toEqual(new Set(['408']));
-    expect(Math.max(...slow.map((outcome) => outcome.closedAfterMs))).toBeLessThan(4_000);
+    expect(Math.max(...slow.map((outcome) => outcome.closedAfterMs))).toBeLessThan(2 * HEADERS_TIMEOUT_MS);
     expect(statuses(bodies)).toEqual(new Set(['405']));
-    // As many as the cap (64) time out after the 2 s header timeout, the others are refused at once.
+    // As many as the connection cap time out after the header timeout, the others are refused at once.
     expect(statuses(idle)).toEqual(new Set(['', '408']));
-    expect(idle.filter((outcome) => outcome.status === '408').length).toBeGreaterThanOrEqual(64);
+    expect(idle.filter((outcome) => outcome.status === '408').length).toBeGreaterThanOrEqual(MAX_CONNECTIONS);
     expect(idle.filter((outcome) => outcome.status === '').length).toBeGreaterThan(800);
-    expect(Math.max(...idle.map((outcome) => outcome.closedAfterMs))).toBeLessThan(4_000);
+    expect(Math.max(...idle.map((outcome) => outcome.closedAfterMs))).toBeLessThan(2 * HEADERS_TIMEOUT_MS);
     expect(peakRssKb - rssBeforeKb).toBeLessThan(40 * 1024);
 
     await waitForProbe(port, '/livez', (answer) => answer.status === 200, 'the endpoint to answer again', 5_000);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, tempPath, waitFor } from '../helpers/pid1.js';
-import { parseExposition } from '../helpers/exposition.js';
+import { parseExposition, type ParsedSample } from '../helpers/exposition.js';
 import { probeRequest, probeStatus, startWithProbe, waitForProbe } from '../helpers/probe.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { enqueue } from '../helpers/sidekiq.js';
@@ -22,14 +22,16 @@ async function startRecorder(args: readonly string[], recorderFlags: readonly st
   return { run, port, file, pid: await run.pid() };
 }
 
-async function metrics(port: number): Promise<Map<string, { labels: Readonly<Record<string, string>>; value: number }[]>> {
+type Families = Map<string, ParsedSample[]>;
+
+async function metrics(port: number): Promise<Families> {
   const answer = await probeRequest(port, '/metrics');
   expect(answer.status).toBe(200);
   expect(answer.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
   return new Map([...parseExposition(answer.body)].map(([name, family]) => [name, family.samples]));
 }
 
-function value(families: Awaited<ReturnType<typeof metrics>>, name: string, labels: Record<string, string> = {}): number | undefined {
+function value(families: Families, name: string, labels: Record<string, string> = {}): number | undefined {
   return families.get(name)?.find((sample) => JSON.stringify(sample.labels) === JSON.stringify(labels))?.value;
 }
 
@@ -72,6 +74,23 @@ describe('the probe endpoint through a stop', () => {
     expect(value(await metrics(port), 'drain_init_state', { state: 'stopping' })).toBe(1);
 
     expect((await run.done).code).toBe(137);
+  });
+
+  it('answers in the starting state while the worker waits to be restarted, then counts the restart', async () => {
+    const { port, pid, file } = await startRecorder(['--restart', 'always', '--restart-delay', '2s'], ['--exit-on', 'SIGUSR1']);
+    process.kill(pid, 'SIGUSR1');
+    await waitForProbe(port, '/status', (answer) => (JSON.parse(answer.body) as { state: string }).state === 'starting', 'the starting state', 2_000);
+    expect(await probeStatus(port)).toMatchObject({ state: 'starting', childPid: null });
+    expect(await probeRequest(port, '/readyz')).toMatchObject({ status: 503, body: 'starting: the worker is about to be restarted\n' });
+    expect((await probeRequest(port, '/livez')).status).toBe(200);
+    const families = await metrics(port);
+    expect(value(families, 'drain_init_state', { state: 'starting' })).toBe(1);
+    expect(value(families, 'drain_init_child_up')).toBe(0);
+
+    await waitForProbe(port, '/readyz', (answer) => answer.status === 200, 'the restarted worker', 5_000);
+    expect(await probeStatus(port)).toMatchObject({ state: 'running', restarts: 1 });
+    expect(value(await metrics(port), 'drain_init_restarts_total')).toBe(1);
+    await waitFor(() => readFileSync(file, 'utf8').match(/^READY/gm)?.length === 2 || undefined, 'the second recorder');
   });
 
   it('never keeps drain-init alive: it exits with the worker while clients hold connections open', async () => {
@@ -238,7 +257,7 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
   }
 });
 
-async function waitForMetric(port: number, name: string): Promise<Awaited<ReturnType<typeof metrics>>> {
+async function waitForMetric(port: number, name: string): Promise<Families> {
   let families = await metrics(port);
   const deadline = Date.now() + 10_000;
   while (!families.has(name)) {

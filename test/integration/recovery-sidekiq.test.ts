@@ -33,8 +33,9 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     process.kill(await waitFor(() => childOf(drainInit), 'the worker'), 'SIGKILL');
   }
 
+  /** The first log line whose message starts with `msg`, once drain-init has written it. */
   function logged(run: Run, msg: string): Promise<Record<string, unknown>> {
-    return waitFor(() => logLines(run.stderr()).find((line) => line.msg === msg || String(line.msg).startsWith(msg)), `log line "${msg}"\n${run.stderr()}`, 20_000);
+    return waitFor(() => logLines(run.stderr()).find((line) => String(line.msg).startsWith(msg)), `log line "${msg}"`, 20_000);
   }
 
   async function recordHolds(instanceId: string, jid: string): Promise<boolean> {

@@ -84,6 +84,7 @@ describe('the families', () => {
   it("has drain-init's own figures, signals by name, and Redis only when it is configured", () => {
     const figures = values(renderExposition(drainInitFamilies(SNAPSHOT)));
     expect(figures).toEqual({
+      'drain_init_state{state=starting}': 0,
       'drain_init_state{state=running}': 0,
       'drain_init_state{state=quieting}': 1,
       'drain_init_state{state=stopping}': 0,

@@ -35,8 +35,10 @@ describe('liveness', () => {
     for (const state of ['running', 'quieting', 'stopping', 'killing'] as const) expect(liveness(snapshot({ state }), MAX_BEAT_AGE_MS).ok).toBe(true);
   });
 
-  it('fails once the worker has exited', () => {
+  it('fails once the worker has exited for good, not while drain-init is about to restart it', () => {
     expect(liveness(snapshot({ state: 'exited', childPid: undefined }), MAX_BEAT_AGE_MS)).toEqual({ ok: false, reason: 'the worker has exited' });
+    const restarting = snapshot({ state: 'starting', childPid: undefined, sidekiq: view({ lastBeatEpochS: NOW_S - 600 }) });
+    expect(liveness(restarting, MAX_BEAT_AGE_MS)).toEqual({ ok: true, reason: 'starting: the worker is about to be restarted' });
   });
 
   it('fails when the Sidekiq heartbeat is older than the maximum while Redis answers', () => {
@@ -68,6 +70,7 @@ describe('readiness', () => {
     expect(readiness(snapshot({ state: 'quieting' }))).toEqual({ ok: false, reason: 'quieting: drain-init is stopping the worker' });
     expect(readiness(snapshot({ state: 'stopping' })).ok).toBe(false);
     expect(readiness(snapshot({ state: 'exited', childPid: undefined }))).toEqual({ ok: false, reason: 'the worker has exited' });
+    expect(readiness(snapshot({ state: 'starting', childPid: undefined }))).toEqual({ ok: false, reason: 'starting: the worker is about to be restarted' });
   });
 
   it('waits for the first Sidekiq heartbeat', () => {
