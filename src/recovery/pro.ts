@@ -1,6 +1,7 @@
 // Sidekiq Pro's super_fetch recovers the jobs of dead processes itself, so drain-init must not as well.
 // Its traces: the `super_processes` set and the private lists `queue:sq|<identity>|<queue>`.
 import type { Redis } from 'ioredis';
+import { keysExist } from '../redis/exists.js';
 import type { SidekiqProcess } from '../sidekiq/parse.js';
 import { namespacePrefix } from '../sidekiq/reader.js';
 
@@ -13,13 +14,6 @@ function superFetchKeys(namespace: string | undefined, processes: readonly Sidek
 /** The super_fetch keys found, empty when Sidekiq Pro's reliable fetch is not in use. */
 export async function findSuperFetch(redis: Redis, namespace: string | undefined, processes: readonly SidekiqProcess[]): Promise<string[]> {
   const keys = superFetchKeys(namespace, processes);
-  const pipeline = redis.pipeline();
-  for (const key of keys) pipeline.exists(key);
-  const replies = await pipeline.exec();
-  if (replies === null) throw new Error('Redis pipeline aborted');
-  return keys.filter((_, index) => {
-    const [error, count] = replies[index] ?? [new Error('no reply'), 0];
-    if (error !== null) throw error;
-    return count === 1;
-  });
+  const found = await keysExist(redis, keys);
+  return keys.filter((_, index) => found[index] === true);
 }

@@ -2,6 +2,7 @@
 // instance restarted in a new container), or a dead peer's, found through the index without KEYS or SCAN.
 import type { Logger } from '../log/logger.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { keysExist } from '../redis/exists.js';
 import { readSidekiq } from '../sidekiq/reader.js';
 import { recoveryKeys } from './keys.js';
 import { acquireLock, releaseLock } from './lock.js';
@@ -56,16 +57,8 @@ export async function recoverRecord(connection: RedisConnection, settings: Recov
 export async function findDeadPeers(connection: RedisConnection, prefix: string, ownId: string): Promise<string[]> {
   const { client } = connection;
   const ids = (await client.smembers(recoveryKeys(prefix, ownId).index)).filter((id) => id !== ownId).sort();
-  if (ids.length === 0) return [];
-  const pipeline = client.pipeline();
-  for (const id of ids) pipeline.exists(recoveryKeys(prefix, id).instance);
-  const replies = await pipeline.exec();
-  if (replies === null) throw new Error('Redis pipeline aborted');
-  return ids.filter((_, index) => {
-    const [error, count] = replies[index] ?? [new Error('no reply'), 1];
-    if (error !== null) throw error;
-    return count === 0;
-  });
+  const alive = await keysExist(client, ids.map((id) => recoveryKeys(prefix, id).instance));
+  return ids.filter((_, index) => alive[index] === false);
 }
 
 /** Recovers every dead peer's record, one after the other; never rejects. */
