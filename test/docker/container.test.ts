@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, logLines, recorded, waitFor } from '../helpers/pid1.js';
 import { connectRedis, freePort } from '../helpers/redis.js';
-import { enqueue, markers, waitForMarker, waitForSidekiqRegistered } from '../helpers/sidekiq.js';
+import { enqueue, jobsInQueue, markers, sidekiqCommand, sidekiqEnv, sidekiqTestBed, waitForMarker, waitForSidekiqRegistered } from '../helpers/sidekiq.js';
 import { COMPOSE_FILES, WORKER_IMAGE, buildWorkerImage, docker, exec, exitCode, logs, removedAfterEach, runDetached, stopTimed, uniqueName, zombies } from './docker.js';
 
 const BUILD_TIMEOUT_MS = 20 * 60_000;
@@ -172,5 +172,41 @@ describe('a read-only root file system', () => {
 
   it('with a tmpfs on /tmp that allows executing, the addon is written there', async () => {
     expect(await addonPath(['--tmpfs', '/tmp:exec'])).toMatch(/^\/tmp\/drain-init-\w+\/drain_init\.node$/);
+  });
+});
+
+describe('docker run --memory: a job that overruns the limit', () => {
+  const bed = sidekiqTestBed();
+  // No swap (--memory-swap equal): at the limit the kernel's OOM killer ends the largest process in the
+  // container's cgroup, the worker. drain-init keeps Docker's default capabilities (no SYS_RESOURCE), so
+  // its oom_score_adj stays 0: its small size is what spares it.
+  const LIMIT = '256m';
+  // 2 s for Sidekiq's 1 s heartbeat to show the job, then 1 GiB at 256 MiB/s: the limit is overrun within
+  // a second. A slow creep to the limit (32 MiB/s) makes the container thrash first, and the kernel then
+  // often OOM-kills drain-init too, in the moment between the worker's kill and the freeing of its memory.
+  const ALLOC_ARGS = [1024, 4, 'oom', 2];
+
+  it('the kernel OOM-kills the worker, not drain-init, which logs "worker OOM-killed", puts the job back in its queue and exits 137', async () => {
+    const markerDir = bed.markerDir();
+    const job = await enqueue(bed.redis(), { jobClass: 'AllocJob', args: ALLOC_ARGS });
+    const env = { ...sidekiqEnv({ redisUrl: bed.redis().url, markerDir, logLevel: 'warn' }), SIDEKIQ_BEAT_SECONDS: '1', DRAIN_INIT_INSTANCE_ID: 'oom' };
+    const container = removed(
+      await runDetached(
+        uniqueName('oom'),
+        ['--memory', LIMIT, '--memory-swap', LIMIT, '-v', `${markerDir}:${markerDir}`, ...Object.entries(env).flatMap(([name, value]) => ['-e', `${name}=${value}`])],
+        sidekiqCommand({ app: '/app/app.rb', concurrency: 1 }),
+      ),
+    );
+
+    expect(Number(await docker('wait', container))).toBe(137);
+    // Docker saw an OOM kill in the container's cgroup.
+    expect(await docker('inspect', '-f', '{{.State.OOMKilled}}', container)).toBe('true');
+    const log = await drainInitLog(container);
+    // drain-init wrote its last line after the kill: it survived and exited with the worker's status.
+    expect(log.at(-1), await logs(container)).toMatchObject({ msg: 'child killed by signal', signal: 'SIGKILL', exitCode: 137 });
+    expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({ level: 40, exit: 'signal SIGKILL' });
+    expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({ instanceId: 'oom', requeued: 1 });
+    expect(markers(markerDir)).toMatchObject({ started: [job.jid], done: [] });
+    expect(await jobsInQueue(bed.redis())).toEqual([job.payload]);
   });
 });
