@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 /** A decoded RESP reply: simple and bulk strings, integers, nil, arrays. Error replies reject instead. */
 export type RespValue = string | number | null | RespValue[];
@@ -298,4 +299,26 @@ function last(replies: RespValue[]): RespValue {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Registers the hooks of a test file (or describe block) that shares one redis-server: started before
+ * all, flushed before each test, stopped after all. The returned function gives the server.
+ */
+export function redisTestBed(options: RedisOptions = {}): () => RedisServer {
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await startRedis(options);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    await current().call('FLUSHALL');
+  });
+  const current = (): RedisServer => {
+    if (server === undefined) throw new Error('redis-server did not start');
+    return server;
+  };
+  return current;
 }

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { startRedis, type RedisServer, type RespValue } from './redis.ts';
+import { afterEach, beforeEach } from 'vitest';
+import { redisTestBed, type RedisServer, type RespValue } from './redis.ts';
 
 /** Absolute path of the sample app (SleepJob). Pass it to `sidekiq -r`; a bare relative path would fail. */
 export const SIDEKIQ_APP = fileURLToPath(new URL('../fixtures/sidekiq-app/app.rb', import.meta.url));
@@ -370,20 +370,9 @@ export interface SidekiqTestBed {
  * own, once the processes writing markers are gone.
  */
 export function sidekiqTestBed(): SidekiqTestBed {
-  let redis: RedisServer | undefined;
+  const server = redisTestBed();
   let markerDir = '';
-  const server = (): RedisServer => {
-    if (redis === undefined) throw new Error('redis-server did not start');
-    return redis;
-  };
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  beforeEach(async () => {
-    await server().call('FLUSHALL');
+  beforeEach(() => {
     markerDir = makeMarkerDir();
   });
   afterEach(() => {

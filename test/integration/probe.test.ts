@@ -2,11 +2,11 @@
 // /metrics checked line by line with a strict parser against a real Redis seeded with Sidekiq's data.
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, tempPath, waitFor } from '../helpers/pid1.js';
 import { parseExposition, type ParsedSample } from '../helpers/exposition.js';
 import { probeRequest, probeStatus, startWithProbe, waitForProbe } from '../helpers/probe.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { redisTestBed } from '../helpers/redis.js';
 import { enqueue } from '../helpers/sidekiq.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
@@ -162,20 +162,11 @@ function rawExchange(port: number, text: string): Promise<string> {
 }
 
 describe('/metrics against a Redis seeded with Sidekiq data', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis.stop();
-  });
-  beforeEach(async () => {
-    await redis.call('FLUSHALL');
-  });
+  const redis = redisTestBed();
 
   async function seed(): Promise<number> {
     const now = Date.now() / 1000;
-    await redis.pipeline([
+    await redis().pipeline([
       ['SET', 'stat:processed', 1234],
       ['SET', 'stat:failed', 56],
       ['ZADD', 'schedule', now + 60, '{"jid":"s1"}', now + 120, '{"jid":"s2"}'],
@@ -185,16 +176,16 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
       ['HSET', 'other-host:11:aaaaaaaaaaaa', 'busy', 3, 'quiet', 'false', 'beat', now],
       ['HSET', 'other-host:12:bbbbbbbbbbbb', 'busy', 2, 'quiet', 'true', 'beat', now],
     ]);
-    for (let job = 0; job < 4; job++) await enqueue(redis, { args: [1, `personal-data-${job}`], queue: 'default' });
-    await enqueue(redis, { args: [1, 'x'], queue: 'we"ird\\queue' });
+    for (let job = 0; job < 4; job++) await enqueue(redis(), { args: [1, `personal-data-${job}`], queue: 'default' });
+    await enqueue(redis(), { args: [1, 'x'], queue: 'we"ird\\queue' });
     // An empty queue Sidekiq still lists, as it never prunes `queues`.
-    await redis.call('SADD', 'queues', 'critical');
+    await redis().call('SADD', 'queues', 'critical');
     return now;
   }
 
   it("reports Sidekiq's figures under the exporter's names, every line valid, values as in Redis", async () => {
     const seededAt = await seed();
-    const { port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis.url]);
+    const { port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis().url]);
     const families = await waitForMetric(port, 'sidekiq_processed_jobs_total');
     expect(value(families, 'sidekiq_processed_jobs_total')).toBe(1234);
     expect(value(families, 'sidekiq_failed_jobs_total')).toBe(56);
@@ -222,7 +213,7 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
 
   it('costs Redis one script run per 5 s however often it is scraped', async () => {
     await seed();
-    const { port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis.url]);
+    const { port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis().url]);
     await waitForMetric(port, 'sidekiq_processed_jobs_total');
     const before = await scriptRuns();
     for (let scrape = 0; scrape < 50; scrape++) await probeRequest(port, '/metrics');
@@ -231,8 +222,8 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
   });
 
   it('reads at most 100 queues and says so in a warning', async () => {
-    await redis.call('SADD', 'queues', ...Array.from({ length: 105 }, (_, index) => `q${String(index).padStart(3, '0')}`));
-    const { run, port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis.url]);
+    await redis().call('SADD', 'queues', ...Array.from({ length: 105 }, (_, index) => `q${String(index).padStart(3, '0')}`));
+    const { run, port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis().url]);
     const families = await waitForMetric(port, 'sidekiq_queue_enqueued_jobs');
     expect(families.get('sidekiq_queue_enqueued_jobs')).toHaveLength(100);
     expect(families.get('sidekiq_queue_enqueued_jobs')?.at(-1)?.labels).toEqual({ name: 'q099' });
@@ -241,7 +232,7 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
   });
 
   it('leaves Sidekiq out for a generic worker, and reports Redis down without failing', async () => {
-    const { port } = await startRecorder(['--redis-url', redis.url.replace(`:${redis.port}`, ':1'), '--heartbeat-interval', '100ms']);
+    const { port } = await startRecorder(['--redis-url', redis().url.replace(`:${redis().port}`, ':1'), '--heartbeat-interval', '100ms']);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const families = await metrics(port);
     expect([...families.keys()].filter((name) => name.startsWith('sidekiq_'))).toEqual([]);
@@ -252,7 +243,7 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
   });
 
   async function scriptRuns(): Promise<number> {
-    const stats = await redis.command('INFO', 'commandstats');
+    const stats = await redis().command('INFO', 'commandstats');
     return [...stats.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   }
 });

@@ -1,7 +1,7 @@
 // Job recovery against a real redis-server: the mirror, the requeue script's cases, the lock raced by
 // two instances, dead peers, Sidekiq Pro, and a redis-server killed in the middle of the script.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { recoveryKeys } from '../../src/recovery/keys.js';
 import { acquireLock, releaseLock } from '../../src/recovery/lock.js';
 import { JobMirror } from '../../src/recovery/mirror.js';
@@ -13,7 +13,7 @@ import type { InFlightJob } from '../../src/sidekiq/parse.js';
 import { sharedDump, writeDump } from '../fixtures/sidekiq-versions/dumps.js';
 import { captureLogger } from '../helpers/fake.js';
 import { waitFor } from '../helpers/pid1.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { redisTestBed, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const PREFIX = 'drain-init';
 const SETTINGS: RecoverySettings = { prefix: PREFIX, namespace: undefined };
@@ -22,13 +22,8 @@ const OWN = 'pod-own';
 /** The dead worker's Sidekiq identity. */
 const GHOST = 'pod-dead:1:0123456789ab';
 
-let server: RedisServer | undefined;
+const redis = redisTestBed();
 const connections: RedisConnection[] = [];
-
-function redis(): RedisServer {
-  if (server === undefined) throw new Error('redis-server did not start');
-  return server;
-}
 
 async function connect(url = redis().url): Promise<RedisConnection> {
   const connection = connectRedis(url, captureLogger().log, 'test');
@@ -37,15 +32,6 @@ async function connect(url = redis().url): Promise<RedisConnection> {
   return connection;
 }
 
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-beforeEach(async () => {
-  await redis().call('FLUSHALL');
-});
 afterEach(() => {
   for (const connection of connections.splice(0)) connection.close();
 });

@@ -8,27 +8,22 @@ import { parseSnapshot } from '../../src/sidekiq/parse.js';
 import { processTree } from '../../src/sidekiq/process-tree.js';
 import { readSidekiq, type SidekiqSnapshot } from '../../src/sidekiq/reader.js';
 import { identityHashes, sharedDump, versionDump, writeDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { redisTestBed, type RedisServer } from '../helpers/redis.js';
 import { enqueue, makeMarkerDir, removeMarkerDir, sidekiqCommand, sidekiqEnv, spawnSidekiq, waitForSidekiqBusy, type SidekiqRun } from '../helpers/sidekiq.js';
 
-let server: RedisServer | undefined;
+const server = redisTestBed();
 let client: Redis | undefined;
 
 const redis = (): { server: RedisServer; client: Redis } => {
-  if (server === undefined || client === undefined) throw new Error('redis-server did not start');
-  return { server, client };
+  if (client === undefined) throw new Error('no Redis client');
+  return { server: server(), client };
 };
 
-beforeAll(async () => {
-  server = await startRedis();
-  client = new Redis(server.url, { maxRetriesPerRequest: 0 });
+beforeAll(() => {
+  client = new Redis(server().url, { maxRetriesPerRequest: 0 });
 });
-afterAll(async () => {
+afterAll(() => {
   client?.disconnect();
-  await server?.stop();
-});
-beforeEach(async () => {
-  await redis().server.call('FLUSHALL');
 });
 
 function summary(snapshot: SidekiqSnapshot): { processes: string[]; jobs: string[] } {
