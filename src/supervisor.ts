@@ -74,7 +74,9 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   // Without -g the stop signals go to the Sidekiq processes themselves when the child only wraps them
   // (sh -c): a shell neither passes a signal on nor survives TERM long enough for its worker to drain.
   const signalWorker = (signal: number): void => {
-    const wrapped = config.processGroup ? [] : (redis?.watcher.view.processes ?? []).map((process) => process.pid).filter((pid) => pid !== childPid);
+    const wrapped = config.processGroup
+      ? []
+      : (redis?.watcher.view.processes ?? []).map((process) => process.pid).filter((pid) => pid !== childPid);
     if (wrapped.length === 0) forwarder.send(signal);
     for (const pid of wrapped) forwarder.sendTo(pid, signal);
   };
@@ -88,7 +90,12 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
     if (view.jobsInFlight !== previous.jobsInFlight) recorder?.update({ jobsInFlight: view.jobsInFlight });
     if (sequence.phase === 'quieting' && isDrained(view)) sequence.workerIdle();
     // The auto preset goes by the command line; a child that turns out to be Sidekiq is stopped as one.
-    if (config.preset === 'auto' && settings.preset === 'generic' && view.processes.length > 0 && sequence.phase === 'running') {
+    if (
+      config.preset === 'auto' &&
+      settings.preset === 'generic' &&
+      view.processes.length > 0 &&
+      sequence.phase === 'running'
+    ) {
       settings = stopSettings(config, log, true);
       sequence.useSettings(settings);
     }
@@ -96,20 +103,34 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   // A stop that finds the worker unregistered at the last read waits for a fresh one: a worker that
   // registered a moment ago must still be quieted, not stopped as a booting one.
   const interceptSignal = (signal: number): boolean => {
-    if (!startsStop(signal) || sequence.phase !== 'running' || redis === undefined || isRegistered(redis.watcher.view) !== false) return sequence.handleSignal(signal);
+    if (
+      !startsStop(signal) ||
+      sequence.phase !== 'running' ||
+      redis === undefined ||
+      isRegistered(redis.watcher.view) !== false
+    )
+      return sequence.handleSignal(signal);
     const receivedAt = realTimers.now();
     const waited = new Promise((resolve) => setTimeout(resolve, FRESH_READ_WAIT_MS));
     void Promise.race([redis.watcher.poll(), waited]).then(() => sequence.handleSignal(signal, receivedAt));
     return true;
   };
-  const forwarder = new SignalForwarder({ rewrite: config.rewrite, processGroup: config.processGroup, native: addon }, log, interceptSignal);
+  const forwarder = new SignalForwarder(
+    { rewrite: config.rewrite, processGroup: config.processGroup, native: addon },
+    log,
+    interceptSignal,
+  );
   forwarder.install();
   const watch = new SuspensionWatch(
-    { isSuspended: () => childPid !== undefined && processState(childPid) === 'T', resume: () => forwarder.send(SIGCONT) },
+    {
+      isSuspended: () => childPid !== undefined && processState(childPid) === 'T',
+      resume: () => forwarder.send(SIGCONT),
+    },
     log,
     config.jobControl,
   );
-  const reaper = addon === undefined ? undefined : new ZombieReaper(addon, log, () => (childPid === undefined ? [] : [childPid]));
+  const reaper =
+    addon === undefined ? undefined : new ZombieReaper(addon, log, () => (childPid === undefined ? [] : [childPid]));
   reaper?.start();
   if (addon !== undefined) trimAfterStart(addon, log);
   redis?.guard?.start();
@@ -146,15 +167,33 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
     watch.stop();
     childPid = undefined;
     forwarder.attach(undefined);
-    const death = workerDeath(exit, { oomKillsBefore, oomKillsAfter: readOomKills(), killedAtDeadline: sequence.phase === 'killing' });
-    if (death.cause === 'oom-killed') log.warn({ exit: describeExit(exit) }, "worker OOM-killed: the cgroup's OOM kill counter rose");
+    const death = workerDeath(exit, {
+      oomKillsBefore,
+      oomKillsAfter: readOomKills(),
+      killedAtDeadline: sequence.phase === 'killing',
+    });
+    if (death.cause === 'oom-killed')
+      log.warn({ exit: describeExit(exit) }, "worker OOM-killed: the cgroup's OOM kill counter rose");
     await redis?.guard?.workerDied(death);
     const leftoverScope = { self: process.pid, childGroup: child.pid, wholeNamespace: process.pid === 1 };
-    await endLeftoverProcesses(leftoverScope, { graceMs: config.leftoverGraceMs, killAt: sequence.killAt }, (pid, signal) => forwarder.sendTo(pid, signal), log);
+    await endLeftoverProcesses(
+      leftoverScope,
+      { graceMs: config.leftoverGraceMs, killAt: sequence.killAt },
+      (pid, signal) => forwarder.sendTo(pid, signal),
+      log,
+    );
     reaper?.reap();
-    const decision = decideRestart(config.restart, { exit, stopRequested: sequence.phase !== 'running', ranMs: performance.now() - startedAt, restartsInRow });
+    const decision = decideRestart(config.restart, {
+      exit,
+      stopRequested: sequence.phase !== 'running',
+      ranMs: performance.now() - startedAt,
+      restartsInRow,
+    });
     if (decision.restart) {
-      log.warn({ exit: describeExit(exit), cause: death.description, delayMs: decision.delayMs, restarts: restarts + 1 }, `restarting the worker in ${formatDuration(decision.delayMs)} (--restart ${config.restart.policy})`);
+      log.warn(
+        { exit: describeExit(exit), cause: death.description, delayMs: decision.delayMs, restarts: restarts + 1 },
+        `restarting the worker in ${formatDuration(decision.delayMs)} (--restart ${config.restart.policy})`,
+      );
       recorder?.update({ state: 'starting', restarts: restarts + 1, lastExit: describeExit(exit) });
       restartPending = true;
       await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, decision.delayMs))]);
@@ -167,7 +206,8 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
       const status = exitCodeFor(exit);
       logExit(log, config.command, exit, status, reaper?.total ?? 0);
       const code = remapExitCode(status, config.remapExit);
-      if (code !== status) log.info({ exitStatus: status }, `exit status ${status} counts as success (--remap-exit): exiting 0`);
+      if (code !== status)
+        log.info({ exitStatus: status }, `exit status ${status} counts as success (--remap-exit): exiting 0`);
       await redis?.close({ state: 'exited', lastExit: describeExit(exit) });
       probe?.close();
       return code;
@@ -198,7 +238,8 @@ function workerReport(view: WorkerView): WorkerReport | undefined {
 }
 
 function recordPhase(recorder: InstanceRecorder | undefined): PhaseListener {
-  return (phase, plan, sinceT0Ms) => recorder?.update({ state: phase, stopPlan: describePlan(plan), deadlineInMs: plan.deadlineMs - sinceT0Ms });
+  return (phase, plan, sinceT0Ms) =>
+    recorder?.update({ state: phase, stopPlan: describePlan(plan), deadlineInMs: plan.deadlineMs - sinceT0Ms });
 }
 
 /** `registeredAsSidekiq`: the child registered in Sidekiq's `processes`, whatever its command line says. */
@@ -273,10 +314,15 @@ function becomeReaper(addon: NativeAddon, config: Config, log: Logger): void {
       addon.setChildSubreaper();
       log.debug('registered as child subreaper');
     } catch (error) {
-      log.warn({ err: (error as Error).message }, 'could not register as a child subreaper: orphans will not be re-parented to drain-init');
+      log.warn(
+        { err: (error as Error).message },
+        'could not register as a child subreaper: orphans will not be re-parented to drain-init',
+      );
     }
   } else if (!addon.isChildSubreaper()) {
-    log.warn('not running as PID 1 and not registered as a child subreaper: orphans will not be re-parented to drain-init; use -s or TINI_SUBREAPER');
+    log.warn(
+      'not running as PID 1 and not registered as a child subreaper: orphans will not be re-parented to drain-init; use -s or TINI_SUBREAPER',
+    );
   }
 }
 

@@ -15,7 +15,14 @@ import { startDrainInit, startInit, type Run } from '../../test/helpers/pid1.ts'
 import { startRedis } from '../../test/helpers/redis.ts';
 import { makeMarkerDir, removeMarkerDir, sidekiqCommand, sidekiqEnv } from '../../test/helpers/sidekiq.ts';
 
-const PLAN: ChaosPlan = { jobs: 200, jobSeconds: [0.5, 5], killAfterMs: [1_000, 8_000], kills: 5, seed: 20_251_122, timeoutMs: 300_000 };
+const PLAN: ChaosPlan = {
+  jobs: 200,
+  jobSeconds: [0.5, 5],
+  killAfterMs: [1_000, 8_000],
+  kills: 5,
+  seed: 20_251_122,
+  timeoutMs: 300_000,
+};
 const SIDEKIQ = sidekiqCommand({ concurrency: 10, timeoutS: 3 });
 const DRAIN_INIT_ARGS = ['--instance-id', 'chaos', '--grace-period', '10s', '--probe-port', '0'];
 
@@ -29,7 +36,11 @@ interface Contender {
 const CONTENDERS: readonly Contender[] = [
   { name: 'tini', start: (env) => startInit(['tini', '--', ...SIDEKIQ], { env }) },
   { name: 'drain-init', start: (env) => startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }) },
-  { name: 'drain-init, Sidekiq heartbeat 1 s', beatSeconds: 1, start: (env) => startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }) },
+  {
+    name: 'drain-init, Sidekiq heartbeat 1 s',
+    beatSeconds: 1,
+    start: (env) => startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }),
+  },
 ];
 
 async function measure(contender: Contender): Promise<ChaosReport> {
@@ -38,7 +49,13 @@ async function measure(contender: Contender): Promise<ChaosReport> {
   try {
     const beat = contender.beatSeconds === undefined ? {} : { SIDEKIQ_BEAT_SECONDS: String(contender.beatSeconds) };
     const env = { ...sidekiqEnv({ redisUrl: redis.url, markerDir, logLevel: 'warn' }), ...beat };
-    const report = await runChaos(redis, markerDir, PLAN, () => contender.start(env), (line) => process.stderr.write(`${contender.name}: ${line}\n`));
+    const report = await runChaos(
+      redis,
+      markerDir,
+      PLAN,
+      () => contender.start(env),
+      (line) => process.stderr.write(`${contender.name}: ${line}\n`),
+    );
     process.stderr.write(`${contender.name}: ${summary(report)}\n`);
     return report;
   } finally {
@@ -50,7 +67,17 @@ async function measure(contender: Contender): Promise<ChaosReport> {
 function row(name: string, report: ChaosReport): string {
   const caught = report.kills.reduce((sum, kill) => sum + kill.inFlight.length, 0);
   const seen = report.kills.reduce((sum, kill) => sum + kill.seen.length, 0);
-  const cells = [name, caught, seen, report.jobs.length - report.lost.length, report.lost.length, report.lostSeen.length, report.lostUnseen.length, report.duplicates, `${(report.durationMs / 1000).toFixed(0)} s`];
+  const cells = [
+    name,
+    caught,
+    seen,
+    report.jobs.length - report.lost.length,
+    report.lost.length,
+    report.lostSeen.length,
+    report.lostUnseen.length,
+    report.duplicates,
+    `${(report.durationMs / 1000).toFixed(0)} s`,
+  ];
   return `| ${cells.join(' | ')} |`;
 }
 

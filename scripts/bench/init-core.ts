@@ -12,7 +12,17 @@
  * cc, unshare, tini and dumb-init; catatonit is optional. Prints a markdown table on stdout, progress on stderr.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants as fsConstants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -302,7 +312,8 @@ function preflight(available: Set<InitKey>): void {
   }
   if (!existsSync(BINARY)) fail(`the single executable is not built (${BINARY} missing): run npm run build:binary`);
   const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' });
-  if (probe.status !== 0) fail('cannot create a PID namespace (unshare --pid --fork --mount-proc true failed): run as root');
+  if (probe.status !== 0)
+    fail('cannot create a PID namespace (unshare --pid --fork --mount-proc true failed): run as root');
   mkdirSync(BENCH_DIR, { recursive: true });
   try {
     execFileSync('cc', ['-O2', '-Wall', '-o', CHILD, CHILD_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -320,7 +331,8 @@ async function startupOnce(variant: Variant): Promise<number> {
   const unshare = launchInNamespace(variant, [CHILD, 'start']);
   const line = await new Lines(unshare.stdout).next(10_000);
   await finish(unshare, 5000);
-  if (line === undefined || !/^\d+$/.test(line)) fail(`${variant.label}: the start-up child printed no time (${stderrTails.get(unshare)?.() ?? ''})`);
+  if (line === undefined || !/^\d+$/.test(line))
+    fail(`${variant.label}: the start-up child printed no time (${stderrTails.get(unshare)?.() ?? ''})`);
   return Number(BigInt(line) - before);
 }
 
@@ -329,7 +341,10 @@ interface StartupResult {
   readonly p90Ms: number;
 }
 
-async function measureStartup(variants: ReadonlyMap<string, Variant>, nodeKeys: ReadonlySet<string>): Promise<Map<string, StartupResult>> {
+async function measureStartup(
+  variants: ReadonlyMap<string, Variant>,
+  nodeKeys: ReadonlySet<string>,
+): Promise<Map<string, StartupResult>> {
   const samples = new Map<string, number[]>([...variants.keys()].map((key) => [key, []]));
   for (let round = -STARTUP_WARMUP; round < STARTUP_ROUNDS; round++) {
     for (const [key, variant] of variants) {
@@ -371,13 +386,16 @@ interface ForwardTarget {
  * elsewhere on the machine falls on every init alike. A variant of undefined is the floor: SIGUSR1 sent
  * straight to the child, with no namespace and no init.
  */
-async function measureForwarding(variants: ReadonlyMap<string, Variant | undefined>): Promise<Map<string, ForwardResult>> {
+async function measureForwarding(
+  variants: ReadonlyMap<string, Variant | undefined>,
+): Promise<Map<string, ForwardResult>> {
   const targets: ForwardTarget[] = [];
   try {
     for (const [key, variant] of variants) {
       const proc = variant === undefined ? launch(CHILD, ['sigwait']) : launchInNamespace(variant, [CHILD, 'sigwait']);
       const lines = new Lines(proc.stdout);
-      if ((await lines.next(10_000)) !== 'ready') fail(`${key}: the signal child did not get ready (${stderrTails.get(proc)?.() ?? ''})`);
+      if ((await lines.next(10_000)) !== 'ready')
+        fail(`${key}: the signal child did not get ready (${stderrTails.get(proc)?.() ?? ''})`);
       const pid = variant === undefined ? (proc.pid ?? fail('child did not start')) : await initHostPid(proc);
       targets.push({ key, proc, lines, pid, latencies: [], lost: 0 });
     }
@@ -388,7 +406,9 @@ async function measureForwarding(variants: ReadonlyMap<string, Variant | undefin
           process.kill(target.pid, 'SIGUSR1');
         } catch (error) {
           if (interrupted) return new Map();
-          fail(`${target.key}: cannot signal the init (pid ${target.pid}), it ended early: ${(error as Error).message} ${stderrTails.get(target.proc)?.() ?? ''}`.trim());
+          fail(
+            `${target.key}: cannot signal the init (pid ${target.pid}), it ended early: ${(error as Error).message} ${stderrTails.get(target.proc)?.() ?? ''}`.trim(),
+          );
         }
         for (;;) {
           const line = await target.lines.next(1000);
@@ -414,7 +434,12 @@ async function measureForwarding(variants: ReadonlyMap<string, Variant | undefin
     }
     await Promise.all(targets.map((target) => finish(target.proc, 3000)));
   }
-  return new Map(targets.map((t) => [t.key, { p50Ms: percentile(t.latencies, 50), p99Ms: percentile(t.latencies, 99), lost: t.lost }]));
+  return new Map(
+    targets.map((t) => [
+      t.key,
+      { p50Ms: percentile(t.latencies, 50), p99Ms: percentile(t.latencies, 99), lost: t.lost },
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -510,7 +535,10 @@ async function main(): Promise<void> {
   const initVariant = (key: InitKey, extra: readonly string[] = []): Variant => {
     switch (key) {
       case 'drain-init':
-        return { label: `drain-init${extra.length > 0 ? ` ${extra.join(' ')}` : ''}`, argv: (child) => [NODE, CLI, ...extra, '--', ...child] };
+        return {
+          label: `drain-init${extra.length > 0 ? ` ${extra.join(' ')}` : ''}`,
+          argv: (child) => [NODE, CLI, ...extra, '--', ...child],
+        };
       default:
         return { label: key, argv: (child) => [key, '--', ...child] };
     }
@@ -519,17 +547,34 @@ async function main(): Promise<void> {
   const drainQuiet = initVariant('drain-init', ['--log-level', 'warn']);
   const nodeFloor: Variant = {
     label: 'bare Node spawner',
-    argv: (child) => [NODE, '-e', "require('node:child_process').spawn(process.argv[1], process.argv.slice(2), { stdio: 'inherit' })", ...child],
+    argv: (child) => [
+      NODE,
+      '-e',
+      "require('node:child_process').spawn(process.argv[1], process.argv.slice(2), { stdio: 'inherit' })",
+      ...child,
+    ],
   };
 
-  progress(`start-up: ${STARTUP_ROUNDS_NODE} runs of drain-init, ${STARTUP_ROUNDS} of each C init and of the no-init baseline`);
+  progress(
+    `start-up: ${STARTUP_ROUNDS_NODE} runs of drain-init, ${STARTUP_ROUNDS} of each C init and of the no-init baseline`,
+  );
   const binary: Variant = { label: 'drain-init single executable', argv: (child) => [BINARY, '--', ...child] };
-  const startupVariants = new Map<string, Variant>([['baseline', { label: 'no init', argv: (child) => [...child] }], ...inits, ['binary', binary], ['node-floor', nodeFloor]]);
+  const startupVariants = new Map<string, Variant>([
+    ['baseline', { label: 'no init', argv: (child) => [...child] }],
+    ...inits,
+    ['binary', binary],
+    ['node-floor', nodeFloor],
+  ]);
   const startup = await measureStartup(startupVariants, new Set(['drain-init', 'binary', 'node-floor']));
 
   progress(`signal forwarding: ${SIGNAL_SENDS} SIGUSR1 per init, ${SIGNAL_GAP_MS} ms apart`);
   const forwarding = await measureForwarding(
-    new Map<string, Variant | undefined>([['floor', undefined], ['drain-init', drainQuiet], ['drain-init-info', inits.get('drain-init')], ...[...inits].filter(([key]) => key !== 'drain-init')]),
+    new Map<string, Variant | undefined>([
+      ['floor', undefined],
+      ['drain-init', drainQuiet],
+      ['drain-init-info', inits.get('drain-init')],
+      ...[...inits].filter(([key]) => key !== 'drain-init'),
+    ]),
   );
 
   progress(`reaping: ${ORPHAN_RUNS} runs of ${ORPHANS} orphans per init`);
@@ -556,59 +601,164 @@ async function main(): Promise<void> {
 
   // ------------------------------------------------------------------------------------------- report
   const columns = INIT_KEYS;
-  const cell = <T>(results: ReadonlyMap<string, T>, key: string, pick: (result: T) => number | undefined, format: (value: number | undefined) => string): string => {
+  const cell = <T>(
+    results: ReadonlyMap<string, T>,
+    key: string,
+    pick: (result: T) => number | undefined,
+    format: (value: number | undefined) => string,
+  ): string => {
     const result = results.get(key);
     return result === undefined ? '–' : format(pick(result));
   };
   const rows: string[][] = [];
-  const addRow = <T>(metric: string, results: ReadonlyMap<string, T>, pick: (result: T) => number | undefined, format: (value: number | undefined) => string, target: string, drainKey = 'drain-init', onlyDrain = false): void => {
+  const addRow = <T>(
+    metric: string,
+    results: ReadonlyMap<string, T>,
+    pick: (result: T) => number | undefined,
+    format: (value: number | undefined) => string,
+    target: string,
+    drainKey = 'drain-init',
+    onlyDrain = false,
+  ): void => {
     const drain = results.get(drainKey);
     const tini = results.get('tini');
     rows.push([
       metric,
-      ...columns.map((key) => (key === 'drain-init' ? cell(results, drainKey, pick, format) : onlyDrain ? '' : cell(results, key, pick, format))),
+      ...columns.map((key) =>
+        key === 'drain-init'
+          ? cell(results, drainKey, pick, format)
+          : onlyDrain
+            ? ''
+            : cell(results, key, pick, format),
+      ),
       ratio(drain === undefined ? undefined : pick(drain), tini === undefined ? undefined : pick(tini)),
       target,
     ]);
   };
   const drainStartup = startup.get('drain-init');
-  addRow('Start-up overhead, median', startup, (r) => r.medianMs, ms, verdict(drainStartup?.medianMs, TARGET_STARTUP_MS, 'ms'));
+  addRow(
+    'Start-up overhead, median',
+    startup,
+    (r) => r.medianMs,
+    ms,
+    verdict(drainStartup?.medianMs, TARGET_STARTUP_MS, 'ms'),
+  );
   addRow('Start-up overhead, p90', startup, (r) => r.p90Ms, ms, verdict(drainStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'));
   addRow('Signal forwarding p50 (drain-init --log-level warn)', forwarding, (r) => r.p50Ms, ms, '');
-  addRow('Signal forwarding p99 (drain-init --log-level warn)', forwarding, (r) => r.p99Ms, ms, verdict(forwarding.get('drain-init')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'));
-  addRow('Signal forwarding p50 (drain-init default info logging)', forwarding, (r) => r.p50Ms, ms, '', 'drain-init-info', true);
-  addRow('Signal forwarding p99 (drain-init default info logging)', forwarding, (r) => r.p99Ms, ms, verdict(forwarding.get('drain-init-info')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'), 'drain-init-info', true);
-  const reapFormat = (value: number | undefined): string => (value === undefined ? `not done in ${ORPHAN_TIMEOUT_MS / 1000} s` : ms(value));
-  addRow(`Reap ${ORPHANS.toLocaleString('en')} orphans after the last exit, median`, reaping, (r) => r.medianMs, reapFormat, '');
+  addRow(
+    'Signal forwarding p99 (drain-init --log-level warn)',
+    forwarding,
+    (r) => r.p99Ms,
+    ms,
+    verdict(forwarding.get('drain-init')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'),
+  );
+  addRow(
+    'Signal forwarding p50 (drain-init default info logging)',
+    forwarding,
+    (r) => r.p50Ms,
+    ms,
+    '',
+    'drain-init-info',
+    true,
+  );
+  addRow(
+    'Signal forwarding p99 (drain-init default info logging)',
+    forwarding,
+    (r) => r.p99Ms,
+    ms,
+    verdict(forwarding.get('drain-init-info')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'),
+    'drain-init-info',
+    true,
+  );
+  const reapFormat = (value: number | undefined): string =>
+    value === undefined ? `not done in ${ORPHAN_TIMEOUT_MS / 1000} s` : ms(value);
+  addRow(
+    `Reap ${ORPHANS.toLocaleString('en')} orphans after the last exit, median`,
+    reaping,
+    (r) => r.medianMs,
+    reapFormat,
+    '',
+  );
   addRow('Idle VmRSS, node executable shared with other processes', memory, (r) => r.rssMb, mb, '');
-  addRow('Idle VmRSS, alone with its node executable (as in a container)', new Map([...memory, ...alone]), (r) => r.rssMb, mb, verdict(alone.get('drain-init')?.rssMb, TARGET_RSS_MB, 'MB'));
+  addRow(
+    'Idle VmRSS, alone with its node executable (as in a container)',
+    new Map([...memory, ...alone]),
+    (r) => r.rssMb,
+    mb,
+    verdict(alone.get('drain-init')?.rssMb, TARGET_RSS_MB, 'MB'),
+  );
   addRow('Idle RssAnon', memory, (r) => r.anonMb, mb, '');
   const drainBinaryStartup = startup.get('binary');
   addRow('Single executable: size', sizes, (r) => r.mb, fileSize, '', 'binary');
-  addRow('Single executable: start-up overhead, median', startup, (r) => r.medianMs, ms, verdict(drainBinaryStartup?.medianMs, TARGET_STARTUP_MS, 'ms'), 'binary');
-  addRow('Single executable: start-up overhead, p90', startup, (r) => r.p90Ms, ms, verdict(drainBinaryStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'), 'binary');
-  addRow('Single executable: idle VmRSS (alone, as in a container)', new Map([...memory, ...alone]), (r) => r.rssMb, mb, verdict(alone.get('binary')?.rssMb, TARGET_RSS_MB, 'MB'), 'binary');
+  addRow(
+    'Single executable: start-up overhead, median',
+    startup,
+    (r) => r.medianMs,
+    ms,
+    verdict(drainBinaryStartup?.medianMs, TARGET_STARTUP_MS, 'ms'),
+    'binary',
+  );
+  addRow(
+    'Single executable: start-up overhead, p90',
+    startup,
+    (r) => r.p90Ms,
+    ms,
+    verdict(drainBinaryStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'),
+    'binary',
+  );
+  addRow(
+    'Single executable: idle VmRSS (alone, as in a container)',
+    new Map([...memory, ...alone]),
+    (r) => r.rssMb,
+    mb,
+    verdict(alone.get('binary')?.rssMb, TARGET_RSS_MB, 'MB'),
+    'binary',
+  );
 
-  const header = ['Metric', ...columns.map((key) => (available.has(key) ? key : `${key} (not installed)`)), 'drain-init / tini', 'Target (drain-init)'];
+  const header = [
+    'Metric',
+    ...columns.map((key) => (available.has(key) ? key : `${key} (not installed)`)),
+    'drain-init / tini',
+    'Target (drain-init)',
+  ];
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
   const out: string[] = [];
-  out.push(`## PID-1 core: drain-init vs tini, dumb-init, catatonit (Node ${process.versions.node}, ${new Date().toISOString()})`, '');
+  out.push(
+    `## PID-1 core: drain-init vs tini, dumb-init, catatonit (Node ${process.versions.node}, ${new Date().toISOString()})`,
+    '',
+  );
   out.push(line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line), '');
 
   const lost = [...forwarding].filter(([, r]) => r.lost > 0).map(([key, r]) => `${key} lost ${r.lost}`);
   const floor = forwarding.get('floor');
   const baseline = startup.get('baseline-absolute');
   const nodeStart = startup.get('node-floor');
-  const reapDetail = [...reaping].map(([key, r]) => `${key} ${r.timedOut ? 'timed out' : `max ${ms(r.maxMs)}`} (exits took ${ms(r.exitStormMs)})`).join('; ');
+  const reapDetail = [...reaping]
+    .map(([key, r]) => `${key} ${r.timedOut ? 'timed out' : `max ${ms(r.maxMs)}`} (exits took ${ms(r.exitStormMs)})`)
+    .join('; ');
   out.push('Method:');
-  out.push(`- Every init runs as PID 1 of its own PID namespace: \`unshare --pid --fork --mount-proc --kill-child INIT -- CHILD\`; the child is a small C program (scripts/bench/bench-child.c). drain-init runs as \`${NODE.replace(ROOT, '')} dist/main.mjs\` with default options unless noted; every init's stderr goes to a pipe the bench drains.`);
-  out.push(`- Start-up: CLOCK_MONOTONIC just before spawning unshare until the child's main() reads it, minus the median of the same with the child and no init (${ms(baseline?.medianMs)}); ${STARTUP_ROUNDS_NODE} runs for drain-init, ${STARTUP_ROUNDS} for C inits, interleaved, after ${STARTUP_WARMUP} warm-up rounds. A bare Node 24 that only spawns the child (\`node -e "spawn(...)"\`) adds ${ms(nodeStart?.medianMs)} median, p90 ${ms(nodeStart?.p90Ms)}: drain-init's own share is ${ms((drainStartup?.medianMs ?? Number.NaN) - (nodeStart?.medianMs ?? Number.NaN))}.`);
-  out.push(`- Forwarding: ${SIGNAL_SENDS} × kill(init host pid, SIGUSR1) per init, all inits running side by side and sent to in turn, ${SIGNAL_GAP_MS} ms apart, each after the previous arrived; latency = the child's CLOCK_MONOTONIC when sigwaitinfo returns minus the sender's process.hrtime.bigint() just before kill(). Floor, sent straight to the child with no init: p50 ${ms(floor?.p50Ms)}, p99 ${ms(floor?.p99Ms)}.${lost.length > 0 ? ` Lost (no arrival in 1 s): ${lost.join(', ')}.` : ''}`);
-  out.push(`- Reaping: the child double-forks ${ORPHANS} orphans, opens a pipe gate so they all exit at once (each notes its exit time), then polls its namespace's /proc until no process but PID 1 and itself is listed (zombies stay listed until reaped); ${ORPHAN_RUNS} runs per init (timeout ${ORPHAN_TIMEOUT_MS / 1000} s): ${reapDetail}.`);
+  out.push(
+    `- Every init runs as PID 1 of its own PID namespace: \`unshare --pid --fork --mount-proc --kill-child INIT -- CHILD\`; the child is a small C program (scripts/bench/bench-child.c). drain-init runs as \`${NODE.replace(ROOT, '')} dist/main.mjs\` with default options unless noted; every init's stderr goes to a pipe the bench drains.`,
+  );
+  out.push(
+    `- Start-up: CLOCK_MONOTONIC just before spawning unshare until the child's main() reads it, minus the median of the same with the child and no init (${ms(baseline?.medianMs)}); ${STARTUP_ROUNDS_NODE} runs for drain-init, ${STARTUP_ROUNDS} for C inits, interleaved, after ${STARTUP_WARMUP} warm-up rounds. A bare Node 24 that only spawns the child (\`node -e "spawn(...)"\`) adds ${ms(nodeStart?.medianMs)} median, p90 ${ms(nodeStart?.p90Ms)}: drain-init's own share is ${ms((drainStartup?.medianMs ?? Number.NaN) - (nodeStart?.medianMs ?? Number.NaN))}.`,
+  );
+  out.push(
+    `- Forwarding: ${SIGNAL_SENDS} × kill(init host pid, SIGUSR1) per init, all inits running side by side and sent to in turn, ${SIGNAL_GAP_MS} ms apart, each after the previous arrived; latency = the child's CLOCK_MONOTONIC when sigwaitinfo returns minus the sender's process.hrtime.bigint() just before kill(). Floor, sent straight to the child with no init: p50 ${ms(floor?.p50Ms)}, p99 ${ms(floor?.p99Ms)}.${lost.length > 0 ? ` Lost (no arrival in 1 s): ${lost.join(', ')}.` : ''}`,
+  );
+  out.push(
+    `- Reaping: the child double-forks ${ORPHANS} orphans, opens a pipe gate so they all exit at once (each notes its exit time), then polls its namespace's /proc until no process but PID 1 and itself is listed (zombies stay listed until reaped); ${ORPHAN_RUNS} runs per init (timeout ${ORPHAN_TIMEOUT_MS / 1000} s): ${reapDetail}.`,
+  );
   const bareMemory = memory.get('node-floor');
-  out.push(`- Idle memory: VmRSS and RssAnon from /proc/<init host pid>/status, ${IDLE_WAIT_MS / 1000} s after start, wrapping \`sleep 30\` (MB = 10^6 bytes). drain-init lets the kernel reclaim the pages of its read-only file mappings 2 s after start (madvise MADV_PAGEOUT), which works only for pages no other process maps: the 'alone' row runs it from a private copy of the node executable, as it is alone in a container. The bare Node spawner: VmRSS ${mb(bareMemory?.rssMb)}, RssAnon ${mb(bareMemory?.anonMb)}.`);
-  out.push(`- Single executable: ${BINARY.replace(ROOT, '')} (npm run build:binary: pkg's SEA mode on a stripped Node ${process.versions.node}, the native addon inside), run as \`${BINARY.replace(ROOT, '')} -- CHILD\` in the same rounds as the others; its idle memory alone, as its file is mapped by no other process. Sizes are of the executables themselves (tini, dumb-init and catatonit as Debian installs them). Script mode for comparison: the node executable is ${fileSize(statSync(NODE).size / 1e6)}, the bundle ${fileSize(statSync(join(ROOT, 'dist/drain-init.mjs')).size / 1e6)}.`);
-  out.push(`- Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s on ${availableParallelism()} CPUs; 1-minute load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]?.toFixed(2) ?? '?'} at the end (other work on the machine shows in the p90/p99 figures).`);
+  out.push(
+    `- Idle memory: VmRSS and RssAnon from /proc/<init host pid>/status, ${IDLE_WAIT_MS / 1000} s after start, wrapping \`sleep 30\` (MB = 10^6 bytes). drain-init lets the kernel reclaim the pages of its read-only file mappings 2 s after start (madvise MADV_PAGEOUT), which works only for pages no other process maps: the 'alone' row runs it from a private copy of the node executable, as it is alone in a container. The bare Node spawner: VmRSS ${mb(bareMemory?.rssMb)}, RssAnon ${mb(bareMemory?.anonMb)}.`,
+  );
+  out.push(
+    `- Single executable: ${BINARY.replace(ROOT, '')} (npm run build:binary: pkg's SEA mode on a stripped Node ${process.versions.node}, the native addon inside), run as \`${BINARY.replace(ROOT, '')} -- CHILD\` in the same rounds as the others; its idle memory alone, as its file is mapped by no other process. Sizes are of the executables themselves (tini, dumb-init and catatonit as Debian installs them). Script mode for comparison: the node executable is ${fileSize(statSync(NODE).size / 1e6)}, the bundle ${fileSize(statSync(join(ROOT, 'dist/drain-init.mjs')).size / 1e6)}.`,
+  );
+  out.push(
+    `- Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s on ${availableParallelism()} CPUs; 1-minute load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]?.toFixed(2) ?? '?'} at the end (other work on the machine shows in the p90/p99 figures).`,
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -45,7 +45,8 @@ function fail(message: string): never {
 
 function memory(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { rssKb: kb('VmRSS'), anonKb: kb('RssAnon') };
 }
 
@@ -56,11 +57,15 @@ function mb(kb: number): string {
 /** Runs wrk to its end; rejects when it cannot run or reports errors or non-2xx answers. */
 function wrk(url: string, extraArgs: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION_S}s`, '--latency', ...extraArgs, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${DURATION_S}s`, '--latency', ...extraArgs, url], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', (error) => reject(new Error(`cannot run wrk (${error.message}): apt-get install wrk, or bash scripts/setup.sh`)));
+    child.on('error', (error) =>
+      reject(new Error(`cannot run wrk (${error.message}): apt-get install wrk, or bash scripts/setup.sh`)),
+    );
     child.on('close', (code) => {
       if (code !== 0) reject(new Error(`wrk exited with ${String(code)}: ${output}`));
       else if (/Non-2xx or 3xx responses/.test(output)) reject(new Error(`some answers were not 200:\n${output}`));
@@ -119,7 +124,9 @@ async function main(): Promise<void> {
 
   const [load1, load5] = loadavg();
   console.log(`\n### Probe endpoint: drain-init as PID 1, wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s, one run`);
-  console.log(`(${availableParallelism()} CPUs, load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)}, Node ${process.version})\n`);
+  console.log(
+    `(${availableParallelism()} CPUs, load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)}, Node ${process.version})\n`,
+  );
   console.log('| Load | Requests/s | Latency p50 | Latency p99 | VmRSS before → peak | RssAnon before → peak |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const entry of loads) {

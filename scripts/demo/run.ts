@@ -11,7 +11,9 @@ import type { EnqueuedJob, JobFate, JobOutcome } from '../../test/helpers/sideki
 // allowImportingTsExtensions) rejects a static '.ts' import, hence dynamic imports typed from the
 // '.js' names tsc maps back to the same files. Type-only imports above are erased at run time.
 const helper = (name: string): string => new URL(`../../test/helpers/${name}.ts`, import.meta.url).href;
-const { killRun, startDrainInit, stopLikePlatform, ROOT }: typeof import('../../test/helpers/pid1.js') = await import(helper('pid1'));
+const { killRun, startDrainInit, stopLikePlatform, ROOT }: typeof import('../../test/helpers/pid1.js') = await import(
+  helper('pid1')
+);
 const { startRedis }: typeof import('../../test/helpers/redis.js') = await import(helper('redis'));
 const {
   enqueue,
@@ -40,8 +42,18 @@ const JOBS: readonly { readonly tag: string; readonly seconds: number }[] = [
 ];
 const APP = './test/fixtures/sidekiq-app/app.rb'; // relative to ROOT; Ruby's require needs the ./
 const DRAIN_INIT_ARGS = [
-  '--grace-period', `${GRACE_S}s`, '--log-format', 'pretty',
-  '--', 'sidekiq', '-r', APP, '-t', String(SIDEKIQ_TIMEOUT_S), '-c', String(CONCURRENCY),
+  '--grace-period',
+  `${GRACE_S}s`,
+  '--log-format',
+  'pretty',
+  '--',
+  'sidekiq',
+  '-r',
+  APP,
+  '-t',
+  String(SIDEKIQ_TIMEOUT_S),
+  '-c',
+  String(CONCURRENCY),
 ];
 
 const t0 = Date.now();
@@ -69,7 +81,8 @@ function follow(stream: NodeJS.ReadableStream | null, label: (line: string) => s
 
 const SIDEKIQ_LINE = /^\S+Z pid=\d+ tid=\S+ /;
 const DRAIN_INIT_LINE = /^\S+Z (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) /;
-const stderrLabel = (line: string): string => (SIDEKIQ_LINE.test(line) ? 'sidekiq' : DRAIN_INIT_LINE.test(line) ? 'drain-init' : 'stderr');
+const stderrLabel = (line: string): string =>
+  SIDEKIQ_LINE.test(line) ? 'sidekiq' : DRAIN_INIT_LINE.test(line) ? 'drain-init' : 'stderr';
 
 /** Narrates what Redis and the job markers show, whenever it changes. Returns a stop function. */
 function watch(redis: RedisServer, markerDir: string, tags: ReadonlyMap<string, string>): () => Promise<void> {
@@ -79,7 +92,11 @@ function watch(redis: RedisServer, markerDir: string, tags: ReadonlyMap<string, 
   const tick = async (): Promise<void> => {
     const found = markers(markerDir);
     const now = new Set<string>();
-    for (const [state, jids] of [['started', found.started], ['done', found.done], ['interrupted', found.interrupted]] as const) {
+    for (const [state, jids] of [
+      ['started', found.started],
+      ['done', found.done],
+      ['interrupted', found.interrupted],
+    ] as const) {
       for (const jid of jids) {
         const key = `${jid}.${state}`;
         now.add(key);
@@ -90,7 +107,9 @@ function watch(redis: RedisServer, markerDir: string, tags: ReadonlyMap<string, 
     const processes = await sidekiqProcesses(redis);
     const queued = (await jobsInQueue(redis, 'default')).map((payload) => tags.get(jidOf(payload)) ?? jidOf(payload));
     const state = [
-      processes.length === 0 ? 'no live Sidekiq process registered' : processes.map((p) => `${p.identity} busy=${p.busy} quiet=${p.quiet}`).join(', '),
+      processes.length === 0
+        ? 'no live Sidekiq process registered'
+        : processes.map((p) => `${p.identity} busy=${p.busy} quiet=${p.quiet}`).join(', '),
       `queue:default=[${queued.join(', ')}]`,
     ].join('; ');
     if (state !== last) say('redis', state);
@@ -189,9 +208,16 @@ async function main(): Promise<number> {
 
   step(`4. wait until Sidekiq has registered and both threads are busy (${JOBS[0]?.tag} and ${JOBS[1]?.tag})`);
   const registered = await waitForSidekiqRegistered(redis, { timeoutMs: 30_000 });
-  demo(`Sidekiq registered as ${registered.identity} (host ${hostname()}), concurrency ${registered.concurrency}: its signal traps are installed`);
+  demo(
+    `Sidekiq registered as ${registered.identity} (host ${hostname()}), concurrency ${registered.concurrency}: its signal traps are installed`,
+  );
   for (const job of jobs.slice(0, CONCURRENCY)) await waitForMarker(markerDir, job.jid, 'started', 30_000);
-  demo(`${jobs.slice(0, CONCURRENCY).map((job) => tags.get(job.jid)).join(' and ')} are running; Redis's busy count catches up on the next heartbeat (every 5 s)`);
+  demo(
+    `${jobs
+      .slice(0, CONCURRENCY)
+      .map((job) => tags.get(job.jid))
+      .join(' and ')} are running; Redis's busy count catches up on the next heartbeat (every 5 s)`,
+  );
 
   step(`5. the platform sends SIGTERM to drain-init; it will SIGKILL it ${GRACE_S} s later if it is still running`);
   const exit = await stopLikePlatform(drainInit, GRACE_S * 1000, (signal) =>
@@ -212,7 +238,9 @@ async function main(): Promise<number> {
   const results = await outcomes(redis, markerDir, jobs);
   const count = (fate: JobFate): number => results.filter((result) => result.fate === fate).length;
   for (const result of results) {
-    demo(`${result.tag.padEnd(7)} ${String(result.seconds).padStart(2)} s  ${result.fate.toUpperCase().padEnd(10)} ${result.detail}`);
+    demo(
+      `${result.tag.padEnd(7)} ${String(result.seconds).padStart(2)} s  ${result.fate.toUpperCase().padEnd(10)} ${result.detail}`,
+    );
   }
   process.stdout.write(
     `\n  finished: ${count('finished')}   requeued: ${count('requeued')}   still waiting (never started): ${count('waiting')}` +

@@ -51,7 +51,9 @@ export function oomCounterFiles(procSelfCgroup: string, mountinfo: string): stri
 }
 
 /** The counter, or undefined where no memory cgroup counts OOM kills (no cgroup v1 memory controller, v2 without memory, an old kernel). */
-export function readOomKills(read: (path: string) => string = (path) => readFileSync(path, 'utf8')): number | undefined {
+export function readOomKills(
+  read: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): number | undefined {
   let files: string[];
   try {
     files = oomCounterFiles(read('/proc/self/cgroup'), read('/proc/self/mountinfo'));

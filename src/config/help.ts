@@ -28,7 +28,7 @@ export function helpText(): string {
     '      Show the version.',
     '',
     'Durations: 500ms, 30s, 2m, 1h or bare seconds. Signals: TERM, SIGTERM or 15.',
-    'Exit status: the command\'s own, 128+N when it was killed by signal N, 126 when it cannot be',
+    "Exit status: the command's own, 128+N when it was killed by signal N, 126 when it cannot be",
     'executed, 127 when it is not found, 2 for a bad option or environment variable.',
   );
   return `${lines.join('\n')}\n`;

@@ -177,7 +177,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'sidekiq-namespace',
     kind: 'value',
     valueName: 'NAMESPACE',
-    help: "The redis-namespace of an old Sidekiq setup: its keys are read as NAMESPACE:processes and so on.",
+    help: 'The redis-namespace of an old Sidekiq setup: its keys are read as NAMESPACE:processes and so on.',
     defaultText: 'none',
   },
   {

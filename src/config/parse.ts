@@ -57,7 +57,10 @@ export interface Config {
   readonly maxBeatAgeMs: number;
 }
 
-export type RedisConfig = Pick<Config, 'redisUrl' | 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
+export type RedisConfig = Pick<
+  Config,
+  'redisUrl' | 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'
+>;
 
 export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
 
@@ -88,7 +91,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   return { kind: 'run', config: buildConfig(raw, command, args) };
 }
 
-function readArgv(argv: readonly string[]): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; raw: RawOptions; command: string[] } {
+function readArgv(
+  argv: readonly string[],
+): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; raw: RawOptions; command: string[] } {
   const raw: RawOptions = new Map();
   const add = (spec: OptionSpec, source: string, value: string) => {
     const previous = raw.get(spec.name);
@@ -129,7 +134,8 @@ function readArgv(argv: readonly string[]): { kind: 'help' } | { kind: 'version'
         }
         // As getopt: the value is the rest of the word (-e143) or the next word (-e 143).
         const value = at + 1 < arg.length ? arg.slice(at + 1) : argv[++index];
-        if (value === undefined) throw new ConfigError(`option -${letter} needs a value (${spec.valueName ?? 'VALUE'})`);
+        if (value === undefined)
+          throw new ConfigError(`option -${letter} needs a value (${spec.valueName ?? 'VALUE'})`);
         add(spec, `-${letter}`, value);
         break;
       }
@@ -154,7 +160,13 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): RawOptions 
     const name = [envName(spec), ...(spec.fallbackEnv ?? [])].find((key) => (env[key] ?? '') !== '');
     if (name === undefined) continue;
     const value = env[name] ?? '';
-    const values = spec.kind === 'repeatable' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : [value];
+    const values =
+      spec.kind === 'repeatable'
+        ? value
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== '')
+        : [value];
     raw.set(spec.name, { values, source: name });
   }
   return raw;
@@ -188,7 +200,9 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
   const heartbeatTtlMs = one('heartbeat-ttl', parsePositiveDuration);
   if (heartbeatTtlMs !== undefined && heartbeatTtlMs <= heartbeatIntervalMs) {
     const source = raw.get('heartbeat-ttl')?.source ?? 'heartbeat-ttl';
-    throw new ConfigError(`${source} (${formatDuration(heartbeatTtlMs)}) must be longer than the heartbeat interval (${formatDuration(heartbeatIntervalMs)})`);
+    throw new ConfigError(
+      `${source} (${formatDuration(heartbeatTtlMs)}) must be longer than the heartbeat interval (${formatDuration(heartbeatIntervalMs)})`,
+    );
   }
 
   const recoveryQueues = all('recovery-queues', parseName);
@@ -196,7 +210,9 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
   const restartMaxDelayMs = one('restart-max-delay', parsePositiveDuration) ?? 60_000;
   if (restartMaxDelayMs < restartDelayMs) {
     const source = raw.get('restart-max-delay')?.source ?? raw.get('restart-delay')?.source ?? 'restart-delay';
-    throw new ConfigError(`${source}: the restart delay (${formatDuration(restartDelayMs)}) must not be longer than the maximum restart delay (${formatDuration(restartMaxDelayMs)})`);
+    throw new ConfigError(
+      `${source}: the restart delay (${formatDuration(restartDelayMs)}) must not be longer than the maximum restart delay (${formatDuration(restartMaxDelayMs)})`,
+    );
   }
 
   return {
@@ -225,7 +241,11 @@ function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
     sidekiqNamespace: one('sidekiq-namespace', parseNamespace),
     recovery: one('recovery', parseBoolean) ?? true,
     recoveryQueues: recoveryQueues.length === 0 ? undefined : new Set(recoveryQueues),
-    restart: { policy: one('restart', oneOf(RESTART_POLICIES)) ?? 'never', firstDelayMs: restartDelayMs, maxDelayMs: restartMaxDelayMs },
+    restart: {
+      policy: one('restart', oneOf(RESTART_POLICIES)) ?? 'never',
+      firstDelayMs: restartDelayMs,
+      maxDelayMs: restartMaxDelayMs,
+    },
     probePort: one('probe-port', parsePort) ?? 7433,
     probeHost: one('probe-host', parseHost) ?? '0.0.0.0',
     maxBeatAgeMs: one('max-beat-age', parsePositiveDuration) ?? 60_000,
@@ -272,20 +292,23 @@ function parseRedisUrlText(text: string): string | undefined {
 
 /** Instance ids and key prefixes become part of Redis key names. */
 function parseName(text: string): string {
-  if (!/^[^\s\p{Cc}]+$/u.test(text.trim())) throw new Error('expected a non-empty name without spaces or control characters');
+  if (!/^[^\s\p{Cc}]+$/u.test(text.trim()))
+    throw new Error('expected a non-empty name without spaces or control characters');
   return text.trim();
 }
 
 function parsePort(text: string): number {
   const port = Number(text.trim());
-  if (!/^\d+$/.test(text.trim()) || port > 65_535) throw new Error('expected a port number from 1 to 65535, or 0 for none');
+  if (!/^\d+$/.test(text.trim()) || port > 65_535)
+    throw new Error('expected a port number from 1 to 65535, or 0 for none');
   return port;
 }
 
 /** An IP address or a host name to listen on. */
 function parseHost(text: string): string {
   const host = text.trim();
-  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) throw new Error('expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name');
+  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host))
+    throw new Error('expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name');
   return host;
 }
 

@@ -3,7 +3,14 @@ import type { LogFormat, LogLevel } from '../config/parse.js';
 
 export type { Logger };
 
-const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 const HIDDEN_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name']);
 
 /** Turns one pino JSON line into `2026-11-22T06:40:00.123Z INFO  forwarded signal signal=SIGUSR1 pid=42`. */

@@ -23,7 +23,10 @@ export class ThrottledWarnings {
       last.heldBack++;
       return;
     }
-    this.log.warn({ ...fields, ...(last !== undefined && last.heldBack > 0 ? { heldBack: last.heldBack } : {}) }, message);
+    this.log.warn(
+      { ...fields, ...(last !== undefined && last.heldBack > 0 ? { heldBack: last.heldBack } : {}) },
+      message,
+    );
     this.#lastByKind.delete(kind);
     this.#lastByKind.set(kind, { atMs: nowMs, heldBack: 0 });
     const oldest = this.#lastByKind.keys().next().value;

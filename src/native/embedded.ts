@@ -8,7 +8,9 @@ import { join } from 'node:path';
  * leaves only /dev writable and executable, so /dev comes last.
  */
 export function addonScratchDirs(env: NodeJS.ProcessEnv): string[] {
-  const dirs = [env.TMPDIR, '/tmp', '/dev/shm', '/run', '/dev'].filter((dir): dir is string => dir !== undefined && dir !== '');
+  const dirs = [env.TMPDIR, '/tmp', '/dev/shm', '/run', '/dev'].filter(
+    (dir): dir is string => dir !== undefined && dir !== '',
+  );
   return [...new Set(dirs)];
 }
 
@@ -18,7 +20,11 @@ export function addonScratchDirs(env: NodeJS.ProcessEnv): string[] {
  * outlives the file). Returns the addon and where it was written; throws one line naming each directory
  * tried and why it failed.
  */
-export function loadEmbedded<T>(asset: string, dlopen: (path: string) => T, dirs: readonly string[]): { addon: T; path: string } {
+export function loadEmbedded<T>(
+  asset: string,
+  dlopen: (path: string) => T,
+  dirs: readonly string[],
+): { addon: T; path: string } {
   const bytes = new Uint8Array(getRawAsset(asset));
   const failures: string[] = [];
   for (const dir of dirs) {

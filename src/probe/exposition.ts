@@ -19,7 +19,8 @@ export function renderExposition(families: readonly MetricFamily[]): string {
   const lines: string[] = [];
   for (const family of families) {
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
-    for (const sample of family.samples) lines.push(`${family.name}${labelText(sample.labels)} ${formatValue(sample.value)}`);
+    for (const sample of family.samples)
+      lines.push(`${family.name}${labelText(sample.labels)} ${formatValue(sample.value)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -33,9 +33,15 @@ export function route(request: ProbeRequest): { endpoint: Endpoint } | { refusal
   const endpoint = ENDPOINTS.get(path);
   // A body is never read: the connection is closed after the answer instead of reading past it.
   const close = hasBody(request.headers) ? { Connection: 'close' } : {};
-  if (endpoint === undefined) return { refusal: text(404, 'not found: drain-init serves /livez, /readyz, /status and /metrics', close) };
+  if (endpoint === undefined)
+    return { refusal: text(404, 'not found: drain-init serves /livez, /readyz, /status and /metrics', close) };
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    return { refusal: text(405, `method ${request.method ?? ''} not allowed: use GET or HEAD`, { ...close, Allow: ALLOWED_METHODS }) };
+    return {
+      refusal: text(405, `method ${request.method ?? ''} not allowed: use GET or HEAD`, {
+        ...close,
+        Allow: ALLOWED_METHODS,
+      }),
+    };
   }
   if (hasBody(request.headers)) return { refusal: text(413, 'request bodies are refused', close) };
   return { endpoint };
@@ -60,10 +66,21 @@ export function answer(endpoint: Endpoint, inputs: AnswerInputs): ProbeResponse 
     case 'readyz':
       return verdictResponse(readiness(inputs.snapshot));
     case 'status':
-      return { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, body: `${JSON.stringify(statusDocument(inputs.snapshot))}\n` };
+      return {
+        status: 200,
+        headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+        body: `${JSON.stringify(statusDocument(inputs.snapshot))}\n`,
+      };
     case 'metrics': {
-      const families = [...drainInitFamilies(inputs.snapshot), ...(inputs.stats === undefined ? [] : sidekiqFamilies(inputs.stats))];
-      return { status: 200, headers: { 'Content-Type': EXPOSITION_CONTENT_TYPE, 'Cache-Control': 'no-store' }, body: renderExposition(families) };
+      const families = [
+        ...drainInitFamilies(inputs.snapshot),
+        ...(inputs.stats === undefined ? [] : sidekiqFamilies(inputs.stats)),
+      ];
+      return {
+        status: 200,
+        headers: { 'Content-Type': EXPOSITION_CONTENT_TYPE, 'Cache-Control': 'no-store' },
+        body: renderExposition(families),
+      };
     }
   }
 }

@@ -32,7 +32,11 @@ const WARNING_INTERVAL_MS = 60_000;
 /** Everything the probe reports, read at each request. */
 export interface ProbeSources {
   /** The stop sequence: its phase, and its plan and deadline (on the monotonic clock) once a stop has begun. */
-  readonly stop: { readonly phase: StopPhase; readonly plan: StopPlan | undefined; readonly deadline: number | undefined };
+  readonly stop: {
+    readonly phase: StopPhase;
+    readonly plan: StopPlan | undefined;
+    readonly deadline: number | undefined;
+  };
   readonly forwarder: { readonly forwardedCounts: ReadonlyMap<string, number> };
   /** The running worker; undefined between its exit and its restart, and once it has exited for good. */
   readonly childPid: () => number | undefined;
@@ -69,7 +73,8 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   // loading undici, http2, tls and crypto (tens of ms and about 6 MB); this takes 3 ms and about 1.5 MB.
   const { createServer } = process.getBuiltinModule('node:http');
   const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS);
-  const stats = sources.redis === undefined ? undefined : sidekiqStats(sources.redis, config, () => sources.isSidekiq(), log);
+  const stats =
+    sources.redis === undefined ? undefined : sidekiqStats(sources.redis, config, () => sources.isSidekiq(), log);
   const server = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,
@@ -80,8 +85,13 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
     },
     (request, response) => {
       void respond(request, response, config, sources, stats).catch((error: unknown) => {
-        warnings.warn('internal', { err: error instanceof Error ? error.message : String(error) }, 'probe: could not answer a request');
-        if (!response.headersSent) send(response, { status: 500, headers: { Connection: 'close' }, body: 'internal error\n' });
+        warnings.warn(
+          'internal',
+          { err: error instanceof Error ? error.message : String(error) },
+          'probe: could not answer a request',
+        );
+        if (!response.headersSent)
+          send(response, { status: 500, headers: { Connection: 'close' }, body: 'internal error\n' });
       });
     },
   );
@@ -89,32 +99,57 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   server.maxRequestsPerSocket = MAX_REQUESTS_PER_SOCKET;
   server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => refuseClient(error, socket, warnings));
-  server.on('drop', () => warnings.warn('drop', { maxConnections: MAX_CONNECTIONS }, 'probe: connection refused, too many open'));
+  server.on('drop', () =>
+    warnings.warn('drop', { maxConnections: MAX_CONNECTIONS }, 'probe: connection refused, too many open'),
+  );
   server.on('error', (error: Error) => {
     const where = { host: config.probeHost, port: config.probePort, err: error.message };
     if (server.listening) warnings.warn('server error', where, 'probe: server error');
-    else log.warn(where, 'probe endpoint not started, the worker runs without it; choose another --probe-port, or 0 for none');
+    else
+      log.warn(
+        where,
+        'probe endpoint not started, the worker runs without it; choose another --probe-port, or 0 for none',
+      );
   });
-  server.on('listening', () => log.info({ host: config.probeHost, port: config.probePort }, 'probe endpoint listening'));
+  server.on('listening', () =>
+    log.info({ host: config.probeHost, port: config.probePort }, 'probe endpoint listening'),
+  );
   server.listen({ host: config.probeHost, port: config.probePort });
   server.unref();
   return { close: () => closeServer(server) };
 }
 
-function sidekiqStats(redis: ProbeRedis, config: ProbeConfig, isSidekiq: () => boolean, log: Logger): CachedSidekiqStats {
+function sidekiqStats(
+  redis: ProbeRedis,
+  config: ProbeConfig,
+  isSidekiq: () => boolean,
+  log: Logger,
+): CachedSidekiqStats {
   const { client } = redis.connection;
-  const gather = () => (client.status === 'ready' && isSidekiq() ? gatherSidekiqStats(client, config.sidekiqNamespace, DEFAULT_LIMITS) : undefined);
+  const gather = () =>
+    client.status === 'ready' && isSidekiq()
+      ? gatherSidekiqStats(client, config.sidekiqNamespace, DEFAULT_LIMITS)
+      : undefined;
   return new CachedSidekiqStats(gather, log);
 }
 
-async function respond(request: IncomingMessage, response: ServerResponse, config: ProbeConfig, sources: ProbeSources, stats: CachedSidekiqStats | undefined): Promise<void> {
+async function respond(
+  request: IncomingMessage,
+  response: ServerResponse,
+  config: ProbeConfig,
+  sources: ProbeSources,
+  stats: CachedSidekiqStats | undefined,
+): Promise<void> {
   const routed = route(request);
   if ('refusal' in routed) {
     send(response, routed.refusal);
     return;
   }
   const sidekiqFigures = routed.endpoint === 'metrics' ? await stats?.get() : undefined;
-  send(response, answer(routed.endpoint, { snapshot: snapshot(sources), maxBeatAgeMs: config.maxBeatAgeMs, stats: sidekiqFigures }));
+  send(
+    response,
+    answer(routed.endpoint, { snapshot: snapshot(sources), maxBeatAgeMs: config.maxBeatAgeMs, stats: sidekiqFigures }),
+  );
 }
 
 function send(response: ServerResponse, { status, headers, body }: ProbeResponse): void {
@@ -135,10 +170,16 @@ function snapshot(sources: ProbeSources): ProbeSnapshot {
     uptimeS: process.uptime(),
     restarts: sources.restarts(),
     jobsRecovered: sources.jobsRecovered(),
-    stop: childPid === undefined || plan === undefined || deadline === undefined ? undefined : { plan: describePlan(plan), deadlineEpochMs: nowEpochMs + deadline - nowMono },
+    stop:
+      childPid === undefined || plan === undefined || deadline === undefined
+        ? undefined
+        : { plan: describePlan(plan), deadlineEpochMs: nowEpochMs + deadline - nowMono },
     signalsForwarded: sources.forwarder.forwardedCounts,
     zombiesReaped: sources.zombiesReaped(),
-    redis: redis === undefined ? undefined : { connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures },
+    redis:
+      redis === undefined
+        ? undefined
+        : { connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures },
     sidekiq: redis !== undefined && sources.isSidekiq() ? redis.watcher.view : undefined,
   };
 }
@@ -149,7 +190,12 @@ function refuseClient(error: NodeJS.ErrnoException, socket: Duplex, warnings: Th
     socket.destroy();
     return;
   }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? '431 Request Header Fields Too Large'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : '400 Bad Request';
   warnings.warn(error.code ?? 'client error', { reason: error.message }, `probe: request refused with ${status}`);
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }

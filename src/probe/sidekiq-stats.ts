@@ -48,21 +48,48 @@ const HEAD_LENGTH = 8;
 
 /** The script's reply; throws when it does not have the script's shape, warns for what it can skip. */
 export function parseStatsReply(reply: unknown, nowEpochS: number, limits: StatsLimits): Parsed<SidekiqStats> {
-  if (!Array.isArray(reply) || reply.length < HEAD_LENGTH || (reply.length - HEAD_LENGTH) % 3 !== 0 || !reply.every((item) => typeof item === 'string')) {
+  if (
+    !Array.isArray(reply) ||
+    reply.length < HEAD_LENGTH ||
+    (reply.length - HEAD_LENGTH) % 3 !== 0 ||
+    !reply.every((item) => typeof item === 'string')
+  ) {
     throw new Error('the Sidekiq stats script answered in an unknown shape');
   }
-  const [processed, failed, scheduled, retry, dead, processes, busy, queueCount] = reply.slice(0, HEAD_LENGTH).map(wholeNumber);
+  const [processed, failed, scheduled, retry, dead, processes, busy, queueCount] = reply
+    .slice(0, HEAD_LENGTH)
+    .map(wholeNumber);
   const warnings: string[] = [];
   const queues: QueueStats[] = [];
   for (let index = HEAD_LENGTH; index < reply.length; index += 3) {
     const [name = '', size = '', enqueuedAt = ''] = reply.slice(index, index + 3) as string[];
-    if (enqueuedAt === UNREADABLE) warnings.push(`Sidekiq queue ${JSON.stringify(name)}: its oldest job is not a JSON object, so its latency is not reported`);
-    queues.push({ name, size: wholeNumber(size), latencyS: enqueuedAt === UNREADABLE ? undefined : latency(enqueuedAt, nowEpochS) });
+    if (enqueuedAt === UNREADABLE)
+      warnings.push(
+        `Sidekiq queue ${JSON.stringify(name)}: its oldest job is not a JSON object, so its latency is not reported`,
+      );
+    queues.push({
+      name,
+      size: wholeNumber(size),
+      latencyS: enqueuedAt === UNREADABLE ? undefined : latency(enqueuedAt, nowEpochS),
+    });
   }
-  if ((queueCount ?? 0) > limits.maxQueues) warnings.push(`Sidekiq has ${queueCount} queues: metrics cover the first ${limits.maxQueues} by name`);
-  if ((processes ?? 0) > limits.maxProcesses) warnings.push(`Sidekiq processes has ${processes} members: sidekiq_busy_workers adds up the busy of ${limits.maxProcesses} of them`);
+  if ((queueCount ?? 0) > limits.maxQueues)
+    warnings.push(`Sidekiq has ${queueCount} queues: metrics cover the first ${limits.maxQueues} by name`);
+  if ((processes ?? 0) > limits.maxProcesses)
+    warnings.push(
+      `Sidekiq processes has ${processes} members: sidekiq_busy_workers adds up the busy of ${limits.maxProcesses} of them`,
+    );
   return {
-    value: { processed: processed ?? 0, failed: failed ?? 0, scheduled: scheduled ?? 0, retry: retry ?? 0, dead: dead ?? 0, processes: processes ?? 0, busy: busy ?? 0, queues },
+    value: {
+      processed: processed ?? 0,
+      failed: failed ?? 0,
+      scheduled: scheduled ?? 0,
+      retry: retry ?? 0,
+      dead: dead ?? 0,
+      processes: processes ?? 0,
+      busy: busy ?? 0,
+      queues,
+    },
     warnings,
   };
 }
@@ -81,8 +108,16 @@ function latency(enqueuedAt: string, nowEpochS: number): number {
 }
 
 /** Runs the script once; rejects when Redis does. */
-export async function gatherSidekiqStats(client: Redis, namespace: string | undefined, limits: StatsLimits): Promise<Parsed<SidekiqStats>> {
-  const reply = await STATS_SCRIPT.run(client, [], [namespace ?? '', String(limits.maxQueues), String(limits.maxProcesses)]);
+export async function gatherSidekiqStats(
+  client: Redis,
+  namespace: string | undefined,
+  limits: StatsLimits,
+): Promise<Parsed<SidekiqStats>> {
+  const reply = await STATS_SCRIPT.run(
+    client,
+    [],
+    [namespace ?? '', String(limits.maxQueues), String(limits.maxProcesses)],
+  );
   return parseStatsReply(reply, Date.now() / 1000, limits);
 }
 
@@ -123,7 +158,11 @@ export class CachedSidekiqStats {
       stats = parsed?.value;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.#warnings.warn('gather failed', { reason }, "Sidekiq's figures could not be read from Redis; /metrics leaves them out");
+      this.#warnings.warn(
+        'gather failed',
+        { reason },
+        "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
+      );
     }
     this.#cached = { atMs: this.now(), stats };
     return stats;

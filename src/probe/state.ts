@@ -55,22 +55,32 @@ export function liveness(snapshot: ProbeSnapshot, maxBeatAgeMs: number): Verdict
   const view = snapshot.sidekiq;
   const ageS = view === undefined ? undefined : beatAgeS(view, snapshot.nowEpochMs / 1000);
   if (view === undefined || ageS === undefined) return { ok: true, reason: 'alive' };
-  if (snapshot.state !== 'running') return { ok: true, reason: `alive, ${snapshot.state}: the heartbeat is not checked during a stop` };
-  if (!view.redisAnswered) return { ok: true, reason: 'alive; Redis does not answer, so the Sidekiq heartbeat is not checked' };
-  if (ageS * 1000 > maxBeatAgeMs) return { ok: false, reason: `the worker's last Sidekiq heartbeat is ${Math.round(ageS)} s old, more than --max-beat-age ${formatDuration(maxBeatAgeMs)}` };
+  if (snapshot.state !== 'running')
+    return { ok: true, reason: `alive, ${snapshot.state}: the heartbeat is not checked during a stop` };
+  if (!view.redisAnswered)
+    return { ok: true, reason: 'alive; Redis does not answer, so the Sidekiq heartbeat is not checked' };
+  if (ageS * 1000 > maxBeatAgeMs)
+    return {
+      ok: false,
+      reason: `the worker's last Sidekiq heartbeat is ${Math.round(ageS)} s old, more than --max-beat-age ${formatDuration(maxBeatAgeMs)}`,
+    };
   return { ok: true, reason: 'alive' };
 }
 
 /** Ready while the worker runs, no stop is under way and a Sidekiq worker has beaten and is not quiet. */
 export function readiness(snapshot: ProbeSnapshot): Verdict {
   if (snapshot.childPid === undefined) return noWorker(snapshot.state, false);
-  if (snapshot.state !== 'running') return { ok: false, reason: `${snapshot.state}: drain-init is stopping the worker` };
+  if (snapshot.state !== 'running')
+    return { ok: false, reason: `${snapshot.state}: drain-init is stopping the worker` };
   const view = snapshot.sidekiq;
   if (view === undefined) return { ok: true, reason: 'ready' };
-  if (view.lastBeatEpochS === undefined) return { ok: false, reason: 'waiting for the first Sidekiq heartbeat of the worker' };
-  if (view.processes.length === 0) return { ok: false, reason: 'no Sidekiq process of the worker has a fresh heartbeat' };
+  if (view.lastBeatEpochS === undefined)
+    return { ok: false, reason: 'waiting for the first Sidekiq heartbeat of the worker' };
+  if (view.processes.length === 0)
+    return { ok: false, reason: 'no Sidekiq process of the worker has a fresh heartbeat' };
   const quiet = view.processes.find((process) => process.quiet);
-  if (quiet !== undefined) return { ok: false, reason: `Sidekiq process ${quiet.identity} is quiet: it takes no new job` };
+  if (quiet !== undefined)
+    return { ok: false, reason: `Sidekiq process ${quiet.identity} is quiet: it takes no new job` };
   return { ok: true, reason: 'ready' };
 }
 
@@ -85,7 +95,13 @@ export function statusDocument(snapshot: ProbeSnapshot): Record<string, unknown>
     restarts: snapshot.restarts,
     ...(stop === undefined
       ? {}
-      : { stop: { plan: stop.plan, deadline: new Date(stop.deadlineEpochMs).toISOString(), deadlineInSeconds: roundTenths(Math.max(0, (stop.deadlineEpochMs - snapshot.nowEpochMs) / 1000)) } }),
+      : {
+          stop: {
+            plan: stop.plan,
+            deadline: new Date(stop.deadlineEpochMs).toISOString(),
+            deadlineInSeconds: roundTenths(Math.max(0, (stop.deadlineEpochMs - snapshot.nowEpochMs) / 1000)),
+          },
+        }),
     ...(redis === undefined ? {} : { redisConnected: redis.connected }),
     ...(sidekiq === undefined
       ? {}

@@ -26,7 +26,8 @@ export function spawnChild(command: string, args: readonly string[], foreground 
   });
   const exited = subprocess.then((result): ChildExit => {
     const execError: unknown = result.stdio[EXEC_ERROR_FD];
-    if (typeof execError === 'string' && execError !== '') return { kind: 'spawn-failed', errno: execError, message: `${execError}: ${command}` };
+    if (typeof execError === 'string' && execError !== '')
+      return { kind: 'spawn-failed', errno: execError, message: `${execError}: ${command}` };
     if (result.signal !== undefined) return { kind: 'signaled', signal: result.signal };
     if (result.exitCode !== undefined) return { kind: 'exited', code: result.exitCode };
     const cause = result.cause as NodeJS.ErrnoException | undefined;

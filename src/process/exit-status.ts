@@ -29,7 +29,8 @@ export function exitCodeFor(exit: ChildExit): number {
 
 export function describeSpawnFailure(command: string, errno: string): string {
   if (SPAWN_FAILURE_CODES[errno] === 127) return `command not found: ${command}`;
-  if (SPAWN_FAILURE_CODES[errno] === 126) return `command cannot be executed (${errno === 'EISDIR' ? 'is a directory' : 'permission denied or not an executable'}): ${command}`;
+  if (SPAWN_FAILURE_CODES[errno] === 126)
+    return `command cannot be executed (${errno === 'EISDIR' ? 'is a directory' : 'permission denied or not an executable'}): ${command}`;
   return `command could not be started (${errno}): ${command}`;
 }
 

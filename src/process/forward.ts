@@ -75,7 +75,10 @@ export class SignalForwarder {
       process.kill(pid, name);
       return true;
     } catch (error) {
-      this.log.debug({ signal: name, pid, err: (error as Error).message }, 'could not send signal: process already gone');
+      this.log.debug(
+        { signal: name, pid, err: (error as Error).message },
+        'could not send signal: process already gone',
+      );
       return false;
     }
   }
@@ -89,7 +92,12 @@ export class SignalForwarder {
     }
     if (this.intercept(signal)) return;
     const sent = signalName(signal);
-    const fields = { signal: name, ...(signal === received ? {} : { rewrittenTo: sent }), childPid: this.#childPid, processGroup: this.options.processGroup };
+    const fields = {
+      signal: name,
+      ...(signal === received ? {} : { rewrittenTo: sent }),
+      childPid: this.#childPid,
+      processGroup: this.options.processGroup,
+    };
     if (this.send(signal)) {
       this.#forwardedCounts.set(sent, (this.#forwardedCounts.get(sent) ?? 0) + 1);
       this.log.info(fields, 'forwarded signal');

@@ -30,7 +30,10 @@ export function selectLeftovers(processes: readonly ProcessInfo[], scope: Leftov
     }
   }
   return processes.filter(
-    (info) => info.pid !== scope.self && info.state !== 'Z' && (scope.wholeNamespace || descendants.has(info.pid) || info.pgrp === scope.childGroup),
+    (info) =>
+      info.pid !== scope.self &&
+      info.state !== 'Z' &&
+      (scope.wholeNamespace || descendants.has(info.pid) || info.pgrp === scope.childGroup),
   );
 }
 
@@ -60,7 +63,12 @@ const described = ({ pid, command }: ProcessInfo) => ({ pid, command });
  * meanwhile; KILL to those still running when the grace period is over. Resolves when none is left
  * or the KILLs are sent.
  */
-export function endLeftovers(actions: LeftoverActions, timers: Timers, log: Logger, times: LeftoverTimes): Promise<void> {
+export function endLeftovers(
+  actions: LeftoverActions,
+  timers: Timers,
+  log: Logger,
+  times: LeftoverTimes,
+): Promise<void> {
   const start = timers.now();
   const deadline = Math.min(start + times.graceMs, times.killAt ?? Number.POSITIVE_INFINITY);
   const signalled = new Map<number, ProcessInfo>();
@@ -76,7 +84,10 @@ export function endLeftovers(actions: LeftoverActions, timers: Timers, log: Logg
 
   const first = actions.list();
   if (first.length === 0) return Promise.resolve();
-  log.warn({ leftovers: first.map(described), graceMs: Math.max(0, Math.round(deadline - start)) }, 'processes left after the child exited: sending them SIGTERM');
+  log.warn(
+    { leftovers: first.map(described), graceMs: Math.max(0, Math.round(deadline - start)) },
+    'processes left after the child exited: sending them SIGTERM',
+  );
   terminate(first);
   return new Promise((resolve) => {
     const poll = () => {
@@ -92,7 +103,10 @@ export function endLeftovers(actions: LeftoverActions, timers: Timers, log: Logg
         resolve();
       } else if (timers.now() >= deadline) {
         for (const info of running) actions.signal(info.pid, SIGKILL);
-        log.warn({ ended, killed: running.map(described) }, 'leftover processes still running after the grace period: sent them SIGKILL');
+        log.warn(
+          { ended, killed: running.map(described) },
+          'leftover processes still running after the grace period: sent them SIGKILL',
+        );
         resolve();
       } else {
         terminate(running);
@@ -104,10 +118,17 @@ export function endLeftovers(actions: LeftoverActions, timers: Timers, log: Logg
 }
 
 /** Ends the processes left in drain-init's scope once the main child has exited (see endLeftovers); a grace of 0 leaves them. */
-export async function endLeftoverProcesses(scope: LeftoverScope, times: LeftoverTimes, signal: LeftoverActions['signal'], log: Logger): Promise<void> {
+export async function endLeftoverProcesses(
+  scope: LeftoverScope,
+  times: LeftoverTimes,
+  signal: LeftoverActions['signal'],
+  log: Logger,
+): Promise<void> {
   if (times.graceMs === 0) return;
   if (listProcesses() === undefined) {
-    log.warn('cannot list processes (/proc is missing or belongs to another PID namespace): leftover processes are left as they are');
+    log.warn(
+      'cannot list processes (/proc is missing or belongs to another PID namespace): leftover processes are left as they are',
+    );
     return;
   }
   await endLeftovers({ list: () => selectLeftovers(listProcesses() ?? [], scope), signal }, realTimers, log, times);

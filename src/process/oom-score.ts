@@ -35,10 +35,16 @@ export function protectFromOomKiller(file: OomScoreFile, log: Logger): OomProtec
     if (inherited <= PROTECTED_OOM_SCORE) return undefined;
     file.write(PROTECTED_OOM_SCORE);
   } catch (error) {
-    log.debug({ err: (error as Error).message }, 'oom_score_adj not lowered (that needs CAP_SYS_RESOURCE): the OOM killer weighs drain-init by its size alone');
+    log.debug(
+      { err: (error as Error).message },
+      'oom_score_adj not lowered (that needs CAP_SYS_RESOURCE): the OOM killer weighs drain-init by its size alone',
+    );
     return undefined;
   }
-  log.debug({ inherited, oomScoreAdj: PROTECTED_OOM_SCORE }, "lowered drain-init's oom_score_adj: the OOM killer takes the worker first");
+  log.debug(
+    { inherited, oomScoreAdj: PROTECTED_OOM_SCORE },
+    "lowered drain-init's oom_score_adj: the OOM killer takes the worker first",
+  );
   const set = (score: number): void => {
     try {
       file.write(score);
@@ -63,6 +69,7 @@ export function protectFromOomKiller(file: OomScoreFile, log: Logger): OomProtec
 export function parseOomScore(text: string): number {
   const trimmed = text.trim();
   const score = Number(trimmed);
-  if (!/^-?\d+$/.test(trimmed) || score < -1000 || score > 1000) throw new Error(`oom_score_adj ${JSON.stringify(trimmed)} is not a score`);
+  if (!/^-?\d+$/.test(trimmed) || score < -1000 || score > 1000)
+    throw new Error(`oom_score_adj ${JSON.stringify(trimmed)} is not a score`);
   return score;
 }

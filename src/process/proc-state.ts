@@ -17,7 +17,10 @@ export function parseStat(stat: string): ProcessInfo | undefined {
   const open = stat.indexOf('(');
   const close = stat.lastIndexOf(')');
   if (open === -1 || close < open) return undefined;
-  const [state, ppid, pgrp] = stat.slice(close + 1).trim().split(' ');
+  const [state, ppid, pgrp] = stat
+    .slice(close + 1)
+    .trim()
+    .split(' ');
   const numbers = { pid: Number(stat.slice(0, open)), ppid: Number(ppid), pgrp: Number(pgrp) };
   if (!state || !Object.values(numbers).every(Number.isInteger)) return undefined;
   return { ...numbers, state, command: stat.slice(open + 1, close) };

@@ -52,7 +52,10 @@ export class SuspensionWatch {
     if (this.#resumeAlways) {
       this.worker.resume();
       this.#resumed++;
-      this.log.warn({ times: this.#resumed }, 'the worker was suspended by a stop signal (a TSTP, TTIN or TTOU it does not handle, or a STOP): resumed it with SIGCONT');
+      this.log.warn(
+        { times: this.#resumed },
+        'the worker was suspended by a stop signal (a TSTP, TTIN or TTOU it does not handle, or a STOP): resumed it with SIGCONT',
+      );
     } else if (!this.#leftNoticed) {
       this.#leftNoticed = true;
       this.log.info('the worker was suspended by a stop signal: left suspended (--job-control) until a CONT or a stop');

@@ -29,9 +29,14 @@ export function workerDeath(exit: ChildExit, context: DeathContext): WorkerDeath
         ? { cause: 'clean', description: 'worker exited cleanly', recoverJobs: false }
         : { cause: 'exit-code', description: `worker exited with code ${exit.code}`, recoverJobs: true };
     case 'signaled': {
-      if (exit.signal === 'SIGKILL' && oomKillsRose(context)) return { cause: 'oom-killed', description: 'worker OOM-killed', recoverJobs: true };
+      if (exit.signal === 'SIGKILL' && oomKillsRose(context))
+        return { cause: 'oom-killed', description: 'worker OOM-killed', recoverJobs: true };
       if (exit.signal === 'SIGKILL' && context.killedAtDeadline) {
-        return { cause: 'killed-at-deadline', description: "worker killed by drain-init's SIGKILL at the deadline", recoverJobs: true };
+        return {
+          cause: 'killed-at-deadline',
+          description: "worker killed by drain-init's SIGKILL at the deadline",
+          recoverJobs: true,
+        };
       }
       return { cause: 'signal', description: `worker killed by signal ${exit.signal}`, recoverJobs: true };
     }

@@ -45,9 +45,19 @@ export class JobGuard {
     private readonly settings: GuardSettings,
     private readonly log: Logger,
   ) {
-    this.#mirror = new JobMirror(connection, recoveryKeys(settings.prefix, settings.instanceId), settings.instanceId, settings.queues);
-    const liveIdentities = (): ReadonlySet<string> => new Set(watcher.view.processes.map((process) => process.identity));
-    this.#recovery = { prefix: settings.prefix, namespace: settings.namespace, localHost: () => ({ hostname: settings.hostname, liveIdentities: liveIdentities() }) };
+    this.#mirror = new JobMirror(
+      connection,
+      recoveryKeys(settings.prefix, settings.instanceId),
+      settings.instanceId,
+      settings.queues,
+    );
+    const liveIdentities = (): ReadonlySet<string> =>
+      new Set(watcher.view.processes.map((process) => process.identity));
+    this.#recovery = {
+      prefix: settings.prefix,
+      namespace: settings.namespace,
+      localHost: () => ({ hostname: settings.hostname, liveIdentities: liveIdentities() }),
+    };
   }
 
   /** Jobs put back in their queues by this instance: its own worker's and its dead peers'. */
@@ -102,7 +112,10 @@ export class JobGuard {
     if (this.#ownPending || identities.length === 0 || this.connection.client.status !== 'ready') return;
     try {
       const lastBeat = await readIdentities(this.connection.client, identities, this.settings.namespace);
-      await this.#mirror.update({ identities: lastBeat.processes.map((process) => process.identity), jobs: lastBeat.jobs });
+      await this.#mirror.update({
+        identities: lastBeat.processes.map((process) => process.identity),
+        jobs: lastBeat.jobs,
+      });
     } catch (error) {
       this.connection.commandFailed(error);
     }
@@ -121,7 +134,12 @@ export class JobGuard {
   #recoverOwn(): Promise<void> {
     this.#recovering ??= (async () => {
       if (this.connection.client.status !== 'ready') return;
-      const result = await recoverRecord(this.connection, this.#recovery, { instanceId: this.settings.instanceId, onlyIfExpired: false }, this.log);
+      const result = await recoverRecord(
+        this.connection,
+        this.#recovery,
+        { instanceId: this.settings.instanceId, onlyIfExpired: false },
+        this.log,
+      );
       this.#count(result);
       if (result.kind === 'recovered') {
         this.#mirror.forget();
@@ -133,7 +151,8 @@ export class JobGuard {
 
   async #recoverPeers(): Promise<void> {
     if (this.#standingAside || this.connection.client.status !== 'ready') return;
-    for (const result of await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log)) this.#count(result);
+    for (const result of await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log))
+      this.#count(result);
   }
 
   #count(result: RecoveryResult): void {

@@ -43,7 +43,8 @@ export function mirrorChange(previous: Mirror, read: WorkRead, queues: QueueFilt
   const next = new Map<string, MirroredJob>();
   for (const [jid, job] of previous) if (!seen.has(job.identity)) next.set(jid, job);
   for (const job of read.jobs) {
-    if (seen.has(job.identity) && (queues === undefined || queues.has(job.queue))) next.set(job.jid, { identity: job.identity, value: mirroredValue(job) });
+    if (seen.has(job.identity) && (queues === undefined || queues.has(job.queue)))
+      next.set(job.jid, { identity: job.identity, value: mirroredValue(job) });
   }
   const set = new Map<string, string>();
   for (const [jid, job] of next) if (previous.get(jid)?.value !== job.value) set.set(jid, job.value);

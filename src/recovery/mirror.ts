@@ -2,7 +2,14 @@
 // jobs survive the worker and drain-init. One transaction per change, none while nothing changes.
 import type { RedisConnection } from '../redis/connection.js';
 import type { RecoveryKeys } from './keys.js';
-import { mirrorChange, wholeMirror, type Mirror, type MirrorChange, type QueueFilter, type WorkRead } from './mirror-diff.js';
+import {
+  mirrorChange,
+  wholeMirror,
+  type Mirror,
+  type MirrorChange,
+  type QueueFilter,
+  type WorkRead,
+} from './mirror-diff.js';
 
 export class JobMirror {
   #mirrored: Mirror = new Map();

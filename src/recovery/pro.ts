@@ -8,11 +8,18 @@ import { namespacePrefix } from '../sidekiq/reader.js';
 /** The keys whose existence betrays super_fetch: one per process and queue, without KEYS or SCAN. */
 function superFetchKeys(namespace: string | undefined, processes: readonly SidekiqProcess[]): string[] {
   const prefix = namespacePrefix(namespace);
-  return [`${prefix}super_processes`, ...processes.flatMap((process) => process.queues.map((queue) => `${prefix}queue:sq|${process.identity}|${queue}`))];
+  return [
+    `${prefix}super_processes`,
+    ...processes.flatMap((process) => process.queues.map((queue) => `${prefix}queue:sq|${process.identity}|${queue}`)),
+  ];
 }
 
 /** The super_fetch keys found, empty when Sidekiq Pro's reliable fetch is not in use. */
-export async function findSuperFetch(redis: Redis, namespace: string | undefined, processes: readonly SidekiqProcess[]): Promise<string[]> {
+export async function findSuperFetch(
+  redis: Redis,
+  namespace: string | undefined,
+  processes: readonly SidekiqProcess[],
+): Promise<string[]> {
   const keys = superFetchKeys(namespace, processes);
   const found = await keysExist(redis, keys);
   return keys.filter((_, index) => found[index] === true);

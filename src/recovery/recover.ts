@@ -41,7 +41,12 @@ export type RecoveryResult =
   | { readonly kind: 'failed'; readonly reason: string };
 
 /** Never rejects: a Redis failure is reported to the connection and logged. */
-export async function recoverRecord(connection: RedisConnection, settings: RecoverySettings, target: RecoveryTarget, log: Logger): Promise<RecoveryResult> {
+export async function recoverRecord(
+  connection: RedisConnection,
+  settings: RecoverySettings,
+  target: RecoveryTarget,
+  log: Logger,
+): Promise<RecoveryResult> {
   let result: RecoveryResult;
   try {
     result = await lockAndRequeue(connection, settings, target, log);
@@ -57,26 +62,43 @@ export async function recoverRecord(connection: RedisConnection, settings: Recov
 export async function findDeadPeers(connection: RedisConnection, prefix: string, ownId: string): Promise<string[]> {
   const { client } = connection;
   const ids = (await client.smembers(recoveryKeys(prefix, ownId).index)).filter((id) => id !== ownId).sort();
-  const alive = await keysExist(client, ids.map((id) => recoveryKeys(prefix, id).instance));
+  const alive = await keysExist(
+    client,
+    ids.map((id) => recoveryKeys(prefix, id).instance),
+  );
   return ids.filter((_, index) => alive[index] === false);
 }
 
 /** Recovers every dead peer's record, one after the other; never rejects. */
-export async function recoverDeadPeers(connection: RedisConnection, settings: RecoverySettings, ownId: string, log: Logger): Promise<RecoveryResult[]> {
+export async function recoverDeadPeers(
+  connection: RedisConnection,
+  settings: RecoverySettings,
+  ownId: string,
+  log: Logger,
+): Promise<RecoveryResult[]> {
   let dead: string[];
   try {
     dead = await findDeadPeers(connection, settings.prefix, ownId);
   } catch (error) {
     connection.commandFailed(error);
-    log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'could not look for dead peers; looking again later');
+    log.warn(
+      { reason: error instanceof Error ? error.message : String(error) },
+      'could not look for dead peers; looking again later',
+    );
     return [];
   }
   const results: RecoveryResult[] = [];
-  for (const instanceId of dead) results.push(await recoverRecord(connection, settings, { instanceId, onlyIfExpired: true }, log));
+  for (const instanceId of dead)
+    results.push(await recoverRecord(connection, settings, { instanceId, onlyIfExpired: true }, log));
   return results;
 }
 
-async function lockAndRequeue(connection: RedisConnection, settings: RecoverySettings, target: RecoveryTarget, log: Logger): Promise<RecoveryResult> {
+async function lockAndRequeue(
+  connection: RedisConnection,
+  settings: RecoverySettings,
+  target: RecoveryTarget,
+  log: Logger,
+): Promise<RecoveryResult> {
   const { client } = connection;
   const keys = recoveryKeys(settings.prefix, target.instanceId);
   const token = await acquireLock(client, keys.lock, LOCK_TTL_MS);
@@ -100,21 +122,33 @@ function logRecovery(log: Logger, instanceId: string, result: RecoveryResult): v
   switch (result.kind) {
     case 'recovered': {
       for (const job of result.jobs) {
-        if (job.outcome === 'malformed') log.warn({ instanceId, jid: job.jid, problem: job.detail }, 'malformed job record entry dropped');
-        else if (job.outcome === 'failed') log.warn({ instanceId, jid: job.jid, reason: job.detail }, 'job not requeued; it stays in the record for the next recovery');
+        if (job.outcome === 'malformed')
+          log.warn({ instanceId, jid: job.jid, problem: job.detail }, 'malformed job record entry dropped');
+        else if (job.outcome === 'failed')
+          log.warn(
+            { instanceId, jid: job.jid, reason: job.detail },
+            'job not requeued; it stays in the record for the next recovery',
+          );
         else log.debug({ instanceId, jid: job.jid, queue: job.detail, outcome: job.outcome }, 'recovery of a job');
       }
-      if (result.jobs.length > 0) log.info({ instanceId, ...countOutcomes(result.jobs) }, 'recovered the jobs of a dead worker');
+      if (result.jobs.length > 0)
+        log.info({ instanceId, ...countOutcomes(result.jobs) }, 'recovered the jobs of a dead worker');
       break;
     }
     case 'sidekiq-pro':
-      log.info({ instanceId, keys: result.keys.slice(0, 3) }, "Sidekiq Pro's reliable fetch is in use and recovers jobs itself: drain-init leaves them to it");
+      log.info(
+        { instanceId, keys: result.keys.slice(0, 3) },
+        "Sidekiq Pro's reliable fetch is in use and recovers jobs itself: drain-init leaves them to it",
+      );
       break;
     case 'lock-expired':
       log.warn({ instanceId }, 'the recovery lock expired before the requeue; whoever took it recovers the jobs');
       break;
     case 'failed':
-      log.warn({ instanceId, reason: result.reason }, 'job recovery failed; the jobs stay in the record for the next attempt');
+      log.warn(
+        { instanceId, reason: result.reason },
+        'job recovery failed; the jobs stay in the record for the next attempt',
+      );
       break;
     case 'locked':
     case 'alive':

@@ -24,7 +24,10 @@ export interface JobResult {
   readonly detail: string;
 }
 
-export type RequeueReply = { readonly kind: 'recovered'; readonly jobs: readonly JobResult[] } | { readonly kind: 'not-held' } | { readonly kind: 'alive' };
+export type RequeueReply =
+  | { readonly kind: 'recovered'; readonly jobs: readonly JobResult[] }
+  | { readonly kind: 'not-held' }
+  | { readonly kind: 'alive' };
 
 /** A job in the work hash of a live Sidekiq process. */
 export interface RunningJob {
@@ -67,8 +70,13 @@ export interface LocalHost {
 
 /** The jobs of the processes whose heartbeat is fresh; a SIGKILLed process's work hash outlives it by 60 s. */
 export function runningJobs(snapshot: SidekiqSnapshot, nowEpochS: number, host?: LocalHost): RunningJob[] {
-  const ghost = (process: SidekiqProcess): boolean => host !== undefined && process.hostname === host.hostname && !host.liveIdentities.has(process.identity);
-  const alive = new Set(snapshot.processes.filter((process) => isAlive(process, nowEpochS) && !ghost(process)).map((process) => process.identity));
+  const ghost = (process: SidekiqProcess): boolean =>
+    host !== undefined && process.hostname === host.hostname && !host.liveIdentities.has(process.identity);
+  const alive = new Set(
+    snapshot.processes
+      .filter((process) => isAlive(process, nowEpochS) && !ghost(process))
+      .map((process) => process.identity),
+  );
   return snapshot.jobs.filter((job) => alive.has(job.identity)).map(({ jid, identity }) => ({ jid, identity }));
 }
 
@@ -78,7 +86,8 @@ export function parseRequeueReply(reply: unknown): RequeueReply {
   }
   const [status, ...rest] = reply;
   if ((status === 'not-held' || status === 'alive') && rest.length === 0) return { kind: status };
-  if (status !== 'recovered' || rest.length % 3 !== 0) throw new Error(`unexpected requeue reply ${JSON.stringify(reply)}`);
+  if (status !== 'recovered' || rest.length % 3 !== 0)
+    throw new Error(`unexpected requeue reply ${JSON.stringify(reply)}`);
   const jobs: JobResult[] = [];
   for (let index = 0; index < rest.length; index += 3) {
     const [jid = '', outcome, detail = ''] = rest.slice(index, index + 3);

@@ -26,6 +26,7 @@ export class RedisClock {
 export function timeReplyMs(reply: unknown): number {
   if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected TIME reply ${JSON.stringify(reply)}`);
   const [seconds, micros] = reply.map(Number);
-  if (!Number.isSafeInteger(seconds) || !Number.isSafeInteger(micros)) throw new Error(`unexpected TIME reply ${JSON.stringify(reply)}`);
+  if (!Number.isSafeInteger(seconds) || !Number.isSafeInteger(micros))
+    throw new Error(`unexpected TIME reply ${JSON.stringify(reply)}`);
   return (seconds ?? 0) * 1000 + (micros ?? 0) / 1000;
 }

@@ -3,7 +3,16 @@ import type { RedisConfig } from '../config/parse.js';
 import type { Logger } from '../log/logger.js';
 import { RedisClock } from './clock.js';
 import { COMMAND_TIMEOUT_MS, type RedisConnection } from './connection.js';
-import { applyUpdate, initialRecord, recordFields, recordKeys, type Identity, type RecordKeys, type RecordState, type RecordUpdate } from './schema.js';
+import {
+  applyUpdate,
+  initialRecord,
+  recordFields,
+  recordKeys,
+  type Identity,
+  type RecordKeys,
+  type RecordState,
+  type RecordUpdate,
+} from './schema.js';
 
 export type { InstanceState, RecordUpdate } from './schema.js';
 
@@ -22,7 +31,12 @@ const CLOSE_BUDGET_MS = COMMAND_TIMEOUT_MS;
 export type RecordConfig = Pick<RedisConfig, 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
 
 /** Starts the heartbeat of this instance's Redis record on a connection its caller owns and closes. */
-export function startInstanceRecorder(connection: RedisConnection, config: RecordConfig, log: Logger, identity: Identity): InstanceRecorder {
+export function startInstanceRecorder(
+  connection: RedisConnection,
+  config: RecordConfig,
+  log: Logger,
+  identity: Identity,
+): InstanceRecorder {
   return new RedisInstanceRecorder(connection, config, log, identity);
 }
 
@@ -70,7 +84,11 @@ class RedisInstanceRecorder implements InstanceRecorder {
     clearInterval(this.timer);
     this.record = applyUpdate(this.record, final, performance.now());
     const written = await withTimeout(this.writeFinal(), CLOSE_BUDGET_MS, false);
-    if (!written) this.log.warn({ redis: this.connection.endpoint, state: this.record.state }, 'final state not written to Redis; the record expires as it was');
+    if (!written)
+      this.log.warn(
+        { redis: this.connection.endpoint, state: this.record.state },
+        'final state not written to Redis; the record expires as it was',
+      );
   }
 
   /** A beat while a write is in flight is skipped, so a slow Redis never piles up writes. */

@@ -49,7 +49,15 @@ export function recordKeys(prefix: string, instanceId: string): RecordKeys {
 }
 
 export function initialRecord(identity: Identity, pid: number, hostname: string, nowMono: number): RecordState {
-  return { state: 'starting', pid, program: identity.program, version: identity.version, hostname, startedAtMono: nowMono, restarts: 0 };
+  return {
+    state: 'starting',
+    pid,
+    program: identity.program,
+    version: identity.version,
+    hostname,
+    startedAtMono: nowMono,
+    restarts: 0,
+  };
 }
 
 export function applyUpdate(record: RecordState, update: RecordUpdate, nowMono: number): RecordState {

@@ -28,13 +28,29 @@ export interface SessionHooks {
   readonly onWorkerView: ViewListener;
 }
 
-export function openRedisSession(redisUrl: string, config: Config, log: Logger, identity: Identity, hooks: SessionHooks): RedisSession {
+export function openRedisSession(
+  redisUrl: string,
+  config: Config,
+  log: Logger,
+  identity: Identity,
+  hooks: SessionHooks,
+): RedisSession {
   const connection = connectRedis(redisUrl, log, `drain-init:${config.instanceId}`);
   const recorder = startInstanceRecorder(connection, config, log, identity);
   // The worker inherits drain-init's environment, so it names its host as drain-init would.
-  const watcherOptions = { hostname: sidekiqHostname(process.env, hostname()), namespace: config.sidekiqNamespace, expectSidekiq: hooks.expectSidekiq };
+  const watcherOptions = {
+    hostname: sidekiqHostname(process.env, hostname()),
+    namespace: config.sidekiqNamespace,
+    expectSidekiq: hooks.expectSidekiq,
+  };
   const watcher = new SidekiqWatcher(connection, watcherOptions, hooks.childPid, log, hooks.onWorkerView);
-  const guardSettings = { prefix: config.redisPrefix, namespace: config.sidekiqNamespace, instanceId: config.instanceId, queues: config.recoveryQueues, hostname: watcherOptions.hostname };
+  const guardSettings = {
+    prefix: config.redisPrefix,
+    namespace: config.sidekiqNamespace,
+    instanceId: config.instanceId,
+    queues: config.recoveryQueues,
+    hostname: watcherOptions.hostname,
+  };
   const guard = config.recovery ? new JobGuard(connection, watcher, guardSettings, log) : undefined;
   return {
     connection,

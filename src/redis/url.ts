@@ -25,7 +25,13 @@ export function parseRedisUrl(text: string): RedisEndpoint {
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`expected ${URL_FORM}`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw new Error(`no host: expected ${URL_FORM}`);
-  return { host, port: parsePort(url.port), db: parseDb(url.pathname), tls: url.protocol === 'rediss:', ...credentials(url) };
+  return {
+    host,
+    port: parsePort(url.port),
+    db: parseDb(url.pathname),
+    tls: url.protocol === 'rediss:',
+    ...credentials(url),
+  };
 }
 
 function parsePort(port: string): number {

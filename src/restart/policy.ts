@@ -22,13 +22,19 @@ export interface RunEnd {
   readonly restartsInRow: number;
 }
 
-export type RestartDecision = { readonly restart: false } | { readonly restart: true; readonly delayMs: number; readonly restartsInRow: number };
+export type RestartDecision =
+  { readonly restart: false } | { readonly restart: true; readonly delayMs: number; readonly restartsInRow: number };
 
 /** A run that outlasts the cap ends the row: its successor restarts after the first delay again. */
 export function decideRestart(settings: RestartSettings, end: RunEnd): RestartDecision {
-  if (end.stopRequested || end.exit.kind === 'spawn-failed' || !policyRestarts(settings.policy, end.exit)) return { restart: false };
+  if (end.stopRequested || end.exit.kind === 'spawn-failed' || !policyRestarts(settings.policy, end.exit))
+    return { restart: false };
   const inRow = end.ranMs > settings.maxDelayMs ? 0 : end.restartsInRow;
-  return { restart: true, delayMs: Math.min(settings.firstDelayMs * 2 ** inRow, settings.maxDelayMs), restartsInRow: inRow + 1 };
+  return {
+    restart: true,
+    delayMs: Math.min(settings.firstDelayMs * 2 ** inRow, settings.maxDelayMs),
+    restartsInRow: inRow + 1,
+  };
 }
 
 function policyRestarts(policy: RestartPolicy, exit: ChildExit): boolean {

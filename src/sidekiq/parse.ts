@@ -91,7 +91,8 @@ function processFrom(identity: string, fields: HashFields): SidekiqProcess {
     pid: integerAt(info, 'pid', 'info'),
     tag: stringAt(info, 'tag', 'info'),
     // A hash field from 8.1.2 on, in `info` before.
-    concurrency: fields.concurrency === undefined ? integerAt(info, 'concurrency', 'info') : countField(fields, 'concurrency'),
+    concurrency:
+      fields.concurrency === undefined ? integerAt(info, 'concurrency', 'info') : countField(fields, 'concurrency'),
     queues: queuesOf(info),
     busy: countField(fields, 'busy'),
     quiet: booleanField(fields, 'quiet'),
@@ -161,7 +162,8 @@ function booleanField(fields: HashFields, name: string): boolean {
 function epochField(fields: HashFields, name: string): number {
   const text = field(fields, name);
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new Error(`${name} field is not an epoch time`);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} field is not an epoch time`);
   return value;
 }
 
@@ -206,7 +208,8 @@ function integerAt(object: JsonObject, key: string, where: string): number {
 
 function stringsAt(object: JsonObject, key: string, where: string): string[] {
   const value = present(object, key, where);
-  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) throw new Error(`${key} in ${where} is not a list of strings`);
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string'))
+    throw new Error(`${key} in ${where} is not a list of strings`);
   return value;
 }
 

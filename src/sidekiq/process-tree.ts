@@ -33,19 +33,28 @@ export function childrenFromParents(parents: ReadonlyMap<number, number>): Map<n
 
 /** The ppid of a `/proc/<pid>/stat` line; the command name may hold spaces and parentheses, so it follows the last ')'. */
 export function parentFromStat(stat: string): number | undefined {
-  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(' ')[1]);
+  const ppid = Number(
+    stat
+      .slice(stat.lastIndexOf(')') + 1)
+      .trim()
+      .split(' ')[1],
+  );
   return Number.isSafeInteger(ppid) ? ppid : undefined;
 }
 
 /** The pids of a `children` file: space-separated, with a trailing space. */
 export function parseChildren(text: string): number[] {
-  return text.split(' ').filter((word) => /^\d+$/.test(word)).map(Number);
+  return text
+    .split(' ')
+    .filter((word) => /^\d+$/.test(word))
+    .map(Number);
 }
 
 /** `root` and its descendants as they are now; empty when root has exited. */
 export function processTree(root: number, procDir = '/proc'): Set<number> {
   if (!existsSync(join(procDir, String(root)))) return new Set();
-  if (existsSync(join(procDir, String(root), 'task', String(root), 'children'))) return descendants(root, (pid) => readChildren(procDir, pid));
+  if (existsSync(join(procDir, String(root), 'task', String(root), 'children')))
+    return descendants(root, (pid) => readChildren(procDir, pid));
   const children = childrenFromParents(readParents(procDir));
   return descendants(root, (pid) => children.get(pid) ?? []);
 }
@@ -53,7 +62,9 @@ export function processTree(root: number, procDir = '/proc'): Set<number> {
 /** Children are listed per thread: the union over the process's threads. A process that exits meanwhile has none. */
 function readChildren(procDir: string, pid: number): number[] {
   const taskDir = join(procDir, String(pid), 'task');
-  return tryRead(() => readdirSync(taskDir), []).flatMap((tid) => parseChildren(tryRead(() => readFileSync(join(taskDir, tid, 'children'), 'utf8'), '')));
+  return tryRead(() => readdirSync(taskDir), []).flatMap((tid) =>
+    parseChildren(tryRead(() => readFileSync(join(taskDir, tid, 'children'), 'utf8'), '')),
+  );
 }
 
 function readParents(procDir: string): Map<number, number> {

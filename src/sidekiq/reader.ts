@@ -22,14 +22,21 @@ export interface ReadOptions {
 export async function readSidekiq(redis: Redis, options: ReadOptions = {}): Promise<SidekiqSnapshot> {
   const { hostname } = options;
   const members = await redis.smembers(`${namespacePrefix(options.namespace)}processes`);
-  const candidates = options.onlyHostname === true && hostname !== undefined ? members.filter((member) => member.startsWith(`${hostname}:`)) : members;
+  const candidates =
+    options.onlyHostname === true && hostname !== undefined
+      ? members.filter((member) => member.startsWith(`${hostname}:`))
+      : members;
   const picked = pickIdentities(candidates, hostname, options.maxIdentities ?? MAX_IDENTITIES);
   const snapshot = await readIdentities(redis, picked.identities, options.namespace);
   return { ...snapshot, warnings: [...picked.warnings, ...snapshot.warnings] };
 }
 
 /** The hashes of identities already known, without listing `processes`: one pipeline of three HGETALLs each. */
-export async function readIdentities(redis: Redis, identities: readonly string[], namespace?: string): Promise<SidekiqSnapshot> {
+export async function readIdentities(
+  redis: Redis,
+  identities: readonly string[],
+  namespace?: string,
+): Promise<SidekiqSnapshot> {
   const read = await readHashes(redis, namespacePrefix(namespace), identities);
   const snapshot = parseSnapshot(read.entries);
   return { ...snapshot, warnings: [...read.warnings, ...snapshot.warnings] };
@@ -41,15 +48,26 @@ export function namespacePrefix(namespace: string | undefined): string {
 }
 
 /** Sorted, this host's first, at most `max`; a warning line when some are left out. */
-export function pickIdentities(members: readonly string[], hostname: string | undefined, max: number): { identities: string[]; warnings: string[] } {
+export function pickIdentities(
+  members: readonly string[],
+  hostname: string | undefined,
+  max: number,
+): { identities: string[]; warnings: string[] } {
   const own = (identity: string): boolean => hostname !== undefined && identity.startsWith(`${hostname}:`);
   const sorted = [...members].sort((a, b) => Number(own(b)) - Number(own(a)) || (a < b ? -1 : a > b ? 1 : 0));
   if (sorted.length <= max) return { identities: sorted, warnings: [] };
   const order = hostname === undefined ? 'in name order' : `this host's first`;
-  return { identities: sorted.slice(0, max), warnings: [`Sidekiq processes has ${sorted.length} members: read only ${max}, ${order}`] };
+  return {
+    identities: sorted.slice(0, max),
+    warnings: [`Sidekiq processes has ${sorted.length} members: read only ${max}, ${order}`],
+  };
 }
 
-async function readHashes(redis: Redis, prefix: string, identities: readonly string[]): Promise<{ entries: IdentityHashes[]; warnings: string[] }> {
+async function readHashes(
+  redis: Redis,
+  prefix: string,
+  identities: readonly string[],
+): Promise<{ entries: IdentityHashes[]; warnings: string[] }> {
   if (identities.length === 0) return { entries: [], warnings: [] };
   const keys = identities.map((identity) => {
     const process = `${prefix}${identity}`;
@@ -69,10 +87,17 @@ async function readHashes(redis: Redis, prefix: string, identities: readonly str
     else warnings.push(`Sidekiq key ${JSON.stringify(key)} skipped: not a hash`);
     return {};
   };
-  const entries = keys.map((key) => ({ identity: key.identity, process: hash(key.process), work: hash(key.work), workers: hash(key.workers) }));
+  const entries = keys.map((key) => ({
+    identity: key.identity,
+    process: hash(key.process),
+    work: hash(key.work),
+    workers: hash(key.workers),
+  }));
   return { entries, warnings };
 }
 
 function isHashReply(value: unknown): value is HashFields {
-  return typeof value === 'object' && value !== null && Object.values(value).every((field) => typeof field === 'string');
+  return (
+    typeof value === 'object' && value !== null && Object.values(value).every((field) => typeof field === 'string')
+  );
 }

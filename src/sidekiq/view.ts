@@ -27,7 +27,12 @@ export interface WorkerView {
   readonly redisAnswered: boolean;
 }
 
-export const NO_WORKER_SEEN: WorkerView = { processes: [], jobsInFlight: 0, lastBeatEpochS: undefined, redisAnswered: false };
+export const NO_WORKER_SEEN: WorkerView = {
+  processes: [],
+  jobsInFlight: 0,
+  lastBeatEpochS: undefined,
+  redisAnswered: false,
+};
 
 /** Seconds since the newest heartbeat; undefined before the first. */
 export function beatAgeS(view: WorkerView, nowEpochS: number): number | undefined {
@@ -36,7 +41,11 @@ export function beatAgeS(view: WorkerView, nowEpochS: number): number | undefine
 
 /** Every supervised process says it is quiet and runs no job: stopping it now loses nothing. */
 export function isDrained(view: WorkerView): boolean {
-  return view.processes.length > 0 && view.jobsInFlight === 0 && view.processes.every((process) => process.quiet && process.busy === 0);
+  return (
+    view.processes.length > 0 &&
+    view.jobsInFlight === 0 &&
+    view.processes.every((process) => process.quiet && process.busy === 0)
+  );
 }
 
 /** Whether the worker has registered with Sidekiq; undefined when Redis did not answer the last read. */

@@ -111,7 +111,12 @@ export class SidekiqWatcher {
       this.connection.commandSucceeded();
       this.#warnOnce(snapshot.warnings);
       const nowEpochS = Date.now() / 1000;
-      const supervised = { hostname: this.options.hostname, pids: processTree(root), nowEpochS, childStartedEpochS: this.#childStartedEpochS };
+      const supervised = {
+        hostname: this.options.hostname,
+        pids: processTree(root),
+        nowEpochS,
+        childStartedEpochS: this.#childStartedEpochS,
+      };
       const ours = supervisedProcesses(snapshot.processes, supervised);
       this.#known = ours.map((process) => process.identity);
       const identities = new Set(this.#known);
@@ -130,10 +135,18 @@ export class SidekiqWatcher {
     if (this.#known.length > 0 && now - this.#lastDiscoveryMono < DISCOVER_EVERY_MS) {
       const known = await readIdentities(client, this.#known, this.options.namespace);
       const nowEpochS = Date.now() / 1000;
-      if (known.processes.length === this.#known.length && known.processes.every((process) => isAlive(process, nowEpochS))) return known;
+      if (
+        known.processes.length === this.#known.length &&
+        known.processes.every((process) => isAlive(process, nowEpochS))
+      )
+        return known;
     }
     this.#lastDiscoveryMono = now;
-    return readSidekiq(client, { namespace: this.options.namespace, hostname: this.options.hostname, onlyHostname: true });
+    return readSidekiq(client, {
+      namespace: this.options.namespace,
+      hostname: this.options.hostname,
+      onlyHostname: true,
+    });
   }
 
   #publish(view: WorkerView, jobs: readonly InFlightJob[]): void {
@@ -155,7 +168,14 @@ export class SidekiqWatcher {
 function viewOf(processes: readonly SidekiqProcess[], jobsInFlight: number, previous: WorkerView): WorkerView {
   const newestBeat = Math.max(previous.lastBeatEpochS ?? 0, ...processes.map((process) => process.beatEpochS));
   return {
-    processes: processes.map(({ identity, pid, busy, quiet, beatEpochS, version }) => ({ identity, pid, busy, quiet, beatEpochS, ...(version === undefined ? {} : { version }) })),
+    processes: processes.map(({ identity, pid, busy, quiet, beatEpochS, version }) => ({
+      identity,
+      pid,
+      busy,
+      quiet,
+      beatEpochS,
+      ...(version === undefined ? {} : { version }),
+    })),
     jobsInFlight,
     lastBeatEpochS: newestBeat > 0 ? newestBeat : undefined,
     redisAnswered: true,

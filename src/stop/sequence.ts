@@ -143,7 +143,10 @@ export class StopSequence {
     }
     if (this.actions.worker?.()?.registered === false) {
       // Sidekiq installs its handlers only once booted: a TSTP before that would suspend it, or be discarded.
-      this.log.info({ signal: signalName(plan.quietSignal) }, 'the worker has not registered with Sidekiq yet, so it cannot be quieted: stopping it now');
+      this.log.info(
+        { signal: signalName(plan.quietSignal) },
+        'the worker has not registered with Sidekiq yet, so it cannot be quieted: stopping it now',
+      );
       this.#stop();
       return;
     }
@@ -164,13 +167,19 @@ export class StopSequence {
     this.actions.send(this.#plan.stopSignal);
     // A worker that a job-control signal suspended can only act on its stop signal once resumed.
     this.actions.send(SIGCONT);
-    this.log.info({ signal: signalName(this.#plan.stopSignal), sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() }, 'sent stop signal');
+    this.log.info(
+      { signal: signalName(this.#plan.stopSignal), sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() },
+      'sent stop signal',
+    );
   }
 
   #kill(): void {
     if (this.#phase === 'killing') return;
     this.#enter('killing');
-    this.log.warn({ sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() }, 'the worker is still running: sending SIGKILL to its process group');
+    this.log.warn(
+      { sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() },
+      'the worker is still running: sending SIGKILL to its process group',
+    );
     this.actions.killGroup();
   }
 

@@ -62,7 +62,12 @@ export function readSidekiqCommandLine(command: string, args: readonly string[])
     else if (word.startsWith('--require=')) requirePath = word.slice('--require='.length);
   }
   const seconds = timeoutText !== undefined && /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : undefined;
-  return { isSidekiq: true, timeoutMs: seconds === undefined ? undefined : Math.round(seconds * 1000), configFile, requirePath };
+  return {
+    isSidekiq: true,
+    timeoutMs: seconds === undefined ? undefined : Math.round(seconds * 1000),
+    configFile,
+    requirePath,
+  };
 }
 
 /**
@@ -83,7 +88,11 @@ export function readSidekiqYamlTimeout(yaml: string): number | undefined {
  * Resolves the stop settings: explicit options win, then what the Sidekiq command line and its
  * config file say, then the preset's defaults.
  */
-export function resolveStopSettings(config: Config, sidekiq: SidekiqCommandLine, yamlTimeoutMs: number | undefined): StopSettings {
+export function resolveStopSettings(
+  config: Config,
+  sidekiq: SidekiqCommandLine,
+  yamlTimeoutMs: number | undefined,
+): StopSettings {
   const preset: ResolvedPreset = config.preset === 'auto' ? (sidekiq.isSidekiq ? 'sidekiq' : 'generic') : config.preset;
   const [shutdownTimeoutMs, shutdownTimeoutSource] = resolveShutdownTimeout(config, preset, sidekiq, yamlTimeoutMs);
   const quiet = config.quietSignal ?? (preset === 'sidekiq' ? parseSignal('TSTP') : 'none');

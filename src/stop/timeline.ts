@@ -25,9 +25,12 @@ export function planStop(settings: StopSettings): StopPlan {
   const warnings: string[] = [];
   const killAtMs = Math.max(0, deadlineMs - settings.killMarginMs);
   if (settings.killMarginMs > deadlineMs) {
-    warnings.push(`kill margin ${formatDuration(settings.killMarginMs)} is longer than the grace period ${formatDuration(deadlineMs)}: KILL at once`);
+    warnings.push(
+      `kill margin ${formatDuration(settings.killMarginMs)} is longer than the grace period ${formatDuration(deadlineMs)}: KILL at once`,
+    );
   }
-  const wanted = settings.quietSignal === undefined ? 0 : deadlineMs - settings.shutdownTimeoutMs - settings.stopMarginMs;
+  const wanted =
+    settings.quietSignal === undefined ? 0 : deadlineMs - settings.shutdownTimeoutMs - settings.stopMarginMs;
   if (settings.quietSignal !== undefined && wanted < 0) {
     warnings.push(
       `shutdown timeout ${formatDuration(settings.shutdownTimeoutMs)} + stop margin ${formatDuration(settings.stopMarginMs)} ` +

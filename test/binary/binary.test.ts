@@ -27,14 +27,20 @@ describe(`the ${process.arch} binary`, () => {
   it('runs as PID 1 with its embedded addon and reaps orphans', async () => {
     const { code, log } = await runAsPid1('', [BINARY, '--log-level', 'debug', '--', ...LEAVE_ORPHANS]);
     expect(code).toBe(0);
-    expect(log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(/^\/tmp\/drain-init-\w+\/drain_init\.node$/);
+    expect(log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(
+      /^\/tmp\/drain-init-\w+\/drain_init\.node$/,
+    );
     expect(log.find((line) => line.msg === 'child exited')).toMatchObject({ exitCode: 0, zombiesReaped: 5 });
   });
 
   it('with /tmp read-only, writes the addon to TMPDIR', async () => {
     const mounts = 'mount -t tmpfs -o ro tmpfs /tmp; mkdir -p /run/scratch && mount -t tmpfs tmpfs /run/scratch;';
-    const { log } = await runAsPid1(mounts, [BINARY, '--log-level', 'debug', '--', ...LEAVE_ORPHANS], { TMPDIR: '/run/scratch' });
-    expect(log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(/^\/run\/scratch\/drain-init-\w+\/drain_init\.node$/);
+    const { log } = await runAsPid1(mounts, [BINARY, '--log-level', 'debug', '--', ...LEAVE_ORPHANS], {
+      TMPDIR: '/run/scratch',
+    });
+    expect(log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(
+      /^\/run\/scratch\/drain-init-\w+\/drain_init\.node$/,
+    );
     expect(log.find((line) => line.msg === 'child exited')).toMatchObject({ zombiesReaped: 5 });
   });
 

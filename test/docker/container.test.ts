@@ -7,8 +7,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, logLines, recorded, waitFor } from '../helpers/pid1.js';
 import { connectRedis, freePort } from '../helpers/redis.js';
-import { enqueue, jobsInQueue, markers, sidekiqCommand, sidekiqEnv, sidekiqTestBed, waitForMarker, waitForSidekiqRegistered } from '../helpers/sidekiq.js';
-import { COMPOSE_FILES, WORKER_IMAGE, buildWorkerImage, docker, exec, exitCode, logs, removedAfterEach, runDetached, stopTimed, uniqueName, zombies } from './docker.js';
+import {
+  enqueue,
+  jobsInQueue,
+  markers,
+  sidekiqCommand,
+  sidekiqEnv,
+  sidekiqTestBed,
+  waitForMarker,
+  waitForSidekiqRegistered,
+} from '../helpers/sidekiq.js';
+import {
+  COMPOSE_FILES,
+  WORKER_IMAGE,
+  buildWorkerImage,
+  docker,
+  exec,
+  exitCode,
+  logs,
+  removedAfterEach,
+  runDetached,
+  stopTimed,
+  uniqueName,
+  zombies,
+} from './docker.js';
 
 const BUILD_TIMEOUT_MS = 20 * 60_000;
 
@@ -62,7 +84,9 @@ describe('docker-compose: Redis and a Sidekiq worker', () => {
       MARKER_DIR: markerDir,
     };
     const compose = (...args: string[]): Promise<string> =>
-      exec('docker-compose', ['-p', project, ...COMPOSE_FILES.flatMap((file) => ['-f', file]), ...args], env).then((output) => output.stdout.trim());
+      exec('docker-compose', ['-p', project, ...COMPOSE_FILES.flatMap((file) => ['-f', file]), ...args], env).then(
+        (output) => output.stdout.trim(),
+      );
     try {
       await compose('up', '-d');
       const worker = await compose('ps', '-q', 'worker');
@@ -78,7 +102,9 @@ describe('docker-compose: Redis and a Sidekiq worker', () => {
       expect(markers(markerDir).done).toEqual([job.jid]);
       expect(await exitCode(worker)).toBe(0);
       expect(stopMs).toBeLessThan(GRACE_S * 1000);
-      const sent = (await drainInitLog(worker)).filter((line) => line.msg === 'sent quiet signal' || line.msg === 'sent stop signal').map((line) => line.signal);
+      const sent = (await drainInitLog(worker))
+        .filter((line) => line.msg === 'sent quiet signal' || line.msg === 'sent stop signal')
+        .map((line) => line.signal);
       expect(sent).toEqual(['SIGTSTP', 'SIGTERM']);
       const received = [...(await logs(worker)).matchAll(/Got (TSTP|TERM) signal/g)].map((match) => match[1]);
       expect(received).toEqual(['TSTP', 'TERM']);
@@ -92,29 +118,47 @@ describe('docker run: the worker under drain-init as PID 1', () => {
   it('docker kill -s HUP, USR1 and TTIN reach the worker', async () => {
     const out = scratchDir();
     const container = removed(
-      await runDetached(uniqueName('kill'), ['-v', `${FIXTURES}:/fixtures:ro`, '-v', `${out}:/out`], ['python3', '/fixtures/recorder.py', '/out/record']),
+      await runDetached(
+        uniqueName('kill'),
+        ['-v', `${FIXTURES}:/fixtures:ro`, '-v', `${out}:/out`],
+        ['python3', '/fixtures/recorder.py', '/out/record'],
+      ),
     );
     const record = join(out, 'record');
     // The recorder writes its READY line once its signals are blocked, before it waits for them.
     await waitFor(() => existsSync(record) || undefined, 'the recorder to start', 20_000);
     for (const signal of ['HUP', 'USR1', 'TTIN']) {
       await docker('kill', '-s', signal, container);
-      await waitFor(() => recorded(record).some((entry) => entry.name === `SIG${signal}`) || undefined, `SIG${signal} recorded by the worker`);
+      await waitFor(
+        () => recorded(record).some((entry) => entry.name === `SIG${signal}`) || undefined,
+        `SIG${signal} recorded by the worker`,
+      );
     }
     expect(recorded(record).map((entry) => entry.name)).toEqual(['SIGHUP', 'SIGUSR1', 'SIGTTIN']);
   });
 
   it("the image's HEALTHCHECK is healthy through drain-init's probe", async () => {
     const container = removed(
-      await runDetached(uniqueName('health'), ['--health-interval', '1s', '--health-start-period', '0s'], ['sleep', '600']),
+      await runDetached(
+        uniqueName('health'),
+        ['--health-interval', '1s', '--health-start-period', '0s'],
+        ['sleep', '600'],
+      ),
     );
-    await waitForAsync(async () => (await docker('inspect', '-f', '{{.State.Health.Status}}', container)) === 'healthy', `${container} healthy`);
+    await waitForAsync(
+      async () => (await docker('inspect', '-f', '{{.State.Health.Status}}', container)) === 'healthy',
+      `${container} healthy`,
+    );
   });
 
   it('a worker that ignores TERM: drain-init kills it before Docker does and exits 137', async () => {
     const graceS = 6;
     const container = removed(
-      await runDetached(uniqueName('ignore-term'), ['-e', `DRAIN_INIT_GRACE_PERIOD=${graceS}s`], ['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 1; done']),
+      await runDetached(
+        uniqueName('ignore-term'),
+        ['-e', `DRAIN_INIT_GRACE_PERIOD=${graceS}s`],
+        ['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 1; done'],
+      ),
     );
     await waitForLog(container, /^ready$/m);
 
@@ -125,11 +169,20 @@ describe('docker run: the worker under drain-init as PID 1', () => {
     expect(stopMs).toBeLessThan(graceS * 1000 - 1000);
     const messages = (await drainInitLog(container)).map((line) => line.msg);
     expect(messages).toContain('the worker is still running: sending SIGKILL to its process group');
-    expect((await drainInitLog(container)).find((line) => line.msg === 'child killed by signal')).toMatchObject({ signal: 'SIGKILL', exitCode: 137 });
+    expect((await drainInitLog(container)).find((line) => line.msg === 'child killed by signal')).toMatchObject({
+      signal: 'SIGKILL',
+      exitCode: 137,
+    });
   });
 
   it('zombies stay at 0 while the worker spawns and abandons children', async () => {
-    const container = removed(await runDetached(uniqueName('orphans'), ['-v', `${FIXTURES}:/fixtures:ro`], ['sh', '/fixtures/orphans.sh', '300']));
+    const container = removed(
+      await runDetached(
+        uniqueName('orphans'),
+        ['-v', `${FIXTURES}:/fixtures:ro`],
+        ['sh', '/fixtures/orphans.sh', '300'],
+      ),
+    );
     await waitForLog(container, /^spawned$/m);
     // The orphans exit 0.3 s after they were spawned; each one is a zombie until its parent reaps it.
     await sleep(1000);
@@ -156,7 +209,11 @@ describe('docker run: the worker under drain-init as PID 1', () => {
 describe('a read-only root file system', () => {
   async function addonPath(options: readonly string[]): Promise<string> {
     const container = removed(
-      await runDetached(uniqueName('read-only'), ['--read-only', '-e', 'DRAIN_INIT_LOG_LEVEL=debug', '-v', `${FIXTURES}:/fixtures:ro`, ...options], ['sh', '/fixtures/orphans.sh', '50']),
+      await runDetached(
+        uniqueName('read-only'),
+        ['--read-only', '-e', 'DRAIN_INIT_LOG_LEVEL=debug', '-v', `${FIXTURES}:/fixtures:ro`, ...options],
+        ['sh', '/fixtures/orphans.sh', '50'],
+      ),
     );
     await waitForLog(container, /^spawned$/m);
     await sleep(1000);
@@ -189,11 +246,23 @@ describe('docker run --memory: a job that overruns the limit', () => {
   it('the kernel OOM-kills the worker, not drain-init, which logs "worker OOM-killed", puts the job back in its queue and exits 137', async () => {
     const markerDir = bed.markerDir();
     const job = await enqueue(bed.redis(), { jobClass: 'AllocJob', args: ALLOC_ARGS });
-    const env = { ...sidekiqEnv({ redisUrl: bed.redis().url, markerDir, logLevel: 'warn' }), SIDEKIQ_BEAT_SECONDS: '1', DRAIN_INIT_INSTANCE_ID: 'oom' };
+    const env = {
+      ...sidekiqEnv({ redisUrl: bed.redis().url, markerDir, logLevel: 'warn' }),
+      SIDEKIQ_BEAT_SECONDS: '1',
+      DRAIN_INIT_INSTANCE_ID: 'oom',
+    };
     const container = removed(
       await runDetached(
         uniqueName('oom'),
-        ['--memory', LIMIT, '--memory-swap', LIMIT, '-v', `${markerDir}:${markerDir}`, ...Object.entries(env).flatMap(([name, value]) => ['-e', `${name}=${value}`])],
+        [
+          '--memory',
+          LIMIT,
+          '--memory-swap',
+          LIMIT,
+          '-v',
+          `${markerDir}:${markerDir}`,
+          ...Object.entries(env).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
+        ],
         sidekiqCommand({ app: '/app/app.rb', concurrency: 1 }),
       ),
     );
@@ -203,9 +272,19 @@ describe('docker run --memory: a job that overruns the limit', () => {
     expect(await docker('inspect', '-f', '{{.State.OOMKilled}}', container)).toBe('true');
     const log = await drainInitLog(container);
     // drain-init wrote its last line after the kill: it survived and exited with the worker's status.
-    expect(log.at(-1), await logs(container)).toMatchObject({ msg: 'child killed by signal', signal: 'SIGKILL', exitCode: 137 });
-    expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({ level: 40, exit: 'signal SIGKILL' });
-    expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({ instanceId: 'oom', requeued: 1 });
+    expect(log.at(-1), await logs(container)).toMatchObject({
+      msg: 'child killed by signal',
+      signal: 'SIGKILL',
+      exitCode: 137,
+    });
+    expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({
+      level: 40,
+      exit: 'signal SIGKILL',
+    });
+    expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({
+      instanceId: 'oom',
+      requeued: 1,
+    });
     expect(markers(markerDir)).toMatchObject({ started: [job.jid], done: [] });
     expect(await jobsInQueue(bed.redis())).toEqual([job.payload]);
   });

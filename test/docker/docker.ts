@@ -16,12 +16,22 @@ export interface Output {
 }
 
 /** Runs a command to its end; rejects with its stderr when it fails. */
-export function exec(command: string, args: readonly string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<Output> {
+export function exec(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 600_000,
+): Promise<Output> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error === null) resolve({ stdout, stderr });
-      else reject(new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
-    });
+    execFile(
+      command,
+      args,
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error === null) resolve({ stdout, stderr });
+        else reject(new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
+      },
+    );
   });
 }
 
@@ -35,7 +45,9 @@ export async function requireDocker(): Promise<void> {
     await exec('docker', ['info', '--format', '{{.ServerVersion}}'], {}, 20_000);
   } catch (error) {
     const why = (error as Error).message.split('\n').find((line) => line.trim() !== '') ?? '';
-    throw new Error(`Docker cannot run here (${why}): bash scripts/docker/setup.sh installs docker.io and starts dockerd, as root`);
+    throw new Error(
+      `Docker cannot run here (${why}): bash scripts/docker/setup.sh installs docker.io and starts dockerd, as root`,
+    );
   }
 }
 
@@ -46,11 +58,23 @@ export async function requireDocker(): Promise<void> {
 export async function buildWorkerImage(): Promise<Record<string, string>> {
   await requireDocker();
   const { stdout } = await exec('bash', ['scripts/docker/images.sh']);
-  const buildArgs = Object.fromEntries(stdout.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
+  const buildArgs = Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('=', 2) as [string, string]),
+  );
   await exec('docker', [
-    'build', '--quiet', '--network', 'host', '-f', 'Dockerfile.example',
+    'build',
+    '--quiet',
+    '--network',
+    'host',
+    '-f',
+    'Dockerfile.example',
     ...Object.entries(buildArgs).flatMap(([key, value]) => ['--build-arg', `${key}=${value}`]),
-    '-t', WORKER_IMAGE, '.',
+    '-t',
+    WORKER_IMAGE,
+    '.',
   ]);
   return buildArgs;
 }
@@ -64,7 +88,9 @@ export function uniqueName(what: string): string {
 export function removedAfterEach(): (container: string) => string {
   const containers: string[] = [];
   afterEach(async () => {
-    await Promise.all(containers.splice(0).map((container) => exec('docker', ['rm', '-f', container]).catch(() => undefined)));
+    await Promise.all(
+      containers.splice(0).map((container) => exec('docker', ['rm', '-f', container]).catch(() => undefined)),
+    );
   });
   return (container) => {
     containers.push(container);
@@ -76,9 +102,25 @@ export function removedAfterEach(): (container: string) => string {
  * `docker run -d` on the host network, drain-init's probe on a free port (7433 may be taken by another
  * drain-init on this host); resolves to the container's name.
  */
-export async function runDetached(name: string, options: readonly string[], command: readonly string[]): Promise<string> {
+export async function runDetached(
+  name: string,
+  options: readonly string[],
+  command: readonly string[],
+): Promise<string> {
   const probePort = await freePort();
-  await docker('run', '-d', '--network', 'host', '--name', name, '-e', `DRAIN_INIT_PROBE_PORT=${probePort}`, ...options, WORKER_IMAGE, ...command);
+  await docker(
+    'run',
+    '-d',
+    '--network',
+    'host',
+    '--name',
+    name,
+    '-e',
+    `DRAIN_INIT_PROBE_PORT=${probePort}`,
+    ...options,
+    WORKER_IMAGE,
+    ...command,
+  );
   return name;
 }
 
@@ -111,7 +153,11 @@ export async function zombies(container: string): Promise<number> {
     }
   }
   const inContainer = (pid: number): boolean => {
-    for (let current: number | undefined = pid; current !== undefined && current > 1; current = processes.get(current)?.parent) {
+    for (
+      let current: number | undefined = pid;
+      current !== undefined && current > 1;
+      current = processes.get(current)?.parent
+    ) {
       if (current === init) return true;
     }
     return false;

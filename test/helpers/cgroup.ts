@@ -18,8 +18,14 @@ export interface MemoryCgroup {
 
 /** Throws, saying why, when this kernel or this process cannot make one. */
 export function memoryCgroup(name: string, limitBytes: number): MemoryCgroup {
-  const own = oomCounterFiles(readFileSync('/proc/self/cgroup', 'utf8'), readFileSync('/proc/self/mountinfo', 'utf8')).find((file) => existsSync(file));
-  if (own === undefined) throw new Error('no memory cgroup: neither a cgroup v1 memory controller nor cgroup v2 with memory.events is mounted for this process');
+  const own = oomCounterFiles(
+    readFileSync('/proc/self/cgroup', 'utf8'),
+    readFileSync('/proc/self/mountinfo', 'utf8'),
+  ).find((file) => existsSync(file));
+  if (own === undefined)
+    throw new Error(
+      'no memory cgroup: neither a cgroup v1 memory controller nor cgroup v2 with memory.events is mounted for this process',
+    );
   const version = basename(own) === 'memory.oom_control' ? 1 : 2;
   const parent = dirname(own);
   if (version === 2) enableMemoryController(parent);
@@ -60,6 +66,8 @@ function enableMemoryController(parent: string): void {
   try {
     writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory');
   } catch (error) {
-    throw new Error(`cgroup v2: cannot enable the memory controller below ${parent} (${(error as Error).message}); a cgroup that holds processes cannot hand it to children`);
+    throw new Error(
+      `cgroup v2: cannot enable the memory controller below ${parent} (${(error as Error).message}); a cgroup that holds processes cannot hand it to children`,
+    );
   }
 }

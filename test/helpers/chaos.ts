@@ -59,7 +59,13 @@ const REGISTER_TIMEOUT_MS = 30_000;
 const INIT_EXIT_TIMEOUT_MS = 20_000;
 
 /** Enqueues the plan's jobs, runs the worker under the init with the kills, then until every job that can has run. */
-export async function runChaos(redis: RedisServer, markerDir: string, plan: ChaosPlan, startInit: StartInit, progress: (line: string) => void = () => {}): Promise<ChaosReport> {
+export async function runChaos(
+  redis: RedisServer,
+  markerDir: string,
+  plan: ChaosPlan,
+  startInit: StartInit,
+  progress: (line: string) => void = () => {},
+): Promise<ChaosReport> {
   const random = seededRandom(plan.seed);
   const between = ([low, high]: readonly [number, number]): number => low + random() * (high - low);
   const jobs: EnqueuedJob[] = [];
@@ -82,7 +88,9 @@ export async function runChaos(redis: RedisServer, markerDir: string, plan: Chao
       const inWorkHash = await jidsInWorkHash(redis, worker.identity);
       const seen = inFlight.filter((jid) => inWorkHash.has(jid));
       kills.push({ inFlight, seen, initExit });
-      progress(`kill ${kill + 1}: ${inFlight.length} job(s) in flight, ${seen.length} in the last heartbeat; the init ${initExit}`);
+      progress(
+        `kill ${kill + 1}: ${inFlight.length} job(s) in flight, ${seen.length} in the last heartbeat; the init ${initExit}`,
+      );
     } finally {
       initLogs.push(await stopped(run));
     }
@@ -98,7 +106,13 @@ export async function runChaos(redis: RedisServer, markerDir: string, plan: Chao
 }
 
 /** What became of each job, from the kills and the done markers. */
-function report(jobs: readonly EnqueuedJob[], kills: readonly KillReport[], done: ReadonlyMap<string, readonly MarkerRun[]>, durationMs: number, initLogs: readonly string[]): ChaosReport {
+function report(
+  jobs: readonly EnqueuedJob[],
+  kills: readonly KillReport[],
+  done: ReadonlyMap<string, readonly MarkerRun[]>,
+  durationMs: number,
+  initLogs: readonly string[],
+): ChaosReport {
   const completions = new Map(jobs.map((job) => [job.jid, done.get(job.jid)?.length ?? 0]));
   const lost = jobs.map((job) => job.jid).filter((jid) => completions.get(jid) === 0);
   const lastKillOf = (jid: string): KillReport | undefined => kills.findLast((kill) => kill.inFlight.includes(jid));
@@ -140,10 +154,15 @@ async function registeredWorker(run: Run, redis: RedisServer, deadline: number):
     const hostPid = childOf(initPid);
     const pid = hostPid === undefined ? undefined : namespacePid(hostPid);
     if (hostPid !== undefined && pid !== undefined) {
-      const registered = (await sidekiqProcesses(redis)).find((process) => process.pid === pid && process.startedAt >= startedAfter);
+      const registered = (await sidekiqProcesses(redis)).find(
+        (process) => process.pid === pid && process.startedAt >= startedAfter,
+      );
       if (registered !== undefined) return { hostPid, pid, identity: registered.identity, startedAfter };
     }
-    if (performance.now() > until) throw new Error(`the worker did not register with Sidekiq\n--- init log:\n${run.stderr()}\n--- worker log:\n${run.stdout()}`);
+    if (performance.now() > until)
+      throw new Error(
+        `the worker did not register with Sidekiq\n--- init log:\n${run.stderr()}\n--- worker log:\n${run.stdout()}`,
+      );
     await sleep(100);
   }
 }
@@ -178,14 +197,23 @@ function inFlightJobs(markerDir: string, worker: Worker): string[] {
 }
 
 /** Until every job has run, or none waits in the queue and the worker runs none (the rest are lost). */
-async function settled(redis: RedisServer, markerDir: string, worker: Worker, jobCount: number, deadline: number): Promise<void> {
+async function settled(
+  redis: RedisServer,
+  markerDir: string,
+  worker: Worker,
+  jobCount: number,
+  deadline: number,
+): Promise<void> {
   let idleSince: number | undefined;
   for (;;) {
     const finished = markerRuns(markerDir, 'done').size;
-    const idle = finished === jobCount || (Number(await redis.call('LLEN', 'queue:default')) === 0 && inFlightJobs(markerDir, worker).length === 0);
+    const idle =
+      finished === jobCount ||
+      (Number(await redis.call('LLEN', 'queue:default')) === 0 && inFlightJobs(markerDir, worker).length === 0);
     idleSince = idle ? (idleSince ?? performance.now()) : undefined;
     if (finished === jobCount || (idleSince !== undefined && performance.now() - idleSince >= SETTLED_MS)) return;
-    if (performance.now() > deadline) throw new Error(`the chaos run did not settle in time: ${finished} of ${jobCount} jobs finished`);
+    if (performance.now() > deadline)
+      throw new Error(`the chaos run did not settle in time: ${finished} of ${jobCount} jobs finished`);
     await sleep(250);
   }
 }

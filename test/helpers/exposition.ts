@@ -42,7 +42,14 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
       if (!METRIC_NAME.test(name)) fail(`invalid metric name ${name}`);
       if (current !== name && families.has(name)) fail(`family ${name} is not together`);
       current = name;
-      const family = families.get(name) ?? { name, help: '', type: 'untyped', samples: [], helpSeen: false, typeSeen: false };
+      const family = families.get(name) ?? {
+        name,
+        help: '',
+        type: 'untyped',
+        samples: [],
+        helpSeen: false,
+        typeSeen: false,
+      };
       families.set(name, family);
       if (keyword === 'HELP') {
         if (family.helpSeen) fail(`second HELP for ${name}`);
@@ -60,7 +67,10 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
     const family = families.get(sample.name);
     if (family === undefined || current !== sample.name) return fail(`sample of ${sample.name} outside its family`);
     if (!family.helpSeen || !family.typeSeen) fail(`sample of ${sample.name} before its HELP and TYPE`);
-    const key = `${sample.name}{${Object.entries(sample.labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}}`;
+    const key = `${sample.name}{${Object.entries(sample.labels)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(',')}}`;
     if (series.has(key)) fail(`duplicate series ${key}`);
     series.add(key);
     family.samples.push({ labels: sample.labels, value: sample.value });
@@ -73,7 +83,10 @@ export function parseExposition(text: string): Map<string, ParsedFamily> {
   return parsed;
 }
 
-function parseSampleLine(line: string, fail: (why: string) => never): { name: string; labels: Record<string, string>; value: number } {
+function parseSampleLine(
+  line: string,
+  fail: (why: string) => never,
+): { name: string; labels: Record<string, string>; value: number } {
   const nameMatch = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
   if (nameMatch === null) return fail('no metric name');
   const name = nameMatch[0];
@@ -102,7 +115,8 @@ function parseSampleLine(line: string, fail: (why: string) => never): { name: st
     rest = rest.slice(1);
   }
   const parts = rest.split(' ');
-  if (parts[0] !== '' || parts.length < 2 || parts.length > 3) return fail('expected one space, a value and an optional timestamp');
+  if (parts[0] !== '' || parts.length < 2 || parts.length > 3)
+    return fail('expected one space, a value and an optional timestamp');
   const valueText = parts[1] ?? '';
   if (!FLOAT.test(valueText)) fail(`invalid value ${valueText}`);
   if (parts[2] !== undefined && !/^-?\d+$/.test(parts[2])) fail(`invalid timestamp ${parts[2]}`);

@@ -5,7 +5,10 @@ import type { StopSettings } from '../../src/stop/settings.js';
 /** A logger whose records land in an array. */
 export function captureLogger(): { log: Logger; records: Record<string, unknown>[] } {
   const records: Record<string, unknown>[] = [];
-  const log = pino({ level: 'trace' }, { write: (line: string) => records.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = pino(
+    { level: 'trace' },
+    { write: (line: string) => records.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   return { log, records };
 }
 

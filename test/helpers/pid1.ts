@@ -47,9 +47,11 @@ export function startInit(argv: readonly string[], options: RunOptions = {}): Ru
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   if (options.input !== undefined) child.stdin.end(options.input);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    },
+  );
   const pid = async (): Promise<number> => {
     const outer = child.pid;
     if (outer === undefined) throw new Error('the init did not start');
@@ -113,7 +115,11 @@ export interface PlatformStop {
  * Plays the platform (Kubernetes, ECS ...): SIGTERM to the init at T0, SIGKILL to it at T0 + graceMs if it
  * still runs. `onSignal` is called right after each signal is sent.
  */
-export async function stopLikePlatform(run: Run, graceMs: number, onSignal: (signal: 'SIGTERM' | 'SIGKILL') => void = () => {}): Promise<PlatformStop> {
+export async function stopLikePlatform(
+  run: Run,
+  graceMs: number,
+  onSignal: (signal: 'SIGTERM' | 'SIGKILL') => void = () => {},
+): Promise<PlatformStop> {
   const pid = await run.pid();
   const t0 = performance.now();
   process.kill(pid, 'SIGTERM');

@@ -30,7 +30,13 @@ export async function probeStatus(port: number): Promise<Record<string, unknown>
 }
 
 /** Polls `path` until `accept` takes its answer. */
-export async function waitForProbe(port: number, path: string, accept: (answer: ProbeAnswer) => boolean, what: string, timeoutMs = 10_000): Promise<ProbeAnswer> {
+export async function waitForProbe(
+  port: number,
+  path: string,
+  accept: (answer: ProbeAnswer) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<ProbeAnswer> {
   const deadline = Date.now() + timeoutMs;
   let last: ProbeAnswer | string = 'no answer yet';
   for (;;) {
@@ -47,7 +53,10 @@ export async function waitForProbe(port: number, path: string, accept: (answer: 
 }
 
 /** drain-init as PID 1 with its probe endpoint on a free loopback port, once the endpoint answers. */
-export async function startWithProbe(args: readonly string[], options: RunOptions = {}): Promise<{ run: Run; port: number }> {
+export async function startWithProbe(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<{ run: Run; port: number }> {
   const port = await freePort();
   const run = startDrainInit(['--probe-host', '127.0.0.1', '--probe-port', String(port), ...args], options);
   await waitFor(() => run.stderr().includes('"probe endpoint listening"') || undefined, 'the probe endpoint');

@@ -67,8 +67,22 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
 
   const launch = async (port: number): Promise<ChildProcess> => {
     const args = [
-      '--port', String(port), '--bind', HOST, '--protected-mode', 'yes',
-      '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--logfile', '',
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--protected-mode',
+      'yes',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
       ...(password === undefined ? [] : ['--requirepass', password]),
       ...(options.extraArgs ?? []),
     ];
@@ -113,7 +127,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
 
   const server: RedisServer = {
     port,
-    url: password === undefined ? `redis://${HOST}:${port}` : `redis://:${encodeURIComponent(password)}@${HOST}:${port}`,
+    url:
+      password === undefined ? `redis://${HOST}:${port}` : `redis://:${encodeURIComponent(password)}@${HOST}:${port}`,
     pid: () => child?.pid ?? -1,
     ...connectRedis(port, password),
     log: () => output,
@@ -145,10 +160,18 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
 
 /** The calls of a RedisServer, for a redis-server on 127.0.0.1:port started elsewhere (in a container). */
 export function connectRedis(port: number, password?: string): Pick<RedisServer, 'call' | 'pipeline' | 'command'> {
-  const call = (...args: (string | number)[]): Promise<RespValue> => sendCommands(port, password, [args.map(String)]).then(last);
+  const call = (...args: (string | number)[]): Promise<RespValue> =>
+    sendCommands(port, password, [args.map(String)]).then(last);
   return {
     call,
-    pipeline: async (commands) => (commands.length === 0 ? [] : sendCommands(port, password, commands.map((args) => args.map(String)))),
+    pipeline: async (commands) =>
+      commands.length === 0
+        ? []
+        : sendCommands(
+            port,
+            password,
+            commands.map((args) => args.map(String)),
+          ),
     command: async (...args) => flatten(await call(...args)),
   };
 }
@@ -167,10 +190,16 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves once *this* redis-server (matched by pid, not just anything on the port) answers PING. */
-async function waitUntilServing(port: number, password: string | undefined, proc: ChildProcess, timeoutMs: number): Promise<void | Error> {
+async function waitUntilServing(
+  port: number,
+  password: string | undefined,
+  proc: ChildProcess,
+  timeoutMs: number,
+): Promise<void | Error> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) return new Error(`redis-server on port ${port} exited while starting`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      return new Error(`redis-server on port ${port} exited while starting`);
     try {
       const [pong, info] = await sendCommands(port, password, [['PING'], ['INFO', 'server']]);
       const pid = /process_id:(\d+)/.exec(String(info))?.[1];
@@ -179,7 +208,8 @@ async function waitUntilServing(port: number, password: string | undefined, proc
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) return new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      return new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
     await sleep(25);
   }
 }
@@ -216,7 +246,8 @@ function sendCommands(port: number, password: string | undefined, commands: stri
           const parsed = parse(buffer, 0);
           if (parsed === undefined) break;
           buffer = buffer.subarray(parsed.end);
-          if (parsed.value instanceof RespError) failure ??= new Error(`redis ${all[replies.length]?.[0] ?? ''}: ${parsed.value.message}`);
+          if (parsed.value instanceof RespError)
+            failure ??= new Error(`redis ${all[replies.length]?.[0] ?? ''}: ${parsed.value.message}`);
           replies.push(parsed.value instanceof RespError ? null : parsed.value);
         }
       } catch (error) {

@@ -32,7 +32,15 @@ export interface SidekiqCommandOptions {
 
 /** argv for a Sidekiq worker: ['sidekiq', '-r', APP, '-t', T, '-c', C, ('-q', Q)...], to run as is or after `drain-init --`. */
 export function sidekiqCommand(options: SidekiqCommandOptions = {}): string[] {
-  const argv = ['sidekiq', '-r', options.app ?? SIDEKIQ_APP, '-t', String(options.timeoutS ?? 3), '-c', String(options.concurrency ?? 2)];
+  const argv = [
+    'sidekiq',
+    '-r',
+    options.app ?? SIDEKIQ_APP,
+    '-t',
+    String(options.timeoutS ?? 3),
+    '-c',
+    String(options.concurrency ?? 2),
+  ];
   for (const queue of options.queues ?? []) argv.push('-q', queue);
   return argv;
 }
@@ -48,7 +56,12 @@ export interface SidekiqEnvOptions {
 
 /** The environment app.rb needs (merge it over process.env). */
 export function sidekiqEnv(options: SidekiqEnvOptions): Record<string, string> {
-  return { REDIS_URL: options.redisUrl, MARKER_DIR: options.markerDir, SIDEKIQ_LOG_LEVEL: options.logLevel ?? 'debug', BOOT_SECONDS: String(options.bootSeconds ?? 0) };
+  return {
+    REDIS_URL: options.redisUrl,
+    MARKER_DIR: options.markerDir,
+    SIDEKIQ_LOG_LEVEL: options.logLevel ?? 'debug',
+    BOOT_SECONDS: String(options.bootSeconds ?? 0),
+  };
 }
 
 /** A fresh temp dir for job markers; remove it with removeMarkerDir. */
@@ -132,7 +145,12 @@ export function markers(dir: string): Markers {
 }
 
 /** Waits until <jid>.<state> exists in `dir`. */
-export async function waitForMarker(dir: string, jid: string, state: 'started' | 'done' | 'interrupted', timeoutMs = 20_000): Promise<void> {
+export async function waitForMarker(
+  dir: string,
+  jid: string,
+  state: 'started' | 'done' | 'interrupted',
+  timeoutMs = 20_000,
+): Promise<void> {
   await poll(() => existsSync(join(dir, `${jid}.${state}`)) || undefined, `${jid}.${state}`, timeoutMs, 50);
 }
 
@@ -148,11 +166,16 @@ export interface MarkerRun {
 export function markerRuns(dir: string, state: 'started' | 'done' | 'interrupted'): Map<string, MarkerRun[]> {
   const runs = new Map<string, MarkerRun[]>();
   for (const jid of markers(dir)[state]) {
-    const lines = readFileSync(join(dir, `${jid}.${state}`), 'utf8').split('\n').filter((line) => line !== '');
-    runs.set(jid, lines.map((line) => {
-      const { pid, at } = JSON.parse(line) as MarkerRun;
-      return { pid, at };
-    }));
+    const lines = readFileSync(join(dir, `${jid}.${state}`), 'utf8')
+      .split('\n')
+      .filter((line) => line !== '');
+    runs.set(
+      jid,
+      lines.map((line) => {
+        const { pid, at } = JSON.parse(line) as MarkerRun;
+        return { pid, at };
+      }),
+    );
   }
   return runs;
 }
@@ -172,19 +195,30 @@ export interface JobOutcome {
 }
 
 /** Each job's fate, once its worker is gone: from the markers in `markerDir`, queue:<queue>, and the retry and dead sets. */
-export async function jobOutcomes(redis: RedisClient, markerDir: string, jobs: readonly EnqueuedJob[]): Promise<JobOutcome[]> {
+export async function jobOutcomes(
+  redis: RedisClient,
+  markerDir: string,
+  jobs: readonly EnqueuedJob[],
+): Promise<JobOutcome[]> {
   const found = markers(markerDir);
   const queued = new Map<string, string[]>();
   for (const queue of new Set(jobs.map((job) => job.queue))) queued.set(queue, await jobsInQueue(redis, queue));
-  const retryOrDead = [...strings(await redis.call('ZRANGE', 'retry', 0, -1)), ...strings(await redis.call('ZRANGE', 'dead', 0, -1))].map(jidOf);
+  const retryOrDead = [
+    ...strings(await redis.call('ZRANGE', 'retry', 0, -1)),
+    ...strings(await redis.call('ZRANGE', 'dead', 0, -1)),
+  ].map(jidOf);
   return jobs.map((job): JobOutcome => {
     const inQueue = (queued.get(job.queue) ?? []).filter((payload) => jidOf(payload) === job.jid);
     const started = found.started.includes(job.jid);
     const fate: JobFate = found.done.includes(job.jid)
       ? 'finished'
       : inQueue.length > 0
-        ? started ? 'requeued' : 'waiting'
-        : retryOrDead.includes(job.jid) ? 'retry/dead' : 'lost';
+        ? started
+          ? 'requeued'
+          : 'waiting'
+        : retryOrDead.includes(job.jid)
+          ? 'retry/dead'
+          : 'lost';
     return {
       jid: job.jid,
       fate,
@@ -219,7 +253,13 @@ export async function sidekiqProcesses(redis: RedisClient): Promise<SidekiqProce
   for (const identity of identities) {
     const [info, busy, quiet, beat] = strings(await redis.call('HMGET', identity, 'info', 'busy', 'quiet', 'beat'));
     if (info === undefined || info === '') continue;
-    const parsed = JSON.parse(info) as { hostname?: string; pid?: number; started_at?: number; concurrency?: number; queues?: string[] };
+    const parsed = JSON.parse(info) as {
+      hostname?: string;
+      pid?: number;
+      started_at?: number;
+      concurrency?: number;
+      queues?: string[];
+    };
     found.push({
       identity,
       hostname: parsed.hostname ?? '',
@@ -246,21 +286,41 @@ export interface WaitOptions {
  * `busy` is written by the heartbeat, every 5 s in 6.x: a job is seen busy up to 5 s after it started
  * (use waitForMarker(dir, jid, 'started') to know at once). Resolves to the processes counted.
  */
-export async function waitForSidekiqBusy(redis: RedisClient, n: number, options: WaitOptions = {}): Promise<SidekiqProcessInfo[]> {
-  return pollAsync(async () => {
-    const live = (await sidekiqProcesses(redis)).filter((p) => options.pid === undefined || p.pid === options.pid);
-    return live.reduce((sum, p) => sum + p.busy, 0) >= n ? live : undefined;
-  }, `${n} busy Sidekiq job(s)`, options.timeoutMs ?? 15_000);
+export async function waitForSidekiqBusy(
+  redis: RedisClient,
+  n: number,
+  options: WaitOptions = {},
+): Promise<SidekiqProcessInfo[]> {
+  return pollAsync(
+    async () => {
+      const live = (await sidekiqProcesses(redis)).filter((p) => options.pid === undefined || p.pid === options.pid);
+      return live.reduce((sum, p) => sum + p.busy, 0) >= n ? live : undefined;
+    },
+    `${n} busy Sidekiq job(s)`,
+    options.timeoutMs ?? 15_000,
+  );
 }
 
 /** Polls until a Sidekiq process has registered (first heartbeat: its signal traps are installed by then). */
-export async function waitForSidekiqRegistered(redis: RedisClient, options: WaitOptions = {}): Promise<SidekiqProcessInfo> {
-  return pollAsync(async () => (await sidekiqProcesses(redis)).find((p) => options.pid === undefined || p.pid === options.pid), 'a registered Sidekiq process', options.timeoutMs ?? 15_000);
+export async function waitForSidekiqRegistered(
+  redis: RedisClient,
+  options: WaitOptions = {},
+): Promise<SidekiqProcessInfo> {
+  return pollAsync(
+    async () => (await sidekiqProcesses(redis)).find((p) => options.pid === undefined || p.pid === options.pid),
+    'a registered Sidekiq process',
+    options.timeoutMs ?? 15_000,
+  );
 }
 
 /** Polls until a Sidekiq process reports quiet=true (first heartbeat after TSTP, up to 5 s later). */
 export async function waitForSidekiqQuiet(redis: RedisClient, options: WaitOptions = {}): Promise<SidekiqProcessInfo> {
-  return pollAsync(async () => (await sidekiqProcesses(redis)).find((p) => p.quiet && (options.pid === undefined || p.pid === options.pid)), 'a quiet Sidekiq process', options.timeoutMs ?? 15_000);
+  return pollAsync(
+    async () =>
+      (await sidekiqProcesses(redis)).find((p) => p.quiet && (options.pid === undefined || p.pid === options.pid)),
+    'a quiet Sidekiq process',
+    options.timeoutMs ?? 15_000,
+  );
 }
 
 export interface SidekiqRun {
@@ -288,7 +348,11 @@ export function spawnSidekiq(argv: readonly string[], env: Record<string, string
       for (const child of runningSidekiqs) child.kill('SIGKILL');
     });
   }
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd === undefined ? {} : { cwd }) });
+  const child = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd === undefined ? {} : { cwd }),
+  });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   runningSidekiqs.add(child);
   let output = '';
@@ -309,7 +373,12 @@ export function spawnSidekiq(argv: readonly string[], env: Record<string, string
     pid,
     log: () => output,
     waitForLog: (pattern, timeoutMs = 20_000) =>
-      poll(() => pattern.exec(output)?.[0], () => `log line ${String(pattern)}\n--- log so far:\n${output}`, timeoutMs, 50),
+      poll(
+        () => pattern.exec(output)?.[0],
+        () => `log line ${String(pattern)}\n--- log so far:\n${output}`,
+        timeoutMs,
+        50,
+      ),
     exited,
     signal: (name) => {
       child.kill(name);
@@ -337,12 +406,18 @@ function strings(value: RespValue): string[] {
   return value.map((item) => (item === null ? '' : String(item)));
 }
 
-async function poll<T>(probe: () => T | undefined, what: string | (() => string), timeoutMs: number, everyMs: number): Promise<T> {
+async function poll<T>(
+  probe: () => T | undefined,
+  what: string | (() => string),
+  timeoutMs: number,
+  everyMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

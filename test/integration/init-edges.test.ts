@@ -2,7 +2,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { processState } from '../../src/process/proc-state.js';
-import { FIXTURES, ROOT, killedAfterEach, logLines, recorded, startDrainInit, tempPath, waitFor, type Run } from '../helpers/pid1.js';
+import {
+  FIXTURES,
+  ROOT,
+  killedAfterEach,
+  logLines,
+  recorded,
+  startDrainInit,
+  tempPath,
+  waitFor,
+  type Run,
+} from '../helpers/pid1.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const track = killedAfterEach();
@@ -13,7 +23,10 @@ function start(...args: Parameters<typeof startDrainInit>): Run {
 
 /** The host pid of a process's only child. */
 function childOf(pid: number): Promise<number> {
-  return waitFor(() => Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0]) || undefined, `a child of ${pid}`);
+  return waitFor(
+    () => Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')[0]) || undefined,
+    `a child of ${pid}`,
+  );
 }
 
 const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -29,16 +42,34 @@ describe('a suspended worker', () => {
     await waitFor(() => messages(run).some((message) => message.includes(RESUMED)), 'the resume', 1_000);
     expect(['S', 'R']).toContain(processState(worker));
     process.kill(worker, 'SIGSTOP');
-    await waitFor(() => messages(run).filter((message) => message.includes(RESUMED)).length === 2, 'the second resume', 1_000);
+    await waitFor(
+      () => messages(run).filter((message) => message.includes(RESUMED)).length === 2,
+      'the second resume',
+      1_000,
+    );
   });
 
   it('stays suspended with --job-control until a stop begins, and is resumed before the quiet signal', async () => {
-    const run = start(['--job-control', '--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sleep', '60']);
+    const run = start([
+      '--job-control',
+      '--preset',
+      'sidekiq',
+      '--grace-period',
+      '20s',
+      '--shutdown-timeout',
+      '5s',
+      '--',
+      'sleep',
+      '60',
+    ]);
     const pid = await run.pid();
     const worker = await childOf(pid);
     await waitFor(() => messages(run).includes('started child'), 'the start');
     process.kill(worker, 'SIGSTOP');
-    await waitFor(() => messages(run).some((message) => message.includes('left suspended (--job-control)')), 'the notice');
+    await waitFor(
+      () => messages(run).some((message) => message.includes('left suspended (--job-control)')),
+      'the notice',
+    );
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(processState(worker)).toBe('T');
     process.kill(pid, 'SIGTERM');
@@ -62,8 +93,12 @@ describe('processes left when the worker exits', () => {
     expect(result.code).toBe(3);
     expect(recorded(file).map((entry) => entry.name)[0]).toBe('SIGTERM');
     const logs = logLines(result.stderr);
-    expect(logs.find((line) => String(line.msg).startsWith('processes left after the child exited'))?.leftovers).toEqual([{ pid: expect.any(Number), command: 'python3' }]);
-    expect(logs.find((line) => line.msg === 'the leftover processes exited after SIGTERM')?.ended).toEqual([{ pid: expect.any(Number), command: 'python3', afterMs: expect.any(Number) }]);
+    expect(
+      logs.find((line) => String(line.msg).startsWith('processes left after the child exited'))?.leftovers,
+    ).toEqual([{ pid: expect.any(Number), command: 'python3' }]);
+    expect(logs.find((line) => line.msg === 'the leftover processes exited after SIGTERM')?.ended).toEqual([
+      { pid: expect.any(Number), command: 'python3', afterMs: expect.any(Number) },
+    ]);
   });
 
   it('get KILL after --leftover-grace when they ignore TERM', async () => {
@@ -90,7 +125,10 @@ describe('processes left when the worker exits', () => {
   });
 
   it('are found as descendants (-s) or in the process group when drain-init is not PID 1', async () => {
-    for (const [flags, setsid] of [[['-s'], true], [[], false]] as const) {
+    for (const [flags, setsid] of [
+      [['-s'], true],
+      [[], false],
+    ] as const) {
       const file = tempPath('not-pid1');
       const run = start([...flags, '--', ...leaving(file, '--exit-on SIGTERM', setsid)], { asPid1: false });
       // Not PID 1: a leftover drain-init missed outlives it, holding its output open.
@@ -170,7 +208,10 @@ describe('synchronous signals sent with kill', () => {
   });
 
   it('a real fault still kills the process that handles SIGSEGV (the native guard)', () => {
-    const result = spawnSync(process.execPath, [`${FIXTURES}fault.mjs`, `${ROOT}dist/drain_init.node`], { encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [`${FIXTURES}fault.mjs`, `${ROOT}dist/drain_init.node`], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     expect(result.stdout).toBe('handled SIGSEGV\n');
     expect(result.signal).toBe('SIGSEGV');
   });

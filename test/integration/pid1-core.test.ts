@@ -1,6 +1,17 @@
 import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CLI, FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, startInit, tempPath, waitFor, type Run } from '../helpers/pid1.js';
+import {
+  CLI,
+  FIXTURES,
+  killedAfterEach,
+  logLines,
+  recorded,
+  startDrainInit,
+  startInit,
+  tempPath,
+  waitFor,
+  type Run,
+} from '../helpers/pid1.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const track = killedAfterEach();
@@ -8,7 +19,6 @@ const track = killedAfterEach();
 function start(...args: Parameters<typeof startDrainInit>): Run {
   return track(startDrainInit(...args));
 }
-
 
 async function startRecorder(args: string[], file: string): Promise<{ run: Run; pid: number }> {
   const run = start([...args, '--', RECORDER, file]);
@@ -19,7 +29,9 @@ async function startRecorder(args: string[], file: string): Promise<{ run: Run; 
 /** Children of a host pid and their process states, from /proc. */
 function childStates(pid: number): string[] {
   const tasks = readdirSync(`/proc/${pid}/task`);
-  const children = tasks.flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(' ').filter(Boolean));
+  const children = tasks.flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(' ').filter(Boolean),
+  );
   return children.flatMap((child) => {
     try {
       const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
@@ -39,7 +51,34 @@ const rssKb = (pid: number) => statusKb(pid, 'VmRSS');
 const rssFileKb = (pid: number) => statusKb(pid, 'RssFile');
 
 describe('signal forwarding as PID 1', () => {
-  const SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU', 'SIGCONT', 'SIGPIPE', 'SIGTSTP', 'SIGURG', 'SIGXCPU', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSYS', 'SIGTRAP', 'SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGSTKFLT', 'SIGXFSZ'];
+  const SIGNALS: NodeJS.Signals[] = [
+    'SIGHUP',
+    'SIGQUIT',
+    'SIGUSR1',
+    'SIGUSR2',
+    'SIGALRM',
+    'SIGWINCH',
+    'SIGTTIN',
+    'SIGTTOU',
+    'SIGCONT',
+    'SIGPIPE',
+    'SIGTSTP',
+    'SIGURG',
+    'SIGXCPU',
+    'SIGVTALRM',
+    'SIGPROF',
+    'SIGIO',
+    'SIGPWR',
+    'SIGSYS',
+    'SIGTRAP',
+    'SIGABRT',
+    'SIGSEGV',
+    'SIGBUS',
+    'SIGFPE',
+    'SIGILL',
+    'SIGSTKFLT',
+    'SIGXFSZ',
+  ];
 
   it('passes every catchable signal on to the child, in order', async () => {
     const file = tempPath('signals');
@@ -50,7 +89,10 @@ describe('signal forwarding as PID 1', () => {
     }
     expect(recorded(file).map((entry) => entry.name)).toEqual(SIGNALS);
     // drain-init logs after it forwards: its last line may reach us after the child recorded the signal.
-    const forwarded = () => logLines(run.stderr()).filter((line) => line.msg === 'forwarded signal').map((line) => line.signal);
+    const forwarded = () =>
+      logLines(run.stderr())
+        .filter((line) => line.msg === 'forwarded signal')
+        .map((line) => line.signal);
     await waitFor(() => forwarded().length === SIGNALS.length, 'the last log line');
     expect(forwarded()).toEqual(SIGNALS);
   });
@@ -109,7 +151,9 @@ describe('exit codes', () => {
     const marker = tempPath('started');
     const result = await start(['--grace-period', 'soon', '--', 'touch', marker]).done;
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe("drain-init: invalid value 'soon' for --grace-period: expected a duration such as 500ms, 30s, 2m, 1h or bare seconds\n");
+    expect(result.stderr).toBe(
+      "drain-init: invalid value 'soon' for --grace-period: expected a duration such as 500ms, 30s, 2m, 1h or bare seconds\n",
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -126,7 +170,11 @@ describe('zombies', () => {
     const pid = await run.pid();
     await waitFor(() => run.stdout().includes('spawned'), 'the orphans to be spawned', 30_000);
     const afterSpawn = rssKb(pid);
-    await waitFor(() => childStates(pid).filter((state) => state !== 'Z').length === 1 && !childStates(pid).includes('Z'), 'every orphan to be reaped', 20_000);
+    await waitFor(
+      () => childStates(pid).filter((state) => state !== 'Z').length === 1 && !childStates(pid).includes('Z'),
+      'every orphan to be reaped',
+      20_000,
+    );
     expect(childStates(pid)).toEqual(['S']);
     expect(rssKb(pid) - afterSpawn).toBeLessThan(4_096);
     process.kill(pid, 'SIGHUP');
@@ -176,7 +224,11 @@ describe('memory', () => {
     const pid = await run.pid();
     await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'started child'), 'the child');
     const before = rssFileKb(pid);
-    await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'trimmed the resident set after start-up'), 'the trim', 5_000);
+    await waitFor(
+      () => logLines(run.stderr()).some((line) => line.msg === 'trimmed the resident set after start-up'),
+      'the trim',
+      5_000,
+    );
     expect(rssFileKb(pid)).toBeLessThan(before / 2);
   });
 });

@@ -26,7 +26,9 @@ function hostile(port: number, act: (socket: Socket) => void): Promise<Outcome> 
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (received += chunk));
     socket.on('error', () => {});
-    socket.on('close', () => resolve({ status: /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? '', closedAfterMs: performance.now() - started }));
+    socket.on('close', () =>
+      resolve({ status: /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? '', closedAfterMs: performance.now() - started }),
+    );
   });
 }
 
@@ -73,18 +75,34 @@ describe('the probe endpoint under hostile clients', () => {
       while (attacking) {
         const before = recorded(file).length;
         process.kill(pid, 'SIGUSR1');
-        await waitFor(() => recorded(file).length > before || undefined, `USR1 forwarded during the ${phase} attack`, 2_000);
+        await waitFor(
+          () => recorded(file).length > before || undefined,
+          `USR1 forwarded during the ${phase} attack`,
+          2_000,
+        );
         forwarded++;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     })();
     const garbage = await many(100, () => hostile(port, (socket) => socket.write(randomBytes(4_096))));
     phase = 'huge headers';
-    const huge = await many(50, () => hostile(port, (socket) => socket.write(`GET /livez HTTP/1.1\r\nHost: probe\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`)));
+    const huge = await many(50, () =>
+      hostile(port, (socket) =>
+        socket.write(`GET /livez HTTP/1.1\r\nHost: probe\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`),
+      ),
+    );
     phase = 'slow clients';
-    const slow = await many(20, () => hostile(port, (socket) => slowly(socket, 'GET /livez HTTP/1.1\r\nHost: probe\r\n\r\n', 300)));
+    const slow = await many(20, () =>
+      hostile(port, (socket) => slowly(socket, 'GET /livez HTTP/1.1\r\nHost: probe\r\n\r\n', 300)),
+    );
     phase = 'request bodies';
-    const bodies = await many(20, () => hostile(port, (socket) => socket.write(`POST /livez HTTP/1.1\r\nHost: probe\r\nContent-Length: ${1024 * 1024}\r\n\r\n${'b'.repeat(1024 * 1024)}`)));
+    const bodies = await many(20, () =>
+      hostile(port, (socket) =>
+        socket.write(
+          `POST /livez HTTP/1.1\r\nHost: probe\r\nContent-Length: ${1024 * 1024}\r\n\r\n${'b'.repeat(1024 * 1024)}`,
+        ),
+      ),
+    );
     phase = 'idle connections';
     const idle = await many(1_000, () => hostile(port, () => {}));
     attacking = false;

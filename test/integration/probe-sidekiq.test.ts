@@ -13,7 +13,10 @@ const track = killedAfterEach();
 
 /** The host pid of drain-init's child, the Sidekiq process. */
 async function workerPid(initPid: number): Promise<number> {
-  return waitFor(() => Number(readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim()) || undefined, 'the worker');
+  return waitFor(
+    () => Number(readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim()) || undefined,
+    'the worker',
+  );
 }
 
 describe('the probe endpoint with a real Sidekiq 6.4.1', () => {
@@ -24,11 +27,24 @@ describe('the probe endpoint with a real Sidekiq 6.4.1', () => {
     const { run, port } = await startWithProbe(['--', ...SIDEKIQ], { env });
     track(run);
 
-    expect(await probeRequest(port, '/readyz')).toMatchObject({ status: 503, body: 'waiting for the first Sidekiq heartbeat of the worker\n' });
+    expect(await probeRequest(port, '/readyz')).toMatchObject({
+      status: 503,
+      body: 'waiting for the first Sidekiq heartbeat of the worker\n',
+    });
     expect((await probeRequest(port, '/livez')).status).toBe(200);
-    expect(await probeStatus(port)).toMatchObject({ state: 'running', redisConnected: true, sidekiq: { processes: [], lastBeatAgeSeconds: null } });
+    expect(await probeStatus(port)).toMatchObject({
+      state: 'running',
+      redisConnected: true,
+      sidekiq: { processes: [], lastBeatAgeSeconds: null },
+    });
 
-    await waitForProbe(port, '/readyz', (answer) => answer.status === 200, 'readiness after the first heartbeat', 30_000);
+    await waitForProbe(
+      port,
+      '/readyz',
+      (answer) => answer.status === 200,
+      'readiness after the first heartbeat',
+      30_000,
+    );
     const status = await probeStatus(port);
     expect(status).toMatchObject({ sidekiq: { processes: [{ busy: 0, quiet: false }], jobsInFlight: 0 } });
     const identity = (status.sidekiq as { processes: { identity: string }[] }).processes[0]?.identity ?? '';
@@ -36,12 +52,20 @@ describe('the probe endpoint with a real Sidekiq 6.4.1', () => {
 
     // TSTP is forwarded as it comes: Sidekiq goes quiet while drain-init itself keeps running.
     process.kill(await run.pid(), 'SIGTSTP');
-    const quiet = await waitForProbe(port, '/readyz', (answer) => answer.status === 503, 'readiness to fall on quiet', 15_000);
+    const quiet = await waitForProbe(
+      port,
+      '/readyz',
+      (answer) => answer.status === 503,
+      'readiness to fall on quiet',
+      15_000,
+    );
     expect(quiet.body).toBe(`Sidekiq process ${identity} is quiet: it takes no new job\n`);
     expect((await probeRequest(port, '/livez')).status).toBe(200);
     const families = parseExposition((await probeRequest(port, '/metrics')).body);
     expect(families.get('sidekiq_processes')?.samples).toEqual([{ labels: {}, value: 1 }]);
-    expect(families.get('drain_init_signals_forwarded_total')?.samples).toEqual([{ labels: { signal: 'SIGTSTP' }, value: 1 }]);
+    expect(families.get('drain_init_signals_forwarded_total')?.samples).toEqual([
+      { labels: { signal: 'SIGTSTP' }, value: 1 },
+    ]);
   }, 60_000);
 
   it('fails liveness on a stale heartbeat while Redis answers, and never for a Redis outage', async () => {
@@ -59,7 +83,13 @@ describe('the probe endpoint with a real Sidekiq 6.4.1', () => {
       const stale = await waitForProbe(port, '/livez', (answer) => answer.status === 503, 'liveness to fail', 30_000);
       expect(stale.body).toMatch(/^the worker's last Sidekiq heartbeat is (\d+) s old, more than --max-beat-age 8s\n$/);
       process.kill(sidekiq, 'SIGCONT');
-      await waitForProbe(port, '/livez', (answer) => answer.status === 200, 'liveness after the worker resumed', 20_000);
+      await waitForProbe(
+        port,
+        '/livez',
+        (answer) => answer.status === 200,
+        'liveness after the worker resumed',
+        20_000,
+      );
 
       // Sidekiq cannot beat without Redis, yet liveness holds well past --max-beat-age.
       await redis.stop();
@@ -70,7 +100,10 @@ describe('the probe endpoint with a real Sidekiq 6.4.1', () => {
         await new Promise((resolve) => setTimeout(resolve, 500));
         last = await probeRequest(port, '/livez');
       }
-      expect(last).toMatchObject({ status: 200, body: 'alive; Redis does not answer, so the Sidekiq heartbeat is not checked\n' });
+      expect(last).toMatchObject({
+        status: 200,
+        body: 'alive; Redis does not answer, so the Sidekiq heartbeat is not checked\n',
+      });
       const families = parseExposition((await probeRequest(port, '/metrics')).body);
       expect(families.get('drain_init_redis_up')?.samples).toEqual([{ labels: {}, value: 0 }]);
     } finally {

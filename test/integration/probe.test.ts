@@ -11,7 +11,18 @@ import { enqueue } from '../helpers/sidekiq.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 // TSTP at T0, TERM (and CONT) at 3 - 1 - 0.5 = 1.5 s, KILL at 3 - 0.5 = 2.5 s.
-const TIMED = ['--preset', 'sidekiq', '--grace-period', '3s', '--shutdown-timeout', '1s', '--stop-margin', '500ms', '--kill-margin', '500ms'];
+const TIMED = [
+  '--preset',
+  'sidekiq',
+  '--grace-period',
+  '3s',
+  '--shutdown-timeout',
+  '1s',
+  '--stop-margin',
+  '500ms',
+  '--kill-margin',
+  '500ms',
+];
 const track = killedAfterEach();
 
 async function startRecorder(args: readonly string[], recorderFlags: readonly string[] = []) {
@@ -59,7 +70,10 @@ describe('the probe endpoint through a stop', () => {
     expect(notReady.body).toBe('quieting: drain-init is stopping the worker\n');
     expect(await probeRequest(port, '/livez')).toMatchObject({ status: 200, body: 'alive\n' });
     const quieting = await probeStatus(port);
-    expect(quieting).toMatchObject({ state: 'quieting', stop: { plan: 'TSTP now, TERM at +1.5 s, KILL at +2.5 s, deadline at +3.0 s' } });
+    expect(quieting).toMatchObject({
+      state: 'quieting',
+      stop: { plan: 'TSTP now, TERM at +1.5 s, KILL at +2.5 s, deadline at +3.0 s' },
+    });
     const stop = quieting.stop as { deadline: string; deadlineInSeconds: number };
     expect(stop.deadlineInSeconds).toBeGreaterThan(2);
     expect(stop.deadlineInSeconds).toBeLessThanOrEqual(3);
@@ -68,8 +82,17 @@ describe('the probe endpoint through a stop', () => {
     expect(value(families, 'drain_init_state', { state: 'quieting' })).toBe(1);
     expect(value(families, 'drain_init_state', { state: 'running' })).toBe(0);
 
-    await waitForProbe(port, '/status', (answer) => (JSON.parse(answer.body) as { state: string }).state === 'stopping', 'the stop step', 3_000);
-    expect(await probeRequest(port, '/readyz')).toMatchObject({ status: 503, body: 'stopping: drain-init is stopping the worker\n' });
+    await waitForProbe(
+      port,
+      '/status',
+      (answer) => (JSON.parse(answer.body) as { state: string }).state === 'stopping',
+      'the stop step',
+      3_000,
+    );
+    expect(await probeRequest(port, '/readyz')).toMatchObject({
+      status: 503,
+      body: 'stopping: drain-init is stopping the worker\n',
+    });
     expect((await probeRequest(port, '/livez')).status).toBe(200);
     expect(value(await metrics(port), 'drain_init_state', { state: 'stopping' })).toBe(1);
 
@@ -77,11 +100,23 @@ describe('the probe endpoint through a stop', () => {
   });
 
   it('answers in the starting state while the worker waits to be restarted, then counts the restart', async () => {
-    const { port, pid, file } = await startRecorder(['--restart', 'always', '--restart-delay', '2s'], ['--exit-on', 'SIGUSR1']);
+    const { port, pid, file } = await startRecorder(
+      ['--restart', 'always', '--restart-delay', '2s'],
+      ['--exit-on', 'SIGUSR1'],
+    );
     process.kill(pid, 'SIGUSR1');
-    await waitForProbe(port, '/status', (answer) => (JSON.parse(answer.body) as { state: string }).state === 'starting', 'the starting state', 2_000);
+    await waitForProbe(
+      port,
+      '/status',
+      (answer) => (JSON.parse(answer.body) as { state: string }).state === 'starting',
+      'the starting state',
+      2_000,
+    );
     expect(await probeStatus(port)).toMatchObject({ state: 'starting', childPid: null });
-    expect(await probeRequest(port, '/readyz')).toMatchObject({ status: 503, body: 'starting: the worker is about to be restarted\n' });
+    expect(await probeRequest(port, '/readyz')).toMatchObject({
+      status: 503,
+      body: 'starting: the worker is about to be restarted\n',
+    });
     expect((await probeRequest(port, '/livez')).status).toBe(200);
     const families = await metrics(port);
     expect(value(families, 'drain_init_state', { state: 'starting' })).toBe(1);
@@ -96,10 +131,14 @@ describe('the probe endpoint through a stop', () => {
   it('never keeps drain-init alive: it exits with the worker while clients hold connections open', async () => {
     const { run, port, pid } = await startRecorder([], ['--exit-on', 'SIGTERM']);
     const sockets = await Promise.all(
-      Array.from({ length: 5 }, () => new Promise<ReturnType<typeof connect>>((resolve) => {
-        const socket = connect(port, '127.0.0.1', () => resolve(socket));
-        socket.on('error', () => {});
-      })),
+      Array.from(
+        { length: 5 },
+        () =>
+          new Promise<ReturnType<typeof connect>>((resolve) => {
+            const socket = connect(port, '127.0.0.1', () => resolve(socket));
+            socket.on('error', () => {});
+          }),
+      ),
     );
     // One connection kept alive after an answer, the others idle before any request.
     sockets[0]?.write('GET /livez HTTP/1.1\r\nHost: probe\r\n\r\n');
@@ -118,7 +157,10 @@ describe('the probe endpoint through a stop', () => {
     const head = await probeRequest(port, '/readyz', 'HEAD');
     expect(head).toMatchObject({ status: 200, body: '' });
     expect(head.headers['content-length']).toBe('6');
-    expect(await probeRequest(port, '/livez', 'DELETE')).toMatchObject({ status: 405, body: 'method DELETE not allowed: use GET or HEAD\n' });
+    expect(await probeRequest(port, '/livez', 'DELETE')).toMatchObject({
+      status: 405,
+      body: 'method DELETE not allowed: use GET or HEAD\n',
+    });
     expect((await probeRequest(port, '/livez', 'DELETE')).headers.allow).toBe('GET, HEAD');
     expect((await probeRequest(port, '/healthz')).status).toBe(404);
     const withBody = await rawExchange(port, 'GET /status HTTP/1.1\r\nHost: probe\r\nContent-Length: 5\r\n\r\nhello');
@@ -137,11 +179,17 @@ describe('the probe endpoint through a stop', () => {
   it('logs one warning and runs the worker on when the port is taken', async () => {
     const { run, port } = await startRecorder([]);
     const file = tempPath('signals');
-    const second = track(startDrainInit(['--probe-host', '127.0.0.1', '--probe-port', String(port), '--', RECORDER, file]));
+    const second = track(
+      startDrainInit(['--probe-host', '127.0.0.1', '--probe-port', String(port), '--', RECORDER, file]),
+    );
     await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the second recorder');
     await waitFor(() => second.stderr().includes('probe endpoint not started') || undefined, 'the warning');
     const warning = logLines(second.stderr()).find((line) => String(line.msg).startsWith('probe endpoint not started'));
-    expect(warning).toMatchObject({ level: 40, port, msg: 'probe endpoint not started, the worker runs without it; choose another --probe-port, or 0 for none' });
+    expect(warning).toMatchObject({
+      level: 40,
+      port,
+      msg: 'probe endpoint not started, the worker runs without it; choose another --probe-port, or 0 for none',
+    });
     expect(String(warning?.err)).toContain('EADDRINUSE');
     expect((await probeRequest(port, '/livez')).status).toBe(200);
     expect(run.process.exitCode).toBeNull();
@@ -208,7 +256,10 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
 
     const text = (await probeRequest(port, '/metrics')).body + (await probeRequest(port, '/status')).body;
     expect(text).not.toContain('personal-data');
-    expect(await probeStatus(port)).toMatchObject({ redisConnected: true, sidekiq: { processes: [], jobsInFlight: 0, lastBeatAgeSeconds: null } });
+    expect(await probeStatus(port)).toMatchObject({
+      redisConnected: true,
+      sidekiq: { processes: [], jobsInFlight: 0, lastBeatAgeSeconds: null },
+    });
   });
 
   it('costs Redis one script run per 5 s however often it is scraped', async () => {
@@ -222,17 +273,28 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
   });
 
   it('reads at most 100 queues and says so in a warning', async () => {
-    await redis().call('SADD', 'queues', ...Array.from({ length: 105 }, (_, index) => `q${String(index).padStart(3, '0')}`));
+    await redis().call(
+      'SADD',
+      'queues',
+      ...Array.from({ length: 105 }, (_, index) => `q${String(index).padStart(3, '0')}`),
+    );
     const { run, port } = await startRecorder(['--preset', 'sidekiq', '--redis-url', redis().url]);
     const families = await waitForMetric(port, 'sidekiq_queue_enqueued_jobs');
     expect(families.get('sidekiq_queue_enqueued_jobs')).toHaveLength(100);
     expect(families.get('sidekiq_queue_enqueued_jobs')?.at(-1)?.labels).toEqual({ name: 'q099' });
-    const warnings = logLines(run.stderr()).filter((line) => line.msg === 'Sidekiq has 105 queues: metrics cover the first 100 by name');
+    const warnings = logLines(run.stderr()).filter(
+      (line) => line.msg === 'Sidekiq has 105 queues: metrics cover the first 100 by name',
+    );
     expect(warnings).toHaveLength(1);
   });
 
   it('leaves Sidekiq out for a generic worker, and reports Redis down without failing', async () => {
-    const { port } = await startRecorder(['--redis-url', redis().url.replace(`:${redis().port}`, ':1'), '--heartbeat-interval', '100ms']);
+    const { port } = await startRecorder([
+      '--redis-url',
+      redis().url.replace(`:${redis().port}`, ':1'),
+      '--heartbeat-interval',
+      '100ms',
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const families = await metrics(port);
     expect([...families.keys()].filter((name) => name.startsWith('sidekiq_'))).toEqual([]);
@@ -244,7 +306,10 @@ describe('/metrics against a Redis seeded with Sidekiq data', () => {
 
   async function scriptRuns(): Promise<number> {
     const stats = await redis().command('INFO', 'commandstats');
-    return [...stats.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    return [...stats.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
   }
 });
 

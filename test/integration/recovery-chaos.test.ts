@@ -9,7 +9,14 @@ import { runChaos, summary, type ChaosPlan } from '../helpers/chaos.js';
 import { killedAfterEach, logLines, startDrainInit } from '../helpers/pid1.js';
 import { sidekiqCommand, sidekiqEnv, sidekiqTestBed } from '../helpers/sidekiq.js';
 
-const PLAN: ChaosPlan = { jobs: 200, jobSeconds: [0.5, 5], killAfterMs: [1_000, 8_000], kills: 5, seed: 20_251_122, timeoutMs: 170_000 };
+const PLAN: ChaosPlan = {
+  jobs: 200,
+  jobSeconds: [0.5, 5],
+  killAfterMs: [1_000, 8_000],
+  kills: 5,
+  seed: 20_251_122,
+  timeoutMs: 170_000,
+};
 const SIDEKIQ = sidekiqCommand({ concurrency: 10, timeoutS: 3 });
 const DRAIN_INIT_ARGS = ['--instance-id', 'chaos', '--grace-period', '10s', '--probe-port', '0'];
 
@@ -29,7 +36,9 @@ describe('no job lost when the worker is SIGKILLed again and again', () => {
     // The run tested recovery: kills caught jobs that Redis showed running, and drain-init requeued them.
     expect(result.kills.flatMap((kill) => kill.seen).length).toBeGreaterThan(0);
     const log = result.initLogs.flatMap((stderr) => logLines(stderr));
-    const requeued = log.filter((line) => line.msg === 'recovered the jobs of a dead worker').reduce((sum, line) => sum + Number(line.requeued), 0);
+    const requeued = log
+      .filter((line) => line.msg === 'recovered the jobs of a dead worker')
+      .reduce((sum, line) => sum + Number(line.requeued), 0);
     expect(requeued).toBeGreaterThan(0);
     // Each kill left drain-init to recover and exit with the worker's 137, as a platform expects.
     expect(result.kills.map((kill) => kill.initExit)).toEqual(result.kills.map(() => 'exited 137'));

@@ -25,8 +25,20 @@ describe('a worker OOM-killed at its memory limit', () => {
     cgroup = memoryCgroup(`drain-init-oom-${process.pid}`, LIMIT_BYTES);
     const job = await enqueue(bed.redis(), { jobClass: 'AllocJob', args: ALLOC_ARGS });
     // A 1 s heartbeat: the job is in Sidekiq's work hash well before the limit.
-    const env = { ...sidekiqEnv({ redisUrl: bed.redis().url, markerDir: bed.markerDir(), logLevel: 'warn' }), SIDEKIQ_BEAT_SECONDS: '1' };
-    const drainInit = [process.execPath, CLI, '--instance-id', 'oom', '--probe-port', '0', '--', ...sidekiqCommand({ concurrency: 1 })];
+    const env = {
+      ...sidekiqEnv({ redisUrl: bed.redis().url, markerDir: bed.markerDir(), logLevel: 'warn' }),
+      SIDEKIQ_BEAT_SECONDS: '1',
+    };
+    const drainInit = [
+      process.execPath,
+      CLI,
+      '--instance-id',
+      'oom',
+      '--probe-port',
+      '0',
+      '--',
+      ...sidekiqCommand({ concurrency: 1 }),
+    ];
     // PID 1 moves itself into the cgroup, then becomes drain-init: the worker starts inside it.
     const run = track(startInit(['sh', '-c', 'echo 0 > "$0" && exec "$@"', cgroup.procs, ...drainInit], { env }));
 
@@ -35,8 +47,14 @@ describe('a worker OOM-killed at its memory limit', () => {
     // drain-init's own exit with the worker's status (unshare would say 1 had drain-init been killed).
     expect(result.code).toBe(137);
     expect(cgroup.oomKills()).toBe(1);
-    expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({ level: 40, exit: 'signal SIGKILL' });
-    expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({ instanceId: 'oom', requeued: 1 });
+    expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({
+      level: 40,
+      exit: 'signal SIGKILL',
+    });
+    expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({
+      instanceId: 'oom',
+      requeued: 1,
+    });
     expect(log.at(-1)).toMatchObject({ msg: 'child killed by signal', signal: 'SIGKILL', exitCode: 137 });
     expect(markers(bed.markerDir())).toMatchObject({ started: [job.jid], done: [] });
     expect(await jobsInQueue(bed.redis())).toEqual([job.payload]);

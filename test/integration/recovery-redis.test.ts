@@ -5,7 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { recoveryKeys } from '../../src/recovery/keys.js';
 import { acquireLock, releaseLock } from '../../src/recovery/lock.js';
 import { JobMirror } from '../../src/recovery/mirror.js';
-import { findDeadPeers, recoverDeadPeers, recoverRecord, type RecoveryResult, type RecoverySettings } from '../../src/recovery/recover.js';
+import {
+  findDeadPeers,
+  recoverDeadPeers,
+  recoverRecord,
+  type RecoveryResult,
+  type RecoverySettings,
+} from '../../src/recovery/recover.js';
 import { countOutcomes, requeueRecord, type JobResult } from '../../src/recovery/requeue.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
 import { readSidekiq } from '../../src/sidekiq/reader.js';
@@ -55,12 +61,28 @@ async function writeRecord(instanceId: string, entries: Record<string, string>):
 }
 
 /** A Sidekiq process with a fresh heartbeat (or `ageS` old) running `jids`, as its heartbeat writes it. */
-async function sidekiqProcess(identity: string, jids: readonly string[], options: { ageS?: number; namespace?: string; queues?: string[] } = {}): Promise<void> {
+async function sidekiqProcess(
+  identity: string,
+  jids: readonly string[],
+  options: { ageS?: number; namespace?: string; queues?: string[] } = {},
+): Promise<void> {
   const prefix = options.namespace === undefined ? '' : `${options.namespace}:`;
   const [hostname = '', pid = '0'] = identity.split(':');
-  const info = JSON.stringify({ hostname, started_at: 1, pid: Number(pid), tag: '', concurrency: 5, queues: options.queues ?? ['default'], labels: [], identity });
+  const info = JSON.stringify({
+    hostname,
+    started_at: 1,
+    pid: Number(pid),
+    tag: '',
+    concurrency: 5,
+    queues: options.queues ?? ['default'],
+    labels: [],
+    identity,
+  });
   const beat = Date.now() / 1000 - (options.ageS ?? 0);
-  const work = jids.flatMap((jid, index) => [`t${index}`, JSON.stringify({ queue: 'default', payload: jobString(jid), run_at: Math.floor(beat) })]);
+  const work = jids.flatMap((jid, index) => [
+    `t${index}`,
+    JSON.stringify({ queue: 'default', payload: jobString(jid), run_at: Math.floor(beat) }),
+  ]);
   await redis().pipeline([
     ['SADD', `${prefix}processes`, identity],
     ['HSET', `${prefix}${identity}`, 'info', info, 'busy', jids.length, 'beat', beat, 'quiet', 'false'],
@@ -93,7 +115,11 @@ function byJid(jobs: readonly JobResult[]): Record<string, string> {
   return Object.fromEntries(jobs.map((job) => [job.jid, `${job.outcome} ${job.detail}`]));
 }
 
-async function recoverOwn(connection: RedisConnection, instanceId = DEAD, settings = SETTINGS): Promise<RecoveryResult> {
+async function recoverOwn(
+  connection: RedisConnection,
+  instanceId = DEAD,
+  settings = SETTINGS,
+): Promise<RecoveryResult> {
   return recoverRecord(connection, settings, { instanceId, onlyIfExpired: false }, captureLogger().log);
 }
 
@@ -103,7 +129,11 @@ describe('the requeue script', () => {
       ['SADD', 'queues', 'default'],
       ['LPUSH', 'queue:default', jobString('waiting-C')],
     ]);
-    await writeRecord(DEAD, { 'victim-A': entry('victim-A'), 'victim-B': entry('victim-B'), 'urgent-D': entry('urgent-D', 'critical') });
+    await writeRecord(DEAD, {
+      'victim-A': entry('victim-A'),
+      'victim-B': entry('victim-B'),
+      'urgent-D': entry('urgent-D', 'critical'),
+    });
     const result = await recoverOwn(await connect());
 
     expect(countOutcomes(jobsOf(result))).toEqual({ requeued: 3, running: 0, queued: 0, malformed: 0, failed: 0 });
@@ -173,7 +203,11 @@ describe('the requeue script', () => {
     expect(await list('queue:default')).toEqual([jobString('good')]);
     expect(await recordOf(DEAD)).toEqual([]);
     expect(records.filter((record) => record.msg === 'malformed job record entry dropped')).toHaveLength(7);
-    expect(records.find((record) => record.msg === 'recovered the jobs of a dead worker')).toMatchObject({ instanceId: DEAD, requeued: 1, malformed: 7 });
+    expect(records.find((record) => record.msg === 'recovered the jobs of a dead worker')).toMatchObject({
+      instanceId: DEAD,
+      requeued: 1,
+      malformed: 7,
+    });
   });
 
   it("honours Sidekiq's redis-namespace for queues, queues set and processes", async () => {
@@ -194,7 +228,10 @@ describe('the requeue script', () => {
     const connection = await connect();
     const first = jobsOf(await recoverOwn(connection));
 
-    expect(first.find((job) => job.jid === 'victim-A')).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/^WRONGTYPE/) });
+    expect(first.find((job) => job.jid === 'victim-A')).toMatchObject({
+      outcome: 'failed',
+      detail: expect.stringMatching(/^WRONGTYPE/),
+    });
     expect(await recordOf(DEAD)).toEqual(['victim-A']);
     expect(await index()).toEqual([DEAD]);
     expect(await list('queue:default')).toEqual([jobString('victim-B')]);
@@ -216,7 +253,9 @@ describe('the requeue script', () => {
     await redis().call('CONFIG', 'SET', 'maxmemory', 1);
     try {
       const refused = await requeueRecord(connection.client, request);
-      expect(refused.kind === 'recovered' && refused.jobs.map((job) => `${job.outcome} ${job.detail.slice(0, 3)}`)).toEqual(['failed OOM', 'failed OOM']);
+      expect(
+        refused.kind === 'recovered' && refused.jobs.map((job) => `${job.outcome} ${job.detail.slice(0, 3)}`),
+      ).toEqual(['failed OOM', 'failed OOM']);
     } finally {
       await redis().call('CONFIG', 'SET', 'maxmemory', 0);
     }
@@ -238,11 +277,15 @@ describe('the requeue script', () => {
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
     const request = { keys, instanceId: DEAD, namespace: undefined, running: [] };
-    expect(await requeueRecord(connection.client, { ...request, token: 'not-the-holder', onlyIfExpired: false })).toEqual({ kind: 'not-held' });
+    expect(
+      await requeueRecord(connection.client, { ...request, token: 'not-the-holder', onlyIfExpired: false }),
+    ).toEqual({ kind: 'not-held' });
 
     await redis().call('HSET', keys.instance, 'state', 'running');
     const token = await acquireLock(connection.client, keys.lock, 10_000);
-    expect(await requeueRecord(connection.client, { ...request, token: token ?? '', onlyIfExpired: true })).toEqual({ kind: 'alive' });
+    expect(await requeueRecord(connection.client, { ...request, token: token ?? '', onlyIfExpired: true })).toEqual({
+      kind: 'alive',
+    });
     expect(await recordOf(DEAD)).toEqual(['victim-A']);
     expect(await list('queue:default')).toEqual([]);
   });
@@ -258,7 +301,13 @@ describe('a redis-server killed while the script runs', () => {
     durable = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     const server = durable;
     // Each job must be looked for in a long queue, so the script runs for seconds.
-    await server.call('EVAL', "for i = 1, tonumber(ARGV[1]) do redis.call('RPUSH', KEYS[1], 'filler-' .. i) end", 1, 'queue:default', 300_000);
+    await server.call(
+      'EVAL',
+      "for i = 1, tonumber(ARGV[1]) do redis.call('RPUSH', KEYS[1], 'filler-' .. i) end",
+      1,
+      'queue:default',
+      300_000,
+    );
     const jids = Array.from({ length: 400 }, (_, index) => `victim-${index}`);
     const keys = recoveryKeys(PREFIX, DEAD);
     await server.call('HSET', keys.jobs, ...jids.flatMap((jid) => [jid, entry(jid)]));
@@ -266,11 +315,24 @@ describe('a redis-server killed while the script runs', () => {
     client.on('error', () => {});
     try {
       const token = (await acquireLock(client, keys.lock, 60_000)) ?? '';
-      const running = requeueRecord(client, { keys, instanceId: DEAD, token, onlyIfExpired: false, namespace: undefined, running: [] });
+      const running = requeueRecord(client, {
+        keys,
+        instanceId: DEAD,
+        token,
+        onlyIfExpired: false,
+        namespace: undefined,
+        running: [],
+      });
       running.catch(() => {});
       await sleep(200);
       // While a script runs, Redis answers nobody else: a PING left waiting shows it is in the middle.
-      const ping = await Promise.race([server.call('PING').then(() => 'answered', () => 'failed'), sleep(400).then(() => 'waiting')]);
+      const ping = await Promise.race([
+        server.call('PING').then(
+          () => 'answered',
+          () => 'failed',
+        ),
+        sleep(400).then(() => 'waiting'),
+      ]);
       expect(ping).toBe('waiting');
       process.kill(server.pid(), 'SIGKILL');
       await expect(running).rejects.toThrow();
@@ -322,9 +384,16 @@ describe('dead peers', () => {
     const jids = Array.from({ length: 20 }, (_, index) => `victim-${index}`);
     await writeRecord(DEAD, Object.fromEntries(jids.map((jid) => [jid, entry(jid)])));
     const [a, b] = [await connect(), await connect()];
-    const results = (await Promise.all([recoverDeadPeers(a, SETTINGS, 'pod-a', captureLogger().log), recoverDeadPeers(b, SETTINGS, 'pod-b', captureLogger().log)])).flat();
+    const results = (
+      await Promise.all([
+        recoverDeadPeers(a, SETTINGS, 'pod-a', captureLogger().log),
+        recoverDeadPeers(b, SETTINGS, 'pod-b', captureLogger().log),
+      ])
+    ).flat();
 
-    const requeued = results.flatMap((result) => (result.kind === 'recovered' ? result.jobs : [])).filter((job) => job.outcome === 'requeued');
+    const requeued = results
+      .flatMap((result) => (result.kind === 'recovered' ? result.jobs : []))
+      .filter((job) => job.outcome === 'requeued');
     expect(requeued.map((job) => job.jid).sort()).toEqual([...jids].sort());
     expect((await list('queue:default')).sort()).toEqual(jids.map((jid) => jobString(jid)).sort());
     expect(await redis().call('EXISTS', recoveryKeys(PREFIX, DEAD).jobs, recoveryKeys(PREFIX, DEAD).lock)).toBe(0);
@@ -347,7 +416,9 @@ describe('dead peers', () => {
     const { log, records } = captureLogger();
     const result = await recoverRecord(connection, SETTINGS, { instanceId: DEAD, onlyIfExpired: true }, log);
     expect(result).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/timed out/i) });
-    expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual(['job recovery failed; the jobs stay in the record for the next attempt']);
+    expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual([
+      'job recovery failed; the jobs stay in the record for the next attempt',
+    ]);
     await sleep(1_600);
     expect(await recordOf(DEAD)).toEqual(['victim-A']);
   });
@@ -360,7 +431,9 @@ describe('Sidekiq Pro', () => {
     const { log, records } = captureLogger();
     const result = await recoverRecord(await connect(), SETTINGS, { instanceId: DEAD, onlyIfExpired: true }, log);
     expect(result).toEqual({ kind: 'sidekiq-pro', keys: ['super_processes'] });
-    expect(records.some((record) => String(record.msg).startsWith("Sidekiq Pro's reliable fetch is in use"))).toBe(true);
+    expect(records.some((record) => String(record.msg).startsWith("Sidekiq Pro's reliable fetch is in use"))).toBe(
+      true,
+    );
     expect(await recordOf(DEAD)).toEqual(['victim-A']);
     expect(await list('queue:default')).toEqual([]);
   });
@@ -369,21 +442,39 @@ describe('Sidekiq Pro', () => {
     await sidekiqProcess('pod-pro:1:cccccccccccc', [], { queues: ['critical', 'default'] });
     await redis().call('LPUSH', 'queue:sq|pod-pro:1:cccccccccccc|default', jobString('in-pro'));
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
-    const result = await recoverRecord(await connect(), SETTINGS, { instanceId: DEAD, onlyIfExpired: true }, captureLogger().log);
+    const result = await recoverRecord(
+      await connect(),
+      SETTINGS,
+      { instanceId: DEAD, onlyIfExpired: true },
+      captureLogger().log,
+    );
     expect(result).toEqual({ kind: 'sidekiq-pro', keys: ['queue:sq|pod-pro:1:cccccccccccc|default'] });
   });
 });
 
 describe('the mirror', () => {
-  const inFlight = (jid: string, identity = GHOST): InFlightJob => ({ identity, threadId: `t-${jid}`, queue: 'default', payload: jobString(jid), jid, class: 'SleepJob', runAtEpochS: 1 });
-  const transactions = async (): Promise<number> => Number(/cmdstat_exec:calls=(\d+)/.exec(await redis().command('INFO', 'commandstats'))?.[1] ?? 0);
+  const inFlight = (jid: string, identity = GHOST): InFlightJob => ({
+    identity,
+    threadId: `t-${jid}`,
+    queue: 'default',
+    payload: jobString(jid),
+    jid,
+    class: 'SleepJob',
+    runAtEpochS: 1,
+  });
+  const transactions = async (): Promise<number> =>
+    Number(/cmdstat_exec:calls=(\d+)/.exec(await redis().command('INFO', 'commandstats'))?.[1] ?? 0);
 
   it('writes each change as a diff in one transaction, and nothing while nothing changes', async () => {
     const mirror = new JobMirror(await connect(), recoveryKeys(PREFIX, OWN), OWN, undefined);
     expect(await mirror.update({ identities: [GHOST], jobs: [inFlight('a'), inFlight('b')] })).toBe(true);
     expect(await recordOf(OWN)).toEqual(['a', 'b']);
     expect(await index()).toEqual([OWN]);
-    expect(JSON.parse(await redis().command('HGET', recoveryKeys(PREFIX, OWN).jobs, 'a'))).toEqual({ identity: GHOST, queue: 'default', payload: jobString('a') });
+    expect(JSON.parse(await redis().command('HGET', recoveryKeys(PREFIX, OWN).jobs, 'a'))).toEqual({
+      identity: GHOST,
+      queue: 'default',
+      payload: jobString('a'),
+    });
 
     await redis().call('CONFIG', 'RESETSTAT');
     await mirror.update({ identities: [GHOST], jobs: [inFlight('b'), inFlight('c')] });
@@ -410,7 +501,10 @@ describe('the mirror', () => {
     await redis().call('SET', 'queue:broken', 'not a list');
     const connection = await connect();
     const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, undefined);
-    await mirror.update({ identities: [GHOST], jobs: [{ ...inFlight('a'), queue: 'broken', payload: jobString('a', 'broken') }, inFlight('b')] });
+    await mirror.update({
+      identities: [GHOST],
+      jobs: [{ ...inFlight('a'), queue: 'broken', payload: jobString('a', 'broken') }, inFlight('b')],
+    });
     expect(countOutcomes(jobsOf(await recoverOwn(connection, OWN)))).toMatchObject({ requeued: 1, failed: 1 });
     mirror.forget();
     expect(mirror.size).toBe(0);

@@ -24,7 +24,11 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
 
   function start(args: readonly string[], env: Record<string, string> = {}, concurrency = 2): Run {
     const sidekiq = sidekiqEnv({ redisUrl: bed.redis().url, markerDir: bed.markerDir(), logLevel: 'warn' });
-    return track(startDrainInit([...DRAIN_INIT_ARGS, ...args, '--', ...sidekiqCommand({ concurrency })], { env: { ...sidekiq, ...env } }));
+    return track(
+      startDrainInit([...DRAIN_INIT_ARGS, ...args, '--', ...sidekiqCommand({ concurrency })], {
+        env: { ...sidekiq, ...env },
+      }),
+    );
   }
 
   /** SIGKILLs the worker, drain-init's child. */
@@ -35,7 +39,11 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
 
   /** The first log line whose message starts with `msg`, once drain-init has written it. */
   function logged(run: Run, msg: string): Promise<Record<string, unknown>> {
-    return waitFor(() => logLines(run.stderr()).find((line) => String(line.msg).startsWith(msg)), `log line "${msg}"`, 20_000);
+    return waitFor(
+      () => logLines(run.stderr()).find((line) => String(line.msg).startsWith(msg)),
+      `log line "${msg}"`,
+      20_000,
+    );
   }
 
   async function recordHolds(instanceId: string, jid: string): Promise<boolean> {
@@ -51,7 +59,8 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     while (Date.now() < deadline) {
       for (const process of await sidekiqProcesses(bed.redis())) {
         const entries = await bed.redis().call('HVALS', `${process.identity}:workers`);
-        if (Array.isArray(entries) && entries.some((entry) => String(entry).includes(jid))) return !(await recordHolds(instanceId, jid));
+        if (Array.isArray(entries) && entries.some((entry) => String(entry).includes(jid)))
+          return !(await recordHolds(instanceId, jid));
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -91,7 +100,12 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     await killWorker(run);
 
     const restarting = await logged(run, 'restarting the worker in ');
-    expect(restarting).toMatchObject({ level: 40, cause: 'worker killed by signal SIGKILL', delayMs: 2_000, restarts: 1 });
+    expect(restarting).toMatchObject({
+      level: 40,
+      cause: 'worker killed by signal SIGKILL',
+      delayMs: 2_000,
+      restarts: 1,
+    });
     await waitForMarker(bed.markerDir(), job.jid, 'done', 30_000);
     const log = logLines(run.stderr());
     const recovered = log.findIndex((line) => line.msg === 'recovered the jobs of a dead worker');
@@ -129,15 +143,26 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     const jobs: EnqueuedJob[] = [];
     for (let index = 0; index < 20; index++) jobs.push(await enqueue(bed.redis(), { args: [0.2, `peer-${index}`] }));
     // The jobs a SIGKILLed peer was running: in its record only (no instance hash), listed in the index.
-    const entries = jobs.flatMap((job) => [job.jid, JSON.stringify({ identity: `${dead}:1:0123456789ab`, queue: 'default', payload: job.payload })]);
-    await bed.redis().pipeline([['DEL', 'queue:default'], ['HSET', `drain-init:jobs:${dead}`, ...entries], ['SADD', RECORD_INDEX, dead]]);
+    const entries = jobs.flatMap((job) => [
+      job.jid,
+      JSON.stringify({ identity: `${dead}:1:0123456789ab`, queue: 'default', payload: job.payload }),
+    ]);
+    await bed.redis().pipeline([
+      ['DEL', 'queue:default'],
+      ['HSET', `drain-init:jobs:${dead}`, ...entries],
+      ['SADD', RECORD_INDEX, dead],
+    ]);
 
     const racers = ['pod-a', 'pod-b'].map((id) => start(['--instance-id', id], { DYNO: id }, 5));
     await waitForAsync(async () => markerRuns(bed.markerDir(), 'done').size === jobs.length, 'every job done');
     // Time for a second copy of any job to run too.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
 
-    const recoveries = racers.flatMap((run) => logLines(run.stderr()).filter((line) => line.msg === 'recovered the jobs of a dead worker' && line.instanceId === dead));
+    const recoveries = racers.flatMap((run) =>
+      logLines(run.stderr()).filter(
+        (line) => line.msg === 'recovered the jobs of a dead worker' && line.instanceId === dead,
+      ),
+    );
     expect(recoveries).toHaveLength(1);
     expect(recoveries[0]).toMatchObject({ requeued: jobs.length, running: 0, queued: 0 });
     const done = markerRuns(bed.markerDir(), 'done');

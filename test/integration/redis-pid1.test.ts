@@ -18,7 +18,8 @@ afterAll(async () => {
 async function record(id: string): Promise<Record<string, string>> {
   const flat = await redis.call('HGETALL', `drain-init:instance:${id}`);
   const fields: Record<string, string> = {};
-  if (Array.isArray(flat)) for (let index = 0; index + 1 < flat.length; index += 2) fields[String(flat[index])] = String(flat[index + 1]);
+  if (Array.isArray(flat))
+    for (let index = 0; index + 1 < flat.length; index += 2) fields[String(flat[index])] = String(flat[index + 1]);
   return fields;
 }
 
@@ -35,8 +36,22 @@ async function recordInState(id: string, state: string, timeoutMs: number): Prom
 
 async function startWorker(id: string, env: Record<string, string>) {
   const file = tempPath('signals');
-  const args = ['--preset', 'sidekiq', '--grace-period', '3s', '--shutdown-timeout', '1s', '--stop-margin', '500ms', '--kill-margin', '500ms'];
-  const run = startDrainInit([...args, '--instance-id', id, '--heartbeat-interval', '500ms', '--', RECORDER, file, '--secret-arg'], { env });
+  const args = [
+    '--preset',
+    'sidekiq',
+    '--grace-period',
+    '3s',
+    '--shutdown-timeout',
+    '1s',
+    '--stop-margin',
+    '500ms',
+    '--kill-margin',
+    '500ms',
+  ];
+  const run = startDrainInit(
+    [...args, '--instance-id', id, '--heartbeat-interval', '500ms', '--', RECORDER, file, '--secret-arg'],
+    { env },
+  );
   track(run);
   await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the worker');
   return { run, pid: await run.pid() };
@@ -47,7 +62,12 @@ describe('the Redis record of drain-init as PID 1', () => {
     const { run, pid } = await startWorker('pid1-a', { REDIS_URL: redis.url });
     let fields = await recordInState('pid1-a', 'running', 10_000);
     const started = logLines(run.stderr()).find((line) => line.msg === 'started child');
-    expect(fields).toMatchObject({ state: 'running', pid: '1', program: RECORDER, childPid: String(started?.childPid) });
+    expect(fields).toMatchObject({
+      state: 'running',
+      pid: '1',
+      program: RECORDER,
+      childPid: String(started?.childPid),
+    });
     expect(JSON.stringify(fields)).not.toContain('--secret-arg');
     const ttl = Number(await redis.command('PTTL', 'drain-init:instance:pid1-a'));
     expect(ttl).toBeGreaterThan(0);
@@ -76,7 +96,9 @@ describe('the Redis record of drain-init as PID 1', () => {
     await waitFor(() => logLines(run.stderr()).some((line) => line.msg === 'forwarded signal'), 'the forward');
     process.kill(pid, 'SIGKILL');
     const result = await run.done;
-    const outages = logLines(result.stderr).filter((line) => line.level === 40 && String(line.msg).toLowerCase().includes('redis'));
+    const outages = logLines(result.stderr).filter(
+      (line) => line.level === 40 && String(line.msg).toLowerCase().includes('redis'),
+    );
     expect(outages).toHaveLength(1);
     expect(result.stderr).not.toContain(PASSWORD);
   });

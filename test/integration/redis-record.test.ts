@@ -31,26 +31,43 @@ const recorders: { recorder: InstanceRecorder; connection: RedisConnection }[] =
 
 function capture(): { lines: LogLine[]; log: pino.Logger } {
   const lines: LogLine[] = [];
-  const log = pino({ level: 'trace' }, {
-    write: (line: string) => {
-      allOutput.push(line);
-      lines.push(JSON.parse(line) as LogLine);
+  const log = pino(
+    { level: 'trace' },
+    {
+      write: (line: string) => {
+        allOutput.push(line);
+        lines.push(JSON.parse(line) as LogLine);
+      },
     },
-  });
+  );
   return { lines, log };
 }
 
-function start(url: string, overrides: Partial<RecordConfig> = {}): { recorder: InstanceRecorder; lines: LogLine[]; id: string } {
+function start(
+  url: string,
+  overrides: Partial<RecordConfig> = {},
+): { recorder: InstanceRecorder; lines: LogLine[]; id: string } {
   const { lines, log } = capture();
   const id = overrides.instanceId ?? `worker-${Math.random().toString(36).slice(2, 8)}`;
-  const config: RecordConfig = { instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: TTL_MS, ...overrides };
+  const config: RecordConfig = {
+    instanceId: id,
+    redisPrefix: 'drain-init',
+    heartbeatIntervalMs: INTERVAL_MS,
+    heartbeatTtlMs: TTL_MS,
+    ...overrides,
+  };
   const connection = connectRedis(url, log, `drain-init:${id}`);
   const recorder = startInstanceRecorder(connection, config, log, identity);
   recorders.push({ recorder, connection });
   return { recorder, lines, id };
 }
 
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000, pollMs = 20): Promise<T> {
+async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 10_000,
+  pollMs = 20,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -83,7 +100,8 @@ const UNAVAILABLE = 'Redis unavailable; the worker runs on';
 const AVAILABLE_AGAIN = 'Redis available again';
 
 beforeAll(() => {
-  for (const method of ['log', 'warn', 'error', 'info'] as const) vi.spyOn(console, method).mockImplementation(consoleOutput);
+  for (const method of ['log', 'warn', 'error', 'info'] as const)
+    vi.spyOn(console, method).mockImplementation(consoleOutput);
 });
 
 async function closeAll(): Promise<void> {
@@ -118,10 +136,18 @@ describe('the record', () => {
       const fields = await record(server, id);
       return fields.lastBeat === undefined ? undefined : fields;
     }, 'the record');
-    expect(first).toMatchObject({ state: 'starting', pid: String(process.pid), program: 'sidekiq', version: '0.1.0', restarts: '0' });
+    expect(first).toMatchObject({
+      state: 'starting',
+      pid: String(process.pid),
+      program: 'sidekiq',
+      version: '0.1.0',
+      restarts: '0',
+    });
     expect(Number(first.startedAt)).toBeLessThanOrEqual(Number(first.lastBeat));
     const [seconds = '0', micros = '0'] = (await server.call('TIME')) as string[];
-    expect(Math.abs(Number(seconds) * 1000 + Number(micros) / 1000 - Number(first.lastBeat))).toBeLessThan(2 * INTERVAL_MS);
+    expect(Math.abs(Number(seconds) * 1000 + Number(micros) / 1000 - Number(first.lastBeat))).toBeLessThan(
+      2 * INTERVAL_MS,
+    );
     const ttl = Number(await server.command('PTTL', `drain-init:instance:${id}`));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(TTL_MS);
@@ -140,11 +166,21 @@ describe('the record', () => {
     const { recorder, id } = start(server.url, { heartbeatIntervalMs: 60_000, heartbeatTtlMs: 120_000 });
     await eventually(() => field(server, id, 'state', 'starting'), 'the first write');
     const before = performance.now();
-    recorder.update({ state: 'stopping', childPid: 4242, stopPlan: 'TSTP now, TERM at 5s, KILL at 28s', deadlineInMs: 28_000, jobsInFlight: 3 });
+    recorder.update({
+      state: 'stopping',
+      childPid: 4242,
+      stopPlan: 'TSTP now, TERM at 5s, KILL at 28s',
+      deadlineInMs: 28_000,
+      jobsInFlight: 3,
+    });
     await eventually(() => field(server, id, 'state', 'stopping'), 'the new state', 1_000, 2);
     expect(performance.now() - before).toBeLessThan(100);
     const fields = await record(server, id);
-    expect(fields).toMatchObject({ childPid: '4242', stopPlan: 'TSTP now, TERM at 5s, KILL at 28s', jobsInFlight: '3' });
+    expect(fields).toMatchObject({
+      childPid: '4242',
+      stopPlan: 'TSTP now, TERM at 5s, KILL at 28s',
+      jobsInFlight: '3',
+    });
     expect(Number(fields.deadline) - Number(fields.lastBeat)).toBeGreaterThan(27_900);
     expect(Number(fields.deadline) - Number(fields.lastBeat)).toBeLessThanOrEqual(28_000);
   });
@@ -155,10 +191,18 @@ describe('the record', () => {
     recorder.update({ state: 'running', childPid: 7 });
     expect(await server.command('CLIENT', 'LIST')).toContain(`name=drain-init:${id}`);
     await recorder.close({ state: 'exited', lastExit: 'signal SIGKILL', restarts: 2 });
-    expect(await record(server, id)).toMatchObject({ state: 'exited', lastExit: 'signal SIGKILL', restarts: '2', childPid: '7' });
+    expect(await record(server, id)).toMatchObject({
+      state: 'exited',
+      lastExit: 'signal SIGKILL',
+      restarts: '2',
+      childPid: '7',
+    });
     expect(Number(await server.command('PTTL', `drain-init:instance:${id}`))).toBeGreaterThan(0);
     recorder.update({ state: 'running' });
-    await eventually(async () => ((await server.command('EXISTS', `drain-init:instance:${id}`)) === '0' ? true : undefined), 'the expiry');
+    await eventually(
+      async () => ((await server.command('EXISTS', `drain-init:instance:${id}`)) === '0' ? true : undefined),
+      'the expiry',
+    );
   });
 
   it('prunes instances whose last beat is older than the TTL from the registry', async () => {
@@ -170,7 +214,10 @@ describe('the record', () => {
 
   it('honours the database index of the URL', async () => {
     const { id } = start(`${server.url}/3`);
-    await eventually(async () => ((await server.command('INFO', 'keyspace')).includes('db3:keys=2') ? true : undefined), 'keys in db 3');
+    await eventually(
+      async () => ((await server.command('INFO', 'keyspace')).includes('db3:keys=2') ? true : undefined),
+      'keys in db 3',
+    );
     expect(await server.command('EXISTS', `drain-init:instance:${id}`)).toBe('0');
   });
 
@@ -220,7 +267,11 @@ describe('Redis failures', () => {
     const late = spawnRedis(port);
     try {
       await eventually(async () => (recorder.connected ? true : undefined), 'the connection');
-      await eventually(async () => ((await redisCli(port, 'HGET', `drain-init:instance:${id}`, 'childPid')) === '99' ? true : undefined), 'the record');
+      await eventually(
+        async () =>
+          (await redisCli(port, 'HGET', `drain-init:instance:${id}`, 'childPid')) === '99' ? true : undefined,
+        'the record',
+      );
       expect(lines.map((line) => line.msg)).toEqual([UNAVAILABLE, AVAILABLE_AGAIN]);
     } finally {
       late.kill('SIGKILL');
@@ -233,7 +284,10 @@ describe('Redis failures', () => {
     const before = performance.now();
     await recorder.close({ state: 'exited', lastExit: 'code 0' });
     expect(performance.now() - before).toBeLessThan(1_200);
-    expect(lines.map((line) => line.msg)).toEqual([UNAVAILABLE, 'final state not written to Redis; the record expires as it was']);
+    expect(lines.map((line) => line.msg)).toEqual([
+      UNAVAILABLE,
+      'final state not written to Redis; the record expires as it was',
+    ]);
   });
 
   it('logs a wrong password once, without the password', async () => {
@@ -247,7 +301,11 @@ describe('Redis failures', () => {
       expect(lines[0]?.reason).toMatch(/WRONGPASS|invalid username-password/);
       expect(lines[0]?.redis).toBe(`redis://:***@127.0.0.1:${server.port}/0`);
       const right = start(server.url);
-      await eventually(async () => ((await server.command('HGET', `drain-init:instance:${right.id}`, 'state')) === 'starting' ? true : undefined), 'the record');
+      await eventually(
+        async () =>
+          (await server.command('HGET', `drain-init:instance:${right.id}`, 'state')) === 'starting' ? true : undefined,
+        'the record',
+      );
     } finally {
       await closeAll();
       await server.stop();
@@ -309,7 +367,18 @@ describe('TLS', () => {
     tlsPort = await freePort();
     server = await startRedis({
       password: PASSWORD,
-      extraArgs: ['--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no'],
+      extraArgs: [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        join(dir, 'server.crt'),
+        '--tls-key-file',
+        join(dir, 'server.key'),
+        '--tls-ca-cert-file',
+        join(dir, 'ca.crt'),
+        '--tls-auth-clients',
+        'no',
+      ],
     });
     // As NODE_EXTRA_CA_CERTS would for drain-init itself.
     setDefaultCACertificates([...getCACertificates('default'), readFileSync(join(dir, 'ca.crt'), 'utf8')]);
@@ -323,7 +392,10 @@ describe('TLS', () => {
 
   it('writes the record over rediss://', async () => {
     const { recorder, lines } = start(`rediss://:${PASSWORD}@127.0.0.1:${tlsPort}/2`);
-    await eventually(async () => ((await server.command('INFO', 'keyspace')).includes('db2:keys=2') ? true : undefined), 'the record in db 2');
+    await eventually(
+      async () => ((await server.command('INFO', 'keyspace')).includes('db2:keys=2') ? true : undefined),
+      'the record in db 2',
+    );
     expect(recorder.connected).toBe(true);
     expect(lines[0]?.redis).toBe(`rediss://:***@127.0.0.1:${tlsPort}/2`);
   });
@@ -339,10 +411,38 @@ describe('TLS', () => {
 function makeCertificates(dir: string): void {
   const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=drain-init test CA');
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=drain-init test CA',
+  );
   openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '1',
+    '-extfile',
+    'san.ext',
+  );
 }
 
 function freePort(): Promise<number> {
@@ -351,14 +451,18 @@ function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
 
 /** A redis-server on a given port, for Redis that comes after drain-init (the shared helper picks its own port). */
 function spawnRedis(port: number): ChildProcess {
-  return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
 }
 
 function redisCli(port: number, ...args: string[]): Promise<string> {

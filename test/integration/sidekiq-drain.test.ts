@@ -7,7 +7,16 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killRun, logLines, startDrainInit, stopLikePlatform, waitFor, type Run } from '../helpers/pid1.js';
-import { enqueue, markers, sidekiqCommand, sidekiqEnv, sidekiqTestBed, waitForMarker, waitForSidekiqBusy, waitForSidekiqRegistered } from '../helpers/sidekiq.js';
+import {
+  enqueue,
+  markers,
+  sidekiqCommand,
+  sidekiqEnv,
+  sidekiqTestBed,
+  waitForMarker,
+  waitForSidekiqBusy,
+  waitForSidekiqRegistered,
+} from '../helpers/sidekiq.js';
 
 const GRACE_MS = 60_000;
 const SIDEKIQ = sidekiqCommand({ timeoutS: 25, concurrency: 2 });
@@ -35,7 +44,11 @@ describe('Sidekiq awareness with a real Sidekiq 6.4.1 under drain-init as PID 1'
   }
 
   async function foundIdentities(started: Run): Promise<string[]> {
-    const found = await waitFor(() => line(logLines(started.stderr()), 'found the worker in Sidekiq'), 'the worker found in Sidekiq', 20_000);
+    const found = await waitFor(
+      () => line(logLines(started.stderr()), 'found the worker in Sidekiq'),
+      'the worker found in Sidekiq',
+      20_000,
+    );
     return found.identities as string[];
   }
 
@@ -104,7 +117,8 @@ describe('Sidekiq awareness with a real Sidekiq 6.4.1 under drain-init as PID 1'
   it('quiets a worker that registered a moment before the SIGTERM: the stop waits for a fresh look into Redis', async () => {
     const started = start(SIDEKIQ);
     // Within a few ms of Sidekiq's registration: drain-init's last read (every 250 ms while it boots) is older.
-    while ((await bed.redis().command('SCARD', 'processes')) === '0') await new Promise((resolve) => setTimeout(resolve, 2));
+    while ((await bed.redis().command('SCARD', 'processes')) === '0')
+      await new Promise((resolve) => setTimeout(resolve, 2));
     const stop = await stopLikePlatform(started, GRACE_MS);
     const log = logLines(started.stderr());
 

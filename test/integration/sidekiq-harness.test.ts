@@ -35,7 +35,10 @@ describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
   let sidekiq: SidekiqRun | undefined;
 
   const start = (timeoutS: number, concurrency: number): SidekiqRun => {
-    sidekiq = spawnSidekiq(sidekiqCommand({ timeoutS, concurrency }), sidekiqEnv({ redisUrl: server().url, markerDir: bed.markerDir() }));
+    sidekiq = spawnSidekiq(
+      sidekiqCommand({ timeoutS, concurrency }),
+      sidekiqEnv({ redisUrl: server().url, markerDir: bed.markerDir() }),
+    );
     return sidekiq;
   };
 
@@ -95,7 +98,14 @@ describe('real Sidekiq 6.4.1 harness, without drain-init', () => {
     const waiting = await enqueue(server(), { args: [1, 'waiting'] });
 
     const [busy] = await waitForSidekiqBusy(server(), 1, { pid: run.pid, timeoutMs: 12_000 });
-    expect(busy).toMatchObject({ hostname: hostname(), pid: run.pid, busy: 1, quiet: false, concurrency: 1, queues: ['default'] });
+    expect(busy).toMatchObject({
+      hostname: hostname(),
+      pid: run.pid,
+      busy: 1,
+      quiet: false,
+      concurrency: 1,
+      queues: ['default'],
+    });
     expect(busy?.identity).toMatch(new RegExp(`^${hostname()}:${run.pid}:[0-9a-f]{12}$`));
 
     run.signal('SIGTSTP');

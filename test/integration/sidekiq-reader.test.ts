@@ -9,7 +9,16 @@ import { processTree } from '../../src/sidekiq/process-tree.js';
 import { readSidekiq, type SidekiqSnapshot } from '../../src/sidekiq/reader.js';
 import { identityHashes, sharedDump, versionDump, writeDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
 import { redisTestBed, type RedisServer } from '../helpers/redis.js';
-import { enqueue, makeMarkerDir, removeMarkerDir, sidekiqCommand, sidekiqEnv, spawnSidekiq, waitForSidekiqBusy, type SidekiqRun } from '../helpers/sidekiq.js';
+import {
+  enqueue,
+  makeMarkerDir,
+  removeMarkerDir,
+  sidekiqCommand,
+  sidekiqEnv,
+  spawnSidekiq,
+  waitForSidekiqBusy,
+  type SidekiqRun,
+} from '../helpers/sidekiq.js';
 
 const server = redisTestBed();
 let client: Redis | undefined;
@@ -53,10 +62,19 @@ describe('reading dumps written into Redis', () => {
     expect(snapshot.processes).toHaveLength(processCount);
     expect(snapshot.jobs).toHaveLength(jobCount);
     expect(summary(snapshot)).toEqual(summary(expected(dump)));
-    expect(snapshot.jobs.map((j) => j.payload).sort()).toEqual(expected(dump).jobs.map((j) => j.payload).sort());
+    expect(snapshot.jobs.map((j) => j.payload).sort()).toEqual(
+      expected(dump)
+        .jobs.map((j) => j.payload)
+        .sort(),
+    );
   });
 
-  it.each(['run1-01-running', 'run2-02-just-after-sigkill', 'run2-03-restarted-ghost-visible', 'run2-04-after-ghost-ttl-expiry'])('real 6.4.1 capture %s', async (name) => {
+  it.each([
+    'run1-01-running',
+    'run2-02-just-after-sigkill',
+    'run2-03-restarted-ghost-visible',
+    'run2-04-after-ghost-ttl-expiry',
+  ])('real 6.4.1 capture %s', async (name) => {
     const dump = sharedDump(name);
     await writeDump(redis().server, dump);
     const snapshot = await readSidekiq(redis().client);
@@ -64,12 +82,20 @@ describe('reading dumps written into Redis', () => {
     expect(summary(snapshot)).toEqual(summary(expected(dump)));
   });
 
-  it('finds the live worker beside the SIGKILLed ghost, and the ghost\'s lost jobs', async () => {
+  it("finds the live worker beside the SIGKILLed ghost, and the ghost's lost jobs", async () => {
     await writeDump(redis().server, sharedDump('run2-03-restarted-ghost-visible'));
     const snapshot = await readSidekiq(redis().client);
-    const matched = supervisedProcesses(snapshot.processes, { hostname: 'vm', pids: new Set([1, 30630]), nowEpochS: 1795325773.5597389, childStartedEpochS: 0 });
+    const matched = supervisedProcesses(snapshot.processes, {
+      hostname: 'vm',
+      pids: new Set([1, 30630]),
+      nowEpochS: 1795325773.5597389,
+      childStartedEpochS: 0,
+    });
     expect(matched.map((p) => p.identity)).toEqual(['vm:30630:9ef0d99c2bdc']);
-    expect(snapshot.jobs.map((j) => `${j.identity} ${j.class} ${j.queue}`)).toEqual(['vm:30550:3ada88292ce4 SleepJob default', 'vm:30550:3ada88292ce4 SleepJob default']);
+    expect(snapshot.jobs.map((j) => `${j.identity} ${j.class} ${j.queue}`)).toEqual([
+      'vm:30550:3ada88292ce4 SleepJob default',
+      'vm:30550:3ada88292ce4 SleepJob default',
+    ]);
   });
 
   it('reads under a namespace only the namespaced keys', async () => {
@@ -83,7 +109,10 @@ describe('reading dumps written into Redis', () => {
 
   it('skips a key of the wrong type with a warning and reads the rest', async () => {
     await writeDump(redis().server, versionDump('sidekiq-7.3.9'));
-    await redis().server.pipeline([['SADD', 'processes', 'worker-7f9c:9:000000000000'], ['SET', 'worker-7f9c:9:000000000000', 'not a hash']]);
+    await redis().server.pipeline([
+      ['SADD', 'processes', 'worker-7f9c:9:000000000000'],
+      ['SET', 'worker-7f9c:9:000000000000', 'not a hash'],
+    ]);
     const snapshot = await readSidekiq(redis().client);
     expect(snapshot.warnings).toEqual([
       'Sidekiq key "worker-7f9c:9:000000000000" skipped: WRONGTYPE Operation against a key holding the wrong kind of value',
@@ -97,7 +126,11 @@ describe('reading dumps written into Redis', () => {
     await redis().server.call('SADD', 'processes', ...strangers);
     const snapshot = await readSidekiq(redis().client, { hostname: 'worker-7f9c' });
     expect(snapshot.warnings).toEqual(["Sidekiq processes has 606 members: read only 500, this host's first"]);
-    expect(snapshot.processes.map((p) => p.identity)).toEqual(expected(versionDump('sidekiq-8.1.7')).processes.map((p) => p.identity).filter((id) => id.startsWith('worker-7f9c:')));
+    expect(snapshot.processes.map((p) => p.identity)).toEqual(
+      expected(versionDump('sidekiq-8.1.7'))
+        .processes.map((p) => p.identity)
+        .filter((id) => id.startsWith('worker-7f9c:')),
+    );
   });
 });
 
@@ -114,7 +147,8 @@ describe('a real Sidekiq 6.4.1 found by hostname and pid', () => {
     // Below first, so that sh reaps them and exits on its own, leaving no zombie to the system's init.
     const orphans = below.splice(0);
     for (const pid of orphans) killQuietly(pid);
-    if (run !== undefined && orphans.length > 0) await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+    if (run !== undefined && orphans.length > 0)
+      await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 2_000))]);
     await run?.kill();
     run = undefined;
     removeMarkerDir(markerDir);
@@ -125,27 +159,48 @@ describe('a real Sidekiq 6.4.1 found by hostname and pid', () => {
   it.each([
     ['directly', (argv: string[]) => argv, true],
     ['through sh -c', (argv: string[]) => ['sh', '-c', `${argv.map(quote).join(' ')} & wait`], false],
-  ])('started %s', async (_how, wrap, workerIsRoot) => {
-    const job = await enqueue(redis().server, { args: [30, 'long'] });
-    run = spawnSidekiq(wrap(sidekiqCommand({ concurrency: 1 })), sidekiqEnv({ redisUrl: redis().server.url, markerDir }));
-    await waitForSidekiqBusy(redis().server, 1, { timeoutMs: 30_000 });
+  ])(
+    'started %s',
+    async (_how, wrap, workerIsRoot) => {
+      const job = await enqueue(redis().server, { args: [30, 'long'] });
+      run = spawnSidekiq(
+        wrap(sidekiqCommand({ concurrency: 1 })),
+        sidekiqEnv({ redisUrl: redis().server.url, markerDir }),
+      );
+      await waitForSidekiqBusy(redis().server, 1, { timeoutMs: 30_000 });
 
-    const pids = processTree(run.pid);
-    below = [...pids].filter((pid) => pid !== run?.pid);
-    const snapshot = await readSidekiq(redis().client, { hostname: hostname() });
-    const matched = supervisedProcesses(snapshot.processes, { hostname: sidekiqHostname(process.env, hostname()), pids, nowEpochS: Date.now() / 1000, childStartedEpochS: 0 });
+      const pids = processTree(run.pid);
+      below = [...pids].filter((pid) => pid !== run?.pid);
+      const snapshot = await readSidekiq(redis().client, { hostname: hostname() });
+      const matched = supervisedProcesses(snapshot.processes, {
+        hostname: sidekiqHostname(process.env, hostname()),
+        pids,
+        nowEpochS: Date.now() / 1000,
+        childStartedEpochS: 0,
+      });
 
-    expect(snapshot.warnings).toEqual([]);
-    expect(matched).toHaveLength(1);
-    const [worker] = matched;
-    expect(worker).toMatchObject({ hostname: hostname(), busy: 1, quiet: false, concurrency: 1 });
-    expect(pids.has(worker?.pid ?? -1)).toBe(true);
-    expect(worker?.pid === run.pid).toBe(workerIsRoot);
-    expect(worker?.identity).toMatch(new RegExp(`^${hostname()}:${worker?.pid}:[0-9a-f]{12}$`));
-    expect(snapshot.jobs.filter((j) => j.identity === worker?.identity).map((j) => [j.jid, j.payload])).toEqual([[job.jid, job.payload]]);
-    // Same host, fresh beat, but a tree without its pid: not ours.
-    expect(supervisedProcesses(snapshot.processes, { hostname: hostname(), pids: new Set([process.pid]), nowEpochS: Date.now() / 1000, childStartedEpochS: 0 })).toEqual([]);
-  }, 60_000);
+      expect(snapshot.warnings).toEqual([]);
+      expect(matched).toHaveLength(1);
+      const [worker] = matched;
+      expect(worker).toMatchObject({ hostname: hostname(), busy: 1, quiet: false, concurrency: 1 });
+      expect(pids.has(worker?.pid ?? -1)).toBe(true);
+      expect(worker?.pid === run.pid).toBe(workerIsRoot);
+      expect(worker?.identity).toMatch(new RegExp(`^${hostname()}:${worker?.pid}:[0-9a-f]{12}$`));
+      expect(snapshot.jobs.filter((j) => j.identity === worker?.identity).map((j) => [j.jid, j.payload])).toEqual([
+        [job.jid, job.payload],
+      ]);
+      // Same host, fresh beat, but a tree without its pid: not ours.
+      expect(
+        supervisedProcesses(snapshot.processes, {
+          hostname: hostname(),
+          pids: new Set([process.pid]),
+          nowEpochS: Date.now() / 1000,
+          childStartedEpochS: 0,
+        }),
+      ).toEqual([]);
+    },
+    60_000,
+  );
 });
 
 function killQuietly(pid: number): void {

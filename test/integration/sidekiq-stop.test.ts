@@ -26,9 +26,13 @@ describe('the graceful stop of a real Sidekiq 6.4.1 under drain-init as PID 1', 
   let run: Run | undefined;
 
   /** Enqueues one SleepJob, starts drain-init with Sidekiq, waits until the job runs, then 1 s more, and stops it like the platform. */
-  async function stopDuringJob(seconds: number): Promise<{ job: EnqueuedJob; stop: PlatformStop; sidekiqLog: string; drainInitLog: Record<string, unknown>[] }> {
+  async function stopDuringJob(
+    seconds: number,
+  ): Promise<{ job: EnqueuedJob; stop: PlatformStop; sidekiqLog: string; drainInitLog: Record<string, unknown>[] }> {
     const job = await enqueue(server(), { args: [seconds, `job-${seconds}s`] });
-    run = startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env: sidekiqEnv({ redisUrl: server().url, markerDir: bed.markerDir() }) });
+    run = startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], {
+      env: sidekiqEnv({ redisUrl: server().url, markerDir: bed.markerDir() }),
+    });
     await waitForMarker(bed.markerDir(), job.jid, 'started', 15_000);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const stop = await stopLikePlatform(run, GRACE_MS);
@@ -72,7 +76,9 @@ describe('the graceful stop of a real Sidekiq 6.4.1 under drain-init as PID 1', 
     expect(sidekiqLog).toMatch(/ DEBUG: Got TSTP signal$/m);
     expect(sidekiqLog).toMatch(/ INFO: Pushed 1 jobs back to Redis$/m);
     expect(await jobsInQueue(server())).toEqual([job.payload]);
-    expect(await jobOutcomes(server(), bed.markerDir(), [job])).toEqual([{ jid: job.jid, fate: 'requeued', started: true, interrupted: true, identical: true }]);
+    expect(await jobOutcomes(server(), bed.markerDir(), [job])).toEqual([
+      { jid: job.jid, fate: 'requeued', started: true, interrupted: true, identical: true },
+    ]);
     expect(markers(bed.markerDir()).done).toEqual([]);
   }, 30_000);
 });

@@ -6,7 +6,6 @@ import { FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, tempPath
 const RECORDER = `${FIXTURES}recorder.py`;
 const track = killedAfterEach();
 
-
 const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 async function startRecorder(options: string[], recorderFlags: string[] = []) {
@@ -17,7 +16,18 @@ async function startRecorder(options: string[], recorderFlags: string[] = []) {
 }
 
 // TSTP at T0, TERM (and CONT) at 3 - 1 - 0.5 = 1.5 s, KILL at 3 - 0.5 = 2.5 s.
-const TIMED = ['--preset', 'sidekiq', '--grace-period', '3s', '--shutdown-timeout', '1s', '--stop-margin', '500ms', '--kill-margin', '500ms'];
+const TIMED = [
+  '--preset',
+  'sidekiq',
+  '--grace-period',
+  '3s',
+  '--shutdown-timeout',
+  '1s',
+  '--stop-margin',
+  '500ms',
+  '--kill-margin',
+  '500ms',
+];
 
 describe('the stop sequence as PID 1', () => {
   it('sends TSTP, then TERM and CONT, then KILL to a worker that ignores TERM, each on time', async () => {
@@ -68,7 +78,14 @@ describe('the stop sequence as PID 1', () => {
   });
 
   it('moves to the next phase on a second SIGINT, and kills on a third', async () => {
-    const { run, file, pid } = await startRecorder(['--preset', 'sidekiq', '--grace-period', '60s', '--shutdown-timeout', '10s']);
+    const { run, file, pid } = await startRecorder([
+      '--preset',
+      'sidekiq',
+      '--grace-period',
+      '60s',
+      '--shutdown-timeout',
+      '10s',
+    ]);
     process.kill(pid, 'SIGINT');
     await waitFor(() => recorded(file).length === 1, 'the quiet signal');
     process.kill(pid, 'SIGINT');
@@ -94,7 +111,18 @@ describe('the stop sequence as PID 1', () => {
     // all is not suspended: it leads its own session, and the kernel discards a default-action
     // stop signal to an orphaned process group.)
     const worker = 'trap "kill -STOP \\$\\$" TSTP; echo $$; while :; do sleep 0.05; done';
-    const run = startDrainInit(['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sh', '-c', worker]);
+    const run = startDrainInit([
+      '--preset',
+      'sidekiq',
+      '--grace-period',
+      '20s',
+      '--shutdown-timeout',
+      '5s',
+      '--',
+      'sh',
+      '-c',
+      worker,
+    ]);
     track(run);
     const pid = await run.pid();
     await waitFor(() => run.stdout().trim() !== '', 'the worker');
@@ -107,10 +135,23 @@ describe('the stop sequence as PID 1', () => {
   });
 
   it('is not suspended by a quiet signal it does not handle: its process group is orphaned', async () => {
-    const run = startDrainInit(['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--', 'sleep', '60']);
+    const run = startDrainInit([
+      '--preset',
+      'sidekiq',
+      '--grace-period',
+      '20s',
+      '--shutdown-timeout',
+      '5s',
+      '--',
+      'sleep',
+      '60',
+    ]);
     track(run);
     const pid = await run.pid();
-    const sleeper = await waitFor(() => Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()) || undefined, 'the sleeper');
+    const sleeper = await waitFor(
+      () => Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()) || undefined,
+      'the sleeper',
+    );
     process.kill(pid, 'SIGTERM');
     await waitFor(() => run.stderr().includes('sent quiet signal'), 'the quiet signal');
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -9,7 +9,11 @@ const track = killedAfterEach();
 /** drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal (docker run -it). */
 function onTerminal(args: readonly string[], controlling = true): Run {
   const pty = [ON_PTY, ...(controlling ? [] : ['--no-ctty']), '--'];
-  return track(startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args], { asPid1: false }));
+  return track(
+    startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args], {
+      asPid1: false,
+    }),
+  );
 }
 
 function childrenOf(pid: number): number[] {
@@ -22,7 +26,8 @@ async function initAndWorker(run: Run): Promise<{ init: number; worker: number }
   const pending = [await run.pid()];
   for (let pid = pending.pop(); pid !== undefined; pid = pending.pop()) {
     const [worker] = childrenOf(pid);
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === CLI && worker !== undefined) return { init: pid, worker };
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === CLI && worker !== undefined)
+      return { init: pid, worker };
     pending.push(...childrenOf(pid));
   }
   throw new Error('drain-init not found');
@@ -49,7 +54,8 @@ describe('on a terminal (docker run -it), as PID 1', () => {
     const probe = 'import os; print("FG", os.getpid(), os.getpgrp(), os.tcgetpgrp(0), os.getsid(0) != os.getpid())';
     const result = await onTerminal(['--', 'python3', '-c', probe]).done;
     expect(result.code).toBe(0);
-    const [pid, group, foreground, inDrainInitsSession] = /FG (\d+) (\d+) (\d+) (\w+)/.exec(result.stdout)?.slice(1) ?? [];
+    const [pid, group, foreground, inDrainInitsSession] =
+      /FG (\d+) (\d+) (\d+) (\w+)/.exec(result.stdout)?.slice(1) ?? [];
     expect(group).toBe(pid);
     expect(foreground).toBe(pid);
     expect(inDrainInitsSession).toBe('True');
@@ -74,7 +80,11 @@ describe('on a terminal (docker run -it), as PID 1', () => {
     ];
     for (const [index, [how, send]] of suspend.entries()) {
       send();
-      await waitFor(() => messages(run).filter((message) => message.includes(RESUMED)).length === index + 1, `the resume after ${how}`, 1_000);
+      await waitFor(
+        () => messages(run).filter((message) => message.includes(RESUMED)).length === index + 1,
+        `the resume after ${how}`,
+        1_000,
+      );
       expect(['S', 'R']).toContain(processState(worker));
     }
   });
@@ -83,7 +93,10 @@ describe('on a terminal (docker run -it), as PID 1', () => {
     const run = onTerminal(['--job-control', ...READY]);
     const { init, worker } = await initAndWorker(run);
     type(run, '\x1a');
-    await waitFor(() => messages(run).some((message) => message.includes('left suspended (--job-control)')), 'the notice');
+    await waitFor(
+      () => messages(run).some((message) => message.includes('left suspended (--job-control)')),
+      'the notice',
+    );
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(processState(worker)).toBe('T');
     process.kill(init, 'SIGTERM');

@@ -63,12 +63,16 @@ describe('oomCounterFiles', () => {
   });
 
   it('maps a host path through the mount root of a container without a cgroup namespace', () => {
-    expect(oomCounterFiles(DOCKER_V1_CGROUP, DOCKER_V1_MOUNTINFO)).toEqual(['/sys/fs/cgroup/memory/memory.oom_control']);
+    expect(oomCounterFiles(DOCKER_V1_CGROUP, DOCKER_V1_MOUNTINFO)).toEqual([
+      '/sys/fs/cgroup/memory/memory.oom_control',
+    ]);
     expect(oomCounterFiles('10:memory:/docker/abc123/worker\n', DOCKER_V1_MOUNTINFO)).toEqual([
       '/sys/fs/cgroup/memory/worker/memory.oom_control',
       '/sys/fs/cgroup/memory/memory.oom_control',
     ]);
-    expect(oomCounterFiles('10:memory:/elsewhere\n', DOCKER_V1_MOUNTINFO)).toEqual(['/sys/fs/cgroup/memory/memory.oom_control']);
+    expect(oomCounterFiles('10:memory:/elsewhere\n', DOCKER_V1_MOUNTINFO)).toEqual([
+      '/sys/fs/cgroup/memory/memory.oom_control',
+    ]);
   });
 
   it('finds nothing without a memory cgroup', () => {
@@ -77,11 +81,13 @@ describe('oomCounterFiles', () => {
 });
 
 describe('readOomKills', () => {
-  const files = (contents: Record<string, string>) => (path: string): string => {
-    const text = contents[path];
-    if (text === undefined) throw new Error(`ENOENT: ${path}`);
-    return text;
-  };
+  const files =
+    (contents: Record<string, string>) =>
+    (path: string): string => {
+      const text = contents[path];
+      if (text === undefined) throw new Error(`ENOENT: ${path}`);
+      return text;
+    };
 
   it('takes the first candidate that can be read', () => {
     const read = files({
@@ -94,7 +100,9 @@ describe('readOomKills', () => {
 
   it('is undefined where nothing can be read', () => {
     expect(readOomKills(files({}))).toBeUndefined();
-    expect(readOomKills(files({ '/proc/self/cgroup': V2_CGROUP, '/proc/self/mountinfo': V2_MOUNTINFO }))).toBeUndefined();
+    expect(
+      readOomKills(files({ '/proc/self/cgroup': V2_CGROUP, '/proc/self/mountinfo': V2_MOUNTINFO })),
+    ).toBeUndefined();
   });
 
   it('reads this machine', () => {

@@ -31,7 +31,10 @@ describe('Redis options', () => {
   it("reads Sidekiq's REDIS_URL when neither the flag nor DRAIN_INIT_REDIS_URL is set", () => {
     expect(config([], { REDIS_URL: 'redis://r:6379/2' }).redisUrl).toBe('redis://r:6379/2');
     expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('redis://ours');
-    expect(config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('rediss://flag');
+    expect(
+      config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' })
+        .redisUrl,
+    ).toBe('rediss://flag');
     expect(config([], { REDIS_URL: '' }).redisUrl).toBeUndefined();
     expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'none' }).redisUrl).toBeUndefined();
     expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redisUrl).toBeUndefined();
@@ -48,36 +51,54 @@ describe('Redis options', () => {
     expect(parsed.redisPrefix).toBe('myapp:di');
     expect(parsed.heartbeatIntervalMs).toBe(2_000);
     expect(parsed.heartbeatTtlMs).toBe(6_000);
-    expect(config([], { DRAIN_INIT_HEARTBEAT_INTERVAL: '500ms', DRAIN_INIT_HEARTBEAT_TTL: '1m' }).heartbeatTtlMs).toBe(60_000);
+    expect(config([], { DRAIN_INIT_HEARTBEAT_INTERVAL: '500ms', DRAIN_INIT_HEARTBEAT_TTL: '1m' }).heartbeatTtlMs).toBe(
+      60_000,
+    );
   });
 
   it('rejects a TTL not longer than the interval, naming where it came from', () => {
-    expect(failure(['--heartbeat-ttl', '5s'])).toBe('--heartbeat-ttl (5s) must be longer than the heartbeat interval (10s)');
+    expect(failure(['--heartbeat-ttl', '5s'])).toBe(
+      '--heartbeat-ttl (5s) must be longer than the heartbeat interval (10s)',
+    );
     expect(failure(['--heartbeat-interval', '1s'], { DRAIN_INIT_HEARTBEAT_TTL: '1s' })).toBe(
       'DRAIN_INIT_HEARTBEAT_TTL (1s) must be longer than the heartbeat interval (1s)',
     );
   });
 
   it('rejects a zero interval and names with spaces', () => {
-    expect(failure(['--heartbeat-interval', '0'])).toBe("invalid value '0' for --heartbeat-interval: must be at least 1ms");
-    expect(failure(['--instance-id', 'a b'])).toMatch(/^invalid value 'a b' for --instance-id: expected a non-empty name/);
-    expect(failure([], { DRAIN_INIT_REDIS_PREFIX: ' ' })).toMatch(/for DRAIN_INIT_REDIS_PREFIX: expected a non-empty name/);
+    expect(failure(['--heartbeat-interval', '0'])).toBe(
+      "invalid value '0' for --heartbeat-interval: must be at least 1ms",
+    );
+    expect(failure(['--instance-id', 'a b'])).toMatch(
+      /^invalid value 'a b' for --instance-id: expected a non-empty name/,
+    );
+    expect(failure([], { DRAIN_INIT_REDIS_PREFIX: ' ' })).toMatch(
+      /for DRAIN_INIT_REDIS_PREFIX: expected a non-empty name/,
+    );
   });
 
   it("reads Sidekiq's redis-namespace without its colon", () => {
     expect(config([]).sidekiqNamespace).toBeUndefined();
     expect(config(['--sidekiq-namespace', 'myapp']).sidekiqNamespace).toBe('myapp');
     expect(config([], { DRAIN_INIT_SIDEKIQ_NAMESPACE: 'legacy' }).sidekiqNamespace).toBe('legacy');
-    expect(failure(['--sidekiq-namespace', 'myapp:'])).toBe("invalid value 'myapp:' for --sidekiq-namespace: give the namespace without its trailing colon");
+    expect(failure(['--sidekiq-namespace', 'myapp:'])).toBe(
+      "invalid value 'myapp:' for --sidekiq-namespace: give the namespace without its trailing colon",
+    );
   });
 
   it('rejects a bad Redis URL on one line without its password', () => {
     const wrongScheme = failure([], { REDIS_URL: 'http://user:hunter2secret@host:6379' });
-    expect(wrongScheme).toBe("invalid value 'http://***@host:6379' for REDIS_URL: expected redis://[[user]:password@]host[:port][/db] or rediss://... for TLS");
+    expect(wrongScheme).toBe(
+      "invalid value 'http://***@host:6379' for REDIS_URL: expected redis://[[user]:password@]host[:port][/db] or rediss://... for TLS",
+    );
     const badDb = failure(['--redis-url', 'redis://:hunter2secret@host/cache']);
-    expect(badDb).toBe("invalid value 'redis://***@host/cache' for --redis-url: the path must be a database index such as /1");
+    expect(badDb).toBe(
+      "invalid value 'redis://***@host/cache' for --redis-url: the path must be a database index such as /1",
+    );
     const unparseable = failure([], { DRAIN_INIT_REDIS_URL: 'redis://u:hunter2secret@host:notaport' });
-    expect(unparseable).toMatch(/^invalid value 'redis:\/\/\*\*\*@host:notaport' for DRAIN_INIT_REDIS_URL: expected redis:/);
+    expect(unparseable).toMatch(
+      /^invalid value 'redis:\/\/\*\*\*@host:notaport' for DRAIN_INIT_REDIS_URL: expected redis:/,
+    );
     for (const message of [wrongScheme, badDb, unparseable]) {
       expect(message).not.toContain('hunter2');
       expect(message).not.toContain('\n');

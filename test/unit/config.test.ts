@@ -129,10 +129,18 @@ describe('errors name the input and what is accepted', () => {
     [['-x', 'w'], {}, 'unknown option -x; see drain-init --help'],
     [['--grace-period'], {}, 'option --grace-period needs a value (DURATION)'],
     [['--subreaper=1', 'w'], {}, 'option --subreaper takes no value'],
-    [['--grace-period', 'soon', 'w'], {}, "invalid value 'soon' for --grace-period: expected a duration such as 500ms, 30s, 2m, 1h or bare seconds"],
+    [
+      ['--grace-period', 'soon', 'w'],
+      {},
+      "invalid value 'soon' for --grace-period: expected a duration such as 500ms, 30s, 2m, 1h or bare seconds",
+    ],
     [['--kill-margin', '-1', 'w'], {}, "invalid value '-1' for --kill-margin"],
     [['--grace-period', '999h', 'w'], {}, 'longer than the maximum of 24 days'],
-    [['--log-level', 'loud', 'w'], {}, "invalid value 'loud' for --log-level: expected one of trace, debug, info, warn, error, fatal, silent"],
+    [
+      ['--log-level', 'loud', 'w'],
+      {},
+      "invalid value 'loud' for --log-level: expected one of trace, debug, info, warn, error, fatal, silent",
+    ],
     [['--log-format', 'xml', 'w'], {}, 'expected one of json, pretty'],
     [['--preset', 'rails', 'w'], {}, 'expected one of auto, sidekiq, generic'],
     [['--stop-signal', 'SIGFOO', 'w'], {}, "unknown signal 'SIGFOO'"],
@@ -142,9 +150,17 @@ describe('errors name the input and what is accepted', () => {
     [['--rewrite', 'TERM:bogus', 'w'], {}, "unknown signal 'bogus'"],
     [[], {}, 'no command given: usage is drain-init [options] -- <command> [args...]'],
     [['--'], {}, 'no command given'],
-    [['w'], { DRAIN_INIT_GRACE_PERIODS: '1' }, 'unknown environment variable DRAIN_INIT_GRACE_PERIODS; see drain-init --help'],
+    [
+      ['w'],
+      { DRAIN_INIT_GRACE_PERIODS: '1' },
+      'unknown environment variable DRAIN_INIT_GRACE_PERIODS; see drain-init --help',
+    ],
     [['w'], { DRAIN_INIT_GRACE_PERIOD: '1y' }, "invalid value '1y' for DRAIN_INIT_GRACE_PERIOD"],
-    [['w'], { DRAIN_INIT_SUBREAPER: 'maybe' }, "invalid value 'maybe' for DRAIN_INIT_SUBREAPER: expected one of 1, true, yes, on, 0, false, no, off"],
+    [
+      ['w'],
+      { DRAIN_INIT_SUBREAPER: 'maybe' },
+      "invalid value 'maybe' for DRAIN_INIT_SUBREAPER: expected one of 1, true, yes, on, 0, false, no, off",
+    ],
     [['w'], { DRAIN_INIT_VERBOSE: 'lots' }, "invalid value 'lots' for DRAIN_INIT_VERBOSE: expected a whole number"],
     [['w'], { DRAIN_INIT_REWRITE: '15:20,nope' }, "invalid value 'nope' for DRAIN_INIT_REWRITE"],
   ])('%j %j', (argv, env, expected) => {
@@ -156,14 +172,22 @@ describe('errors name the input and what is accepted', () => {
 
 describe('job recovery and restart', () => {
   it('recovers every queue and never restarts by default', () => {
-    expect(config(['w'])).toMatchObject({ recovery: true, recoveryQueues: undefined, restart: { policy: 'never', firstDelayMs: 1_000, maxDelayMs: 60_000 } });
+    expect(config(['w'])).toMatchObject({
+      recovery: true,
+      recoveryQueues: undefined,
+      restart: { policy: 'never', firstDelayMs: 1_000, maxDelayMs: 60_000 },
+    });
   });
 
   it('turns recovery off and limits it to queues, from flags or env vars', () => {
     expect(config(['--recovery', 'off', 'w']).recovery).toBe(false);
     expect(config(['w'], { DRAIN_INIT_RECOVERY: 'no' }).recovery).toBe(false);
-    expect(config(['--recovery-queues', 'critical', '--recovery-queues', 'default', 'w']).recoveryQueues).toEqual(new Set(['critical', 'default']));
-    expect(config(['w'], { DRAIN_INIT_RECOVERY_QUEUES: 'critical, mailers' }).recoveryQueues).toEqual(new Set(['critical', 'mailers']));
+    expect(config(['--recovery-queues', 'critical', '--recovery-queues', 'default', 'w']).recoveryQueues).toEqual(
+      new Set(['critical', 'default']),
+    );
+    expect(config(['w'], { DRAIN_INIT_RECOVERY_QUEUES: 'critical, mailers' }).recoveryQueues).toEqual(
+      new Set(['critical', 'mailers']),
+    );
   });
 
   it('takes the restart policy and its backoff', () => {
@@ -173,12 +197,32 @@ describe('job recovery and restart', () => {
   });
 
   it.each([
-    [['--recovery', 'maybe', 'w'], {}, "invalid value 'maybe' for --recovery: expected one of 1, true, yes, on, 0, false, no, off"],
-    [['--recovery-queues', 'a b', 'w'], {}, "invalid value 'a b' for --recovery-queues: expected a non-empty name without spaces or control characters"],
-    [['--restart', 'sometimes', 'w'], {}, "invalid value 'sometimes' for --restart: expected one of never, on-failure, always"],
+    [
+      ['--recovery', 'maybe', 'w'],
+      {},
+      "invalid value 'maybe' for --recovery: expected one of 1, true, yes, on, 0, false, no, off",
+    ],
+    [
+      ['--recovery-queues', 'a b', 'w'],
+      {},
+      "invalid value 'a b' for --recovery-queues: expected a non-empty name without spaces or control characters",
+    ],
+    [
+      ['--restart', 'sometimes', 'w'],
+      {},
+      "invalid value 'sometimes' for --restart: expected one of never, on-failure, always",
+    ],
     [['--restart-delay', '0', 'w'], {}, "invalid value '0' for --restart-delay: must be at least 1ms"],
-    [['--restart-max-delay', '2s', 'w'], { DRAIN_INIT_RESTART_DELAY: '5s' }, '--restart-max-delay: the restart delay (5s) must not be longer than the maximum restart delay (2s)'],
-    [['--restart-delay', '2m', 'w'], {}, '--restart-delay: the restart delay (120s) must not be longer than the maximum restart delay (60s)'],
+    [
+      ['--restart-max-delay', '2s', 'w'],
+      { DRAIN_INIT_RESTART_DELAY: '5s' },
+      '--restart-max-delay: the restart delay (5s) must not be longer than the maximum restart delay (2s)',
+    ],
+    [
+      ['--restart-delay', '2m', 'w'],
+      {},
+      '--restart-delay: the restart delay (120s) must not be longer than the maximum restart delay (60s)',
+    ],
   ])('rejects %j %j', (argv, env, expected) => {
     expect(error(argv, env)).toBe(expected);
   });
@@ -198,9 +242,16 @@ describe('exit remapping, leftovers and job control', () => {
   });
 
   it('reads them from the environment', () => {
-    const parsed = config(['w'], { DRAIN_INIT_REMAP_EXIT: '143, 130', DRAIN_INIT_LEFTOVER_GRACE: '0', DRAIN_INIT_JOB_CONTROL: 'yes' });
+    const parsed = config(['w'], {
+      DRAIN_INIT_REMAP_EXIT: '143, 130',
+      DRAIN_INIT_LEFTOVER_GRACE: '0',
+      DRAIN_INIT_JOB_CONTROL: 'yes',
+    });
     expect(parsed).toMatchObject({ remapExit: new Set([143, 130]), leftoverGraceMs: 0, jobControl: true });
-    expect(config(['--leftover-grace', '500ms', '--job-control', 'w'])).toMatchObject({ leftoverGraceMs: 500, jobControl: true });
+    expect(config(['--leftover-grace', '500ms', '--job-control', 'w'])).toMatchObject({
+      leftoverGraceMs: 500,
+      jobControl: true,
+    });
   });
 
   it.each([
@@ -223,16 +274,38 @@ describe('the probe endpoint', () => {
   });
 
   it('takes its port (0 for none), address and heartbeat age from flags or env vars', () => {
-    expect(config(['--probe-port', '0', '--probe-host', '127.0.0.1', '--max-beat-age', '2m', 'w'])).toMatchObject({ probePort: 0, probeHost: '127.0.0.1', maxBeatAgeMs: 120_000 });
-    expect(config(['w'], { DRAIN_INIT_PROBE_PORT: '9000', DRAIN_INIT_PROBE_HOST: '::', DRAIN_INIT_MAX_BEAT_AGE: '90' })).toMatchObject({ probePort: 9000, probeHost: '::', maxBeatAgeMs: 90_000 });
+    expect(config(['--probe-port', '0', '--probe-host', '127.0.0.1', '--max-beat-age', '2m', 'w'])).toMatchObject({
+      probePort: 0,
+      probeHost: '127.0.0.1',
+      maxBeatAgeMs: 120_000,
+    });
+    expect(
+      config(['w'], { DRAIN_INIT_PROBE_PORT: '9000', DRAIN_INIT_PROBE_HOST: '::', DRAIN_INIT_MAX_BEAT_AGE: '90' }),
+    ).toMatchObject({ probePort: 9000, probeHost: '::', maxBeatAgeMs: 90_000 });
     expect(config(['--probe-host', 'localhost', 'w']).probeHost).toBe('localhost');
   });
 
   it.each([
-    [['--probe-port', '65536', 'w'], {}, "invalid value '65536' for --probe-port: expected a port number from 1 to 65535, or 0 for none"],
-    [['--probe-port', 'http', 'w'], {}, "invalid value 'http' for --probe-port: expected a port number from 1 to 65535, or 0 for none"],
-    [['w'], { DRAIN_INIT_PROBE_PORT: '-1' }, "invalid value '-1' for DRAIN_INIT_PROBE_PORT: expected a port number from 1 to 65535, or 0 for none"],
-    [['--probe-host', 'http://0.0.0.0', 'w'], {}, "invalid value 'http://0.0.0.0' for --probe-host: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name"],
+    [
+      ['--probe-port', '65536', 'w'],
+      {},
+      "invalid value '65536' for --probe-port: expected a port number from 1 to 65535, or 0 for none",
+    ],
+    [
+      ['--probe-port', 'http', 'w'],
+      {},
+      "invalid value 'http' for --probe-port: expected a port number from 1 to 65535, or 0 for none",
+    ],
+    [
+      ['w'],
+      { DRAIN_INIT_PROBE_PORT: '-1' },
+      "invalid value '-1' for DRAIN_INIT_PROBE_PORT: expected a port number from 1 to 65535, or 0 for none",
+    ],
+    [
+      ['--probe-host', 'http://0.0.0.0', 'w'],
+      {},
+      "invalid value 'http://0.0.0.0' for --probe-host: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name",
+    ],
     [['--max-beat-age', '0', 'w'], {}, "invalid value '0' for --max-beat-age: must be at least 1ms"],
   ])('rejects %j %j', (argv, env, expected) => {
     expect(error(argv, env)).toBe(expected);
@@ -240,6 +313,8 @@ describe('the probe endpoint', () => {
 });
 
 it('keeps the version equal to package.json', () => {
-  const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   expect(VERSION).toBe(packageJson.version);
 });

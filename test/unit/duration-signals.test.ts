@@ -37,7 +37,23 @@ describe('signals', () => {
   });
 
   it('forwards every catchable signal once, but not KILL, STOP or CHLD', () => {
-    for (const name of ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGALRM', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU', 'SIGCONT', 'SIGPIPE', 'SIGTSTP', 'SIGSEGV', 'SIGPWR']) {
+    for (const name of [
+      'SIGHUP',
+      'SIGINT',
+      'SIGQUIT',
+      'SIGUSR1',
+      'SIGUSR2',
+      'SIGTERM',
+      'SIGALRM',
+      'SIGWINCH',
+      'SIGTTIN',
+      'SIGTTOU',
+      'SIGCONT',
+      'SIGPIPE',
+      'SIGTSTP',
+      'SIGSEGV',
+      'SIGPWR',
+    ]) {
       expect(FORWARDED_SIGNALS).toContain(name);
     }
     expect(FORWARDED_SIGNALS).not.toContain('SIGKILL');

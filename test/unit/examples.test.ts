@@ -26,10 +26,14 @@ function read(path: string): string {
 const manifests = readdirSync(new URL('kubernetes/', EXAMPLES)).filter((name) => name.endsWith('.yaml'));
 
 describe.each(manifests)('Kubernetes: %s', (name) => {
-  const documents = parseAllDocuments(read(`kubernetes/${name}`)).map((document) => document.toJS() as Record<string, unknown>);
+  const documents = parseAllDocuments(read(`kubernetes/${name}`)).map(
+    (document) => document.toJS() as Record<string, unknown>,
+  );
 
   it('is a valid apps/v1 Deployment', () => {
-    expect(documents.map((document) => `${String(document.apiVersion)} ${String(document.kind)}`)).toEqual(['apps/v1 Deployment']);
+    expect(documents.map((document) => `${String(document.apiVersion)} ${String(document.kind)}`)).toEqual([
+      'apps/v1 Deployment',
+    ]);
     expect(() => new Deployment(documents[0]).validate()).not.toThrow();
   });
 
@@ -43,9 +47,12 @@ describe.each(manifests)('Kubernetes: %s', (name) => {
     const probePort = worker.ports?.find((port) => port.containerPort === config.probePort)?.name;
     expect(worker.livenessProbe?.httpGet).toEqual({ path: '/livez', port: probePort });
     // In a pod shared with a web server the worker has no readiness probe (see the file's comment).
-    if (pod.containers.length === 1) expect(worker.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: probePort });
+    if (pod.containers.length === 1)
+      expect(worker.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: probePort });
     else expect(worker.readinessProbe).toBeUndefined();
-    expect(worker.env?.find((variable) => variable.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    expect(worker.env?.find((variable) => variable.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe(
+      'metadata.name',
+    );
     expect(worker.resources?.limits?.memory).toBeDefined();
     expect(pod.containers.every((container: IContainer) => container.lifecycle?.preStop === undefined)).toBe(true);
   });
@@ -54,7 +61,12 @@ describe.each(manifests)('Kubernetes: %s', (name) => {
 describe('ECS task definition', () => {
   it('runs drain-init as the entry point with stopTimeout as its grace period', () => {
     const task = JSON.parse(read('ecs/task-definition.json')) as {
-      containerDefinitions: { entryPoint: string[]; command: string[]; stopTimeout: number; linuxParameters?: { initProcessEnabled?: boolean } }[];
+      containerDefinitions: {
+        entryPoint: string[];
+        command: string[];
+        stopTimeout: number;
+        linuxParameters?: { initProcessEnabled?: boolean };
+      }[];
     };
     const [worker] = task.containerDefinitions;
     if (worker === undefined) throw new Error('no container');
@@ -69,7 +81,9 @@ describe('ECS task definition', () => {
 
 describe('docker-compose', () => {
   it("gives drain-init the worker's stop_grace_period", () => {
-    const compose = parseYaml(read('docker-compose/compose.yaml')) as { services: { worker: { stop_grace_period: string; environment: Record<string, string> } } };
+    const compose = parseYaml(read('docker-compose/compose.yaml')) as {
+      services: { worker: { stop_grace_period: string; environment: Record<string, string> } };
+    };
     const { worker } = compose.services;
     expect(worker.environment.DRAIN_INIT_GRACE_PERIOD).toBe(worker.stop_grace_period);
   });
@@ -80,14 +94,20 @@ describe('the README', () => {
   const blocks = [...readme.matchAll(/```(?:yaml|json)\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
   const block = (marker: string): string => blocks.find((text) => text.includes(marker)) ?? '';
   /** Lines compared without indentation or a trailing comma, so an excerpt of a nested entry matches. */
-  const lines = (text: string): string[] => text.split('\n').map((line) => line.trim().replace(/,$/, '')).filter((line) => line !== '');
+  const lines = (text: string): string[] =>
+    text
+      .split('\n')
+      .map((line) => line.trim().replace(/,$/, ''))
+      .filter((line) => line !== '');
 
   it('shows examples/kubernetes/sidekiq.yaml as it is', () => {
     expect(block('kind: Deployment')).toBe(read('kubernetes/sidekiq.yaml'));
   });
 
   it('shows excerpts of the compose file and the ECS task definition that are in them', () => {
-    expect(lines(read('docker-compose/compose.yaml'))).toEqual(expect.arrayContaining(lines(block('stop_grace_period'))));
+    expect(lines(read('docker-compose/compose.yaml'))).toEqual(
+      expect.arrayContaining(lines(block('stop_grace_period'))),
+    );
     expect(lines(read('ecs/task-definition.json'))).toEqual(expect.arrayContaining(lines(block('"stopTimeout"'))));
     expect(lines(block('stop_grace_period')).length).toBeGreaterThan(3);
     expect(lines(block('"stopTimeout"')).length).toBeGreaterThan(3);

@@ -7,21 +7,47 @@ const TERM = 15;
 const CONT = 18;
 const KILL = 9;
 
-const info = (pid: number, ppid: number, pgrp: number, state = 'S', command = `p${pid}`): ProcessInfo => ({ pid, ppid, pgrp, state, command });
+const info = (pid: number, ppid: number, pgrp: number, state = 'S', command = `p${pid}`): ProcessInfo => ({
+  pid,
+  ppid,
+  pgrp,
+  state,
+  command,
+});
 
 describe('selectLeftovers', () => {
   // drain-init is 1; the child (group 10) exited; 11 and 12 are in its group, 13 left it with setsid, 12's child 14 too;
   // 20 is a process drain-init does not know (docker exec); 15 is a zombie.
-  const table = [info(1, 0, 1), info(11, 1, 10), info(12, 1, 10), info(13, 1, 13), info(14, 12, 14), info(15, 1, 10, 'Z'), info(20, 0, 20)];
+  const table = [
+    info(1, 0, 1),
+    info(11, 1, 10),
+    info(12, 1, 10),
+    info(13, 1, 13),
+    info(14, 12, 14),
+    info(15, 1, 10, 'Z'),
+    info(20, 0, 20),
+  ];
 
   it('takes every running process but drain-init as PID 1', () => {
-    const pids = selectLeftovers(table, { self: 1, childGroup: 10, wholeNamespace: true }).map((leftover) => leftover.pid);
+    const pids = selectLeftovers(table, { self: 1, childGroup: 10, wholeNamespace: true }).map(
+      (leftover) => leftover.pid,
+    );
     expect(pids).toEqual([11, 12, 13, 14, 20]);
   });
 
   it("otherwise takes drain-init's descendants and the child's process group", () => {
-    const descendantsAndGroup = [info(500, 400, 500), info(11, 500, 10), info(13, 500, 13), info(14, 13, 14), info(30, 2, 10), info(31, 2, 31), info(32, 31, 32)];
-    const pids = selectLeftovers(descendantsAndGroup, { self: 500, childGroup: 10, wholeNamespace: false }).map((leftover) => leftover.pid);
+    const descendantsAndGroup = [
+      info(500, 400, 500),
+      info(11, 500, 10),
+      info(13, 500, 13),
+      info(14, 13, 14),
+      info(30, 2, 10),
+      info(31, 2, 31),
+      info(32, 31, 32),
+    ];
+    const pids = selectLeftovers(descendantsAndGroup, { self: 500, childGroup: 10, wholeNamespace: false }).map(
+      (leftover) => leftover.pid,
+    );
     expect(pids).toEqual([11, 13, 14, 30]);
   });
 
@@ -100,7 +126,10 @@ describe('endLeftovers', () => {
     expect(done()).toBe(true);
     expect(sent.filter((line) => line.startsWith(`${KILL} `))).toEqual([`${KILL} 12 @2000`]);
     const killed = records.find((record) => String(record.msg).includes('sent them SIGKILL'));
-    expect(killed).toMatchObject({ ended: [{ pid: 11, command: 'p11', afterMs: 50 }], killed: [{ pid: 12, command: 'p12' }] });
+    expect(killed).toMatchObject({
+      ended: [{ pid: 11, command: 'p11', afterMs: 50 }],
+      killed: [{ pid: 12, command: 'p12' }],
+    });
   });
 
   it('ends the grace period by the kill step of a stop under way', async () => {

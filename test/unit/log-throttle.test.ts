@@ -7,7 +7,8 @@ describe('throttled warnings', () => {
     let now = 0;
     const { log, records } = captureLogger();
     const warnings = new ThrottledWarnings(log, 60_000, () => now);
-    for (let request = 0; request < 1_000; request++) warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');
+    for (let request = 0; request < 1_000; request++)
+      warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');
     warnings.warn('drop', {}, 'too many connections');
     now = 60_000;
     warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseOomScore, protectFromOomKiller, PROTECTED_OOM_SCORE, type OomScoreFile } from '../../src/process/oom-score.js';
+import {
+  parseOomScore,
+  protectFromOomKiller,
+  PROTECTED_OOM_SCORE,
+  type OomScoreFile,
+} from '../../src/process/oom-score.js';
 import { captureLogger } from '../helpers/fake.js';
 
 /** /proc/self/oom_score_adj as the kernel keeps it: lowering below the lowest value held needs CAP_SYS_RESOURCE. */
@@ -36,7 +41,11 @@ describe("drain-init's OOM score", () => {
   it('is lowered again after a spawn that throws', () => {
     const file = scoreFile('0', true);
     const protection = protectFromOomKiller(file, captureLogger().log);
-    expect(() => protection?.spawning(() => { throw new Error('spawn failed'); })).toThrow('spawn failed');
+    expect(() =>
+      protection?.spawning(() => {
+        throw new Error('spawn failed');
+      }),
+    ).toThrow('spawn failed');
     expect(file.score()).toBe('-999');
   });
 
@@ -45,7 +54,13 @@ describe("drain-init's OOM score", () => {
     const { log, records } = captureLogger();
     expect(protectFromOomKiller(file, log)).toBeUndefined();
     expect(file.score()).toBe('0');
-    expect(records).toMatchObject([{ level: 20, err: 'EACCES: permission denied', msg: 'oom_score_adj not lowered (that needs CAP_SYS_RESOURCE): the OOM killer weighs drain-init by its size alone' }]);
+    expect(records).toMatchObject([
+      {
+        level: 20,
+        err: 'EACCES: permission denied',
+        msg: 'oom_score_adj not lowered (that needs CAP_SYS_RESOURCE): the OOM killer weighs drain-init by its size alone',
+      },
+    ]);
   });
 
   it('is left alone when it is already as low or lower (-1000: never OOM-killed)', () => {
@@ -68,7 +83,12 @@ describe("drain-init's OOM score", () => {
     ]);
   });
 
-  it.each([['0\n', 0], ['-999', -999], ['1000', 1000], [' 17 ', 17]])('reads %j as %i', (text, score) => {
+  it.each([
+    ['0\n', 0],
+    ['-999', -999],
+    ['1000', 1000],
+    [' 17 ', 17],
+  ])('reads %j as %i', (text, score) => {
     expect(parseOomScore(text)).toBe(score);
   });
 

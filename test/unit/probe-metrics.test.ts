@@ -41,7 +41,9 @@ function values(text: string): Record<string, number> {
   const flat: Record<string, number> = {};
   for (const family of parseExposition(text).values()) {
     for (const sample of family.samples) {
-      const labels = Object.entries(sample.labels).map(([name, value]) => `${name}=${value}`).join(',');
+      const labels = Object.entries(sample.labels)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(',');
       flat[labels === '' ? family.name : `${family.name}{${labels}}`] = sample.value;
     }
   }
@@ -50,15 +52,38 @@ function values(text: string): Record<string, number> {
 
 describe('the exposition text', () => {
   it('escapes label values and help text so that a strict parser reads them back', () => {
-    const family: MetricFamily = { name: 'x_total', help: 'a \\ back\nslash', type: 'counter', samples: [{ labels: { name: 'q"uo\\te\nd' }, value: 1 }] };
+    const family: MetricFamily = {
+      name: 'x_total',
+      help: 'a \\ back\nslash',
+      type: 'counter',
+      samples: [{ labels: { name: 'q"uo\\te\nd' }, value: 1 }],
+    };
     const text = renderExposition([family]);
-    expect(text).toBe('# HELP x_total a \\\\ back\\nslash\n# TYPE x_total counter\nx_total{name="q\\"uo\\\\te\\nd"} 1\n');
+    expect(text).toBe(
+      '# HELP x_total a \\\\ back\\nslash\n# TYPE x_total counter\nx_total{name="q\\"uo\\\\te\\nd"} 1\n',
+    );
     const parsed = parseExposition(text).get('x_total');
-    expect(parsed).toEqual({ name: 'x_total', help: 'a \\ back\nslash', type: 'counter', samples: [{ labels: { name: 'q"uo\\te\nd' }, value: 1 }] });
+    expect(parsed).toEqual({
+      name: 'x_total',
+      help: 'a \\ back\nslash',
+      type: 'counter',
+      samples: [{ labels: { name: 'q"uo\\te\nd' }, value: 1 }],
+    });
   });
 
   it('writes NaN and infinities as the format spells them', () => {
-    const text = renderExposition([{ name: 'g', help: 'h', type: 'gauge', samples: [{ labels: { a: '1' }, value: Number.NaN }, { labels: { a: '2' }, value: Number.POSITIVE_INFINITY }, { labels: { a: '3' }, value: Number.NEGATIVE_INFINITY }] }]);
+    const text = renderExposition([
+      {
+        name: 'g',
+        help: 'h',
+        type: 'gauge',
+        samples: [
+          { labels: { a: '1' }, value: Number.NaN },
+          { labels: { a: '2' }, value: Number.POSITIVE_INFINITY },
+          { labels: { a: '3' }, value: Number.NEGATIVE_INFINITY },
+        ],
+      },
+    ]);
     expect(text.split('\n').slice(2, 5)).toEqual(['g{a="1"} NaN', 'g{a="2"} +Inf', 'g{a="3"} -Inf']);
     expect(() => parseExposition(text)).not.toThrow();
   });
@@ -99,7 +124,9 @@ describe('the families', () => {
       drain_init_redis_up: 0,
       drain_init_heartbeat_failures_total: 7,
     });
-    const plain = values(renderExposition(drainInitFamilies({ ...SNAPSHOT, redis: undefined, childPid: undefined, state: 'exited' })));
+    const plain = values(
+      renderExposition(drainInitFamilies({ ...SNAPSHOT, redis: undefined, childPid: undefined, state: 'exited' })),
+    );
     expect(plain).not.toHaveProperty('drain_init_redis_up');
     expect(plain).toMatchObject({ drain_init_child_up: 0, 'drain_init_state{state=exited}': 1 });
   });
@@ -128,6 +155,9 @@ describe('the families', () => {
       'sidekiq_queue_enqueued_jobs{name=broken}': 1,
       'sidekiq_queue_latency_seconds{name=default}': 12.5,
     });
-    expect(parsed.get('sidekiq_queue_latency_seconds')?.samples.map((sample) => sample.labels.name)).toEqual(['critical', 'default']);
+    expect(parsed.get('sidekiq_queue_latency_seconds')?.samples.map((sample) => sample.labels.name)).toEqual([
+      'critical',
+      'default',
+    ]);
   });
 });

@@ -38,7 +38,11 @@ describe('routing', () => {
 
   it('answers 405 with Allow to other methods', () => {
     const routed = route(request('POST', '/livez'));
-    expect('refusal' in routed && routed.refusal).toMatchObject({ status: 405, headers: { Allow: 'GET, HEAD' }, body: 'method POST not allowed: use GET or HEAD\n' });
+    expect('refusal' in routed && routed.refusal).toMatchObject({
+      status: 405,
+      headers: { Allow: 'GET, HEAD' },
+      body: 'method POST not allowed: use GET or HEAD\n',
+    });
     expect('refusal' in routed && routed.refusal.headers).not.toHaveProperty('Connection');
   });
 
@@ -55,7 +59,10 @@ describe('routing', () => {
 
 describe('answers', () => {
   it('gives liveness and readiness as 200 or 503 with one line', () => {
-    expect(answer('livez', { snapshot: SNAPSHOT, maxBeatAgeMs: 60_000 })).toMatchObject({ status: 200, body: 'alive\n' });
+    expect(answer('livez', { snapshot: SNAPSHOT, maxBeatAgeMs: 60_000 })).toMatchObject({
+      status: 200,
+      body: 'alive\n',
+    });
     const stopping = answer('readyz', { snapshot: { ...SNAPSHOT, state: 'stopping' }, maxBeatAgeMs: 60_000 });
     expect(stopping).toMatchObject({ status: 503, body: 'stopping: drain-init is stopping the worker\n' });
     expect(stopping.headers['Content-Type']).toBe('text/plain; charset=utf-8');
@@ -73,6 +80,8 @@ describe('answers', () => {
     const stats = { processed: 10, failed: 1, scheduled: 0, retry: 0, dead: 0, processes: 1, busy: 0, queues: [] };
     const metrics = answer('metrics', { snapshot: SNAPSHOT, maxBeatAgeMs: 60_000, stats });
     expect(metrics.headers['Content-Type']).toBe('text/plain; version=0.0.4; charset=utf-8');
-    expect(parseExposition(metrics.body).get('sidekiq_processed_jobs_total')?.samples).toEqual([{ labels: {}, value: 10 }]);
+    expect(parseExposition(metrics.body).get('sidekiq_processed_jobs_total')?.samples).toEqual([
+      { labels: {}, value: 10 },
+    ]);
   });
 });

@@ -9,7 +9,18 @@ const HEAD = ['120', '3', '4', '5', '6', '2', '1', '2'];
 
 describe('the stats reply', () => {
   it('reads the totals and each queue, latency from seconds or milliseconds', () => {
-    const reply = [...HEAD, 'critical', '0', '', 'default', '7', String(NOW_S - 12.5), 'v8', '1', String((NOW_S - 2) * 1000)];
+    const reply = [
+      ...HEAD,
+      'critical',
+      '0',
+      '',
+      'default',
+      '7',
+      String(NOW_S - 12.5),
+      'v8',
+      '1',
+      String((NOW_S - 2) * 1000),
+    ];
     const { value, warnings } = parseStatsReply(reply, NOW_S, { maxQueues: 3, maxProcesses: 3 });
     expect(warnings).toEqual([]);
     expect(value).toEqual({
@@ -39,22 +50,39 @@ describe('the stats reply', () => {
   it('leaves out the latency of a queue whose oldest job is unreadable, with a warning', () => {
     const { value, warnings } = parseStatsReply([...HEAD.slice(0, 7), '1', 'mail', '4', '?'], NOW_S, LIMITS);
     expect(value.queues).toEqual([{ name: 'mail', size: 4, latencyS: undefined }]);
-    expect(warnings).toEqual(['Sidekiq queue "mail": its oldest job is not a JSON object, so its latency is not reported']);
+    expect(warnings).toEqual([
+      'Sidekiq queue "mail": its oldest job is not a JSON object, so its latency is not reported',
+    ]);
   });
 
   it('reads a corrupt counter as 0, as Sidekiq does, and a future enqueue time as no latency', () => {
-    const { value } = parseStatsReply(['abc', '-4', ...HEAD.slice(2, 7), '1', 'q', '1', String(NOW_S + 30)], NOW_S, LIMITS);
+    const { value } = parseStatsReply(
+      ['abc', '-4', ...HEAD.slice(2, 7), '1', 'q', '1', String(NOW_S + 30)],
+      NOW_S,
+      LIMITS,
+    );
     expect(value).toMatchObject({ processed: 0, failed: 0, queues: [{ name: 'q', size: 1, latencyS: 0 }] });
   });
 
   it('throws on a reply of another shape', () => {
     for (const reply of [null, 'OK', HEAD.slice(0, 7), [...HEAD, 'q', '1'], [...HEAD.slice(0, 7), 2]]) {
-      expect(() => parseStatsReply(reply, NOW_S, LIMITS)).toThrow('the Sidekiq stats script answered in an unknown shape');
+      expect(() => parseStatsReply(reply, NOW_S, LIMITS)).toThrow(
+        'the Sidekiq stats script answered in an unknown shape',
+      );
     }
   });
 });
 
-const STATS: SidekiqStats = { processed: 1, failed: 0, scheduled: 0, retry: 0, dead: 0, processes: 1, busy: 0, queues: [] };
+const STATS: SidekiqStats = {
+  processed: 1,
+  failed: 0,
+  scheduled: 0,
+  retry: 0,
+  dead: 0,
+  processes: 1,
+  busy: 0,
+  queues: [],
+};
 
 describe('the stats cache', () => {
   function cache(gather: () => Promise<Parsed<SidekiqStats>> | undefined) {
@@ -94,16 +122,23 @@ describe('the stats cache', () => {
     expect(gathers).toBe(2);
     const warnings = records.filter((record) => record.level === 40);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ reason: 'NOPERM this user has no permissions to run the eval command', msg: "Sidekiq's figures could not be read from Redis; /metrics leaves them out" });
+    expect(warnings[0]).toMatchObject({
+      reason: 'NOPERM this user has no permissions to run the eval command',
+      msg: "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
+    });
   });
 
   it('logs the warnings of a gather once, not at every period', async () => {
-    const { cached, records, advance } = cache(() => Promise.resolve({ value: STATS, warnings: ['Sidekiq has 150 queues: metrics cover the first 100 by name'] }));
+    const { cached, records, advance } = cache(() =>
+      Promise.resolve({ value: STATS, warnings: ['Sidekiq has 150 queues: metrics cover the first 100 by name'] }),
+    );
     for (let period = 0; period < 5; period++) {
       await cached.get();
       advance(5_000);
     }
-    expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual(['Sidekiq has 150 queues: metrics cover the first 100 by name']);
+    expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual([
+      'Sidekiq has 150 queues: metrics cover the first 100 by name',
+    ]);
   });
 
   it('asks nothing of Redis when it cannot be asked', async () => {

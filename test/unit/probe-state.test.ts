@@ -32,13 +32,24 @@ function view(fields: Partial<WorkerView> = {}): WorkerView {
 
 describe('liveness', () => {
   it('is alive while the worker runs, in every phase of the stop', () => {
-    for (const state of ['running', 'quieting', 'stopping', 'killing'] as const) expect(liveness(snapshot({ state }), MAX_BEAT_AGE_MS).ok).toBe(true);
+    for (const state of ['running', 'quieting', 'stopping', 'killing'] as const)
+      expect(liveness(snapshot({ state }), MAX_BEAT_AGE_MS).ok).toBe(true);
   });
 
   it('fails once the worker has exited for good, not while drain-init is about to restart it', () => {
-    expect(liveness(snapshot({ state: 'exited', childPid: undefined }), MAX_BEAT_AGE_MS)).toEqual({ ok: false, reason: 'the worker has exited' });
-    const restarting = snapshot({ state: 'starting', childPid: undefined, sidekiq: view({ lastBeatEpochS: NOW_S - 600 }) });
-    expect(liveness(restarting, MAX_BEAT_AGE_MS)).toEqual({ ok: true, reason: 'starting: the worker is about to be restarted' });
+    expect(liveness(snapshot({ state: 'exited', childPid: undefined }), MAX_BEAT_AGE_MS)).toEqual({
+      ok: false,
+      reason: 'the worker has exited',
+    });
+    const restarting = snapshot({
+      state: 'starting',
+      childPid: undefined,
+      sidekiq: view({ lastBeatEpochS: NOW_S - 600 }),
+    });
+    expect(liveness(restarting, MAX_BEAT_AGE_MS)).toEqual({
+      ok: true,
+      reason: 'starting: the worker is about to be restarted',
+    });
   });
 
   it('fails when the Sidekiq heartbeat is older than the maximum while Redis answers', () => {
@@ -51,13 +62,23 @@ describe('liveness', () => {
   });
 
   it('never fails for a Redis outage alone, however old the last heartbeat seen', () => {
-    const verdict = liveness(snapshot({ sidekiq: view({ lastBeatEpochS: NOW_S - 600, redisAnswered: false }) }), MAX_BEAT_AGE_MS);
-    expect(verdict).toEqual({ ok: true, reason: 'alive; Redis does not answer, so the Sidekiq heartbeat is not checked' });
+    const verdict = liveness(
+      snapshot({ sidekiq: view({ lastBeatEpochS: NOW_S - 600, redisAnswered: false }) }),
+      MAX_BEAT_AGE_MS,
+    );
+    expect(verdict).toEqual({
+      ok: true,
+      reason: 'alive; Redis does not answer, so the Sidekiq heartbeat is not checked',
+    });
   });
 
   it('does not check the heartbeat before the first one, nor during a stop', () => {
-    expect(liveness(snapshot({ sidekiq: view({ processes: [], lastBeatEpochS: undefined }) }), MAX_BEAT_AGE_MS).ok).toBe(true);
-    expect(liveness(snapshot({ state: 'stopping', sidekiq: view({ lastBeatEpochS: NOW_S - 600 }) }), MAX_BEAT_AGE_MS).ok).toBe(true);
+    expect(
+      liveness(snapshot({ sidekiq: view({ processes: [], lastBeatEpochS: undefined }) }), MAX_BEAT_AGE_MS).ok,
+    ).toBe(true);
+    expect(
+      liveness(snapshot({ state: 'stopping', sidekiq: view({ lastBeatEpochS: NOW_S - 600 }) }), MAX_BEAT_AGE_MS).ok,
+    ).toBe(true);
   });
 });
 
@@ -67,10 +88,19 @@ describe('readiness', () => {
   });
 
   it('is not ready from the first moment of a stop, nor after the exit', () => {
-    expect(readiness(snapshot({ state: 'quieting' }))).toEqual({ ok: false, reason: 'quieting: drain-init is stopping the worker' });
+    expect(readiness(snapshot({ state: 'quieting' }))).toEqual({
+      ok: false,
+      reason: 'quieting: drain-init is stopping the worker',
+    });
     expect(readiness(snapshot({ state: 'stopping' })).ok).toBe(false);
-    expect(readiness(snapshot({ state: 'exited', childPid: undefined }))).toEqual({ ok: false, reason: 'the worker has exited' });
-    expect(readiness(snapshot({ state: 'starting', childPid: undefined }))).toEqual({ ok: false, reason: 'starting: the worker is about to be restarted' });
+    expect(readiness(snapshot({ state: 'exited', childPid: undefined }))).toEqual({
+      ok: false,
+      reason: 'the worker has exited',
+    });
+    expect(readiness(snapshot({ state: 'starting', childPid: undefined }))).toEqual({
+      ok: false,
+      reason: 'starting: the worker is about to be restarted',
+    });
   });
 
   it('waits for the first Sidekiq heartbeat', () => {
@@ -82,11 +112,17 @@ describe('readiness', () => {
   });
 
   it('is not ready when a Sidekiq process is quiet or none has a fresh heartbeat', () => {
-    expect(readiness(snapshot({ sidekiq: view({ processes: [process(), process({ identity: 'pod-1:9:ff', quiet: true })] }) }))).toEqual({
+    expect(
+      readiness(
+        snapshot({ sidekiq: view({ processes: [process(), process({ identity: 'pod-1:9:ff', quiet: true })] }) }),
+      ),
+    ).toEqual({
       ok: false,
       reason: 'Sidekiq process pod-1:9:ff is quiet: it takes no new job',
     });
-    expect(readiness(snapshot({ sidekiq: view({ processes: [] }) })).reason).toBe('no Sidekiq process of the worker has a fresh heartbeat');
+    expect(readiness(snapshot({ sidekiq: view({ processes: [] }) })).reason).toBe(
+      'no Sidekiq process of the worker has a fresh heartbeat',
+    );
   });
 });
 
@@ -99,7 +135,10 @@ describe('the status document', () => {
     const document = statusDocument(
       snapshot({
         state: 'quieting',
-        stop: { plan: 'TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s', deadlineEpochMs: NOW_S * 1000 + 41_250 },
+        stop: {
+          plan: 'TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s',
+          deadlineEpochMs: NOW_S * 1000 + 41_250,
+        },
         redis: { connected: true, heartbeatFailures: 2 },
         sidekiq: view({ jobsInFlight: 3 }),
       }),
@@ -109,7 +148,11 @@ describe('the status document', () => {
       childPid: 42,
       uptimeSeconds: 12.3,
       restarts: 0,
-      stop: { plan: 'TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s', deadline: new Date(NOW_S * 1000 + 41_250).toISOString(), deadlineInSeconds: 41.3 },
+      stop: {
+        plan: 'TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s',
+        deadline: new Date(NOW_S * 1000 + 41_250).toISOString(),
+        deadlineInSeconds: 41.3,
+      },
       redisConnected: true,
       sidekiq: {
         processes: [{ identity: 'pod-1:7:ab12cd34ef56', busy: 1, quiet: false, beatAgeSeconds: 3 }],
@@ -121,7 +164,9 @@ describe('the status document', () => {
   });
 
   it('says null for the worker once it has exited and for a heartbeat not yet seen', () => {
-    const document = statusDocument(snapshot({ state: 'exited', childPid: undefined, sidekiq: view({ processes: [], lastBeatEpochS: undefined }) }));
+    const document = statusDocument(
+      snapshot({ state: 'exited', childPid: undefined, sidekiq: view({ processes: [], lastBeatEpochS: undefined }) }),
+    );
     expect(document).toMatchObject({ state: 'exited', childPid: null, sidekiq: { lastBeatAgeSeconds: null } });
   });
 });

@@ -13,7 +13,13 @@ describe('parseStat', () => {
   });
 
   it('takes a command name holding spaces and parentheses whole', () => {
-    expect(parseStat('77 (a) b (c) T 9 77 77 0')).toMatchObject({ pid: 77, command: 'a) b (c', state: 'T', ppid: 9, pgrp: 77 });
+    expect(parseStat('77 (a) b (c) T 9 77 77 0')).toMatchObject({
+      pid: 77,
+      command: 'a) b (c',
+      state: 'T',
+      ppid: 9,
+      pgrp: 77,
+    });
   });
 
   it('rejects what is not a stat line', () => {

@@ -5,21 +5,41 @@ const quiet = { oomKillsBefore: 0, oomKillsAfter: 0, killedAtDeadline: false };
 
 describe('workerDeath', () => {
   it('takes a clean exit as Sidekiq having requeued its own jobs', () => {
-    expect(workerDeath({ kind: 'exited', code: 0 }, quiet)).toEqual({ cause: 'clean', description: 'worker exited cleanly', recoverJobs: false });
+    expect(workerDeath({ kind: 'exited', code: 0 }, quiet)).toEqual({
+      cause: 'clean',
+      description: 'worker exited cleanly',
+      recoverJobs: false,
+    });
   });
 
   it('recovers after a non-zero exit', () => {
-    expect(workerDeath({ kind: 'exited', code: 1 }, quiet)).toEqual({ cause: 'exit-code', description: 'worker exited with code 1', recoverJobs: true });
+    expect(workerDeath({ kind: 'exited', code: 1 }, quiet)).toEqual({
+      cause: 'exit-code',
+      description: 'worker exited with code 1',
+      recoverJobs: true,
+    });
   });
 
   it('names an OOM kill when the cgroup counter rose across a SIGKILL', () => {
-    expect(workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsAfter: 1 })).toEqual({ cause: 'oom-killed', description: 'worker OOM-killed', recoverJobs: true });
-    expect(workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsAfter: 1, killedAtDeadline: true }).cause).toBe('oom-killed');
+    expect(workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsAfter: 1 })).toEqual({
+      cause: 'oom-killed',
+      description: 'worker OOM-killed',
+      recoverJobs: true,
+    });
+    expect(
+      workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsAfter: 1, killedAtDeadline: true })
+        .cause,
+    ).toBe('oom-killed');
   });
 
   it('does not claim an OOM kill without both readings, or for another signal', () => {
-    expect(workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsBefore: undefined, oomKillsAfter: 3 }).cause).toBe('signal');
-    expect(workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsAfter: undefined }).cause).toBe('signal');
+    expect(
+      workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsBefore: undefined, oomKillsAfter: 3 })
+        .cause,
+    ).toBe('signal');
+    expect(workerDeath({ kind: 'signaled', signal: 'SIGKILL' }, { ...quiet, oomKillsAfter: undefined }).cause).toBe(
+      'signal',
+    );
     expect(workerDeath({ kind: 'signaled', signal: 'SIGSEGV' }, { ...quiet, oomKillsAfter: 1 })).toEqual({
       cause: 'signal',
       description: 'worker killed by signal SIGSEGV',

@@ -3,7 +3,15 @@ import { mirrorChange, mirroredValue, wholeMirror, type Mirror } from '../../src
 import type { InFlightJob } from '../../src/sidekiq/parse.js';
 
 function job(jid: string, identity = 'host:1:aaa', queue = 'default'): InFlightJob {
-  return { identity, threadId: `t-${jid}`, queue, payload: `{"jid":"${jid}","queue":"${queue}"}`, jid, class: 'SleepJob', runAtEpochS: 1 };
+  return {
+    identity,
+    threadId: `t-${jid}`,
+    queue,
+    payload: `{"jid":"${jid}","queue":"${queue}"}`,
+    jid,
+    class: 'SleepJob',
+    runAtEpochS: 1,
+  };
 }
 
 function mirrorOf(...jobs: InFlightJob[]): Mirror {
@@ -19,7 +27,11 @@ describe('mirroredValue', () => {
 
 describe('mirrorChange', () => {
   it('sets the new jobs and removes the finished ones of a process that was read', () => {
-    const change = mirrorChange(mirrorOf(job('a'), job('b')), { identities: ['host:1:aaa'], jobs: [job('b'), job('c')] }, undefined);
+    const change = mirrorChange(
+      mirrorOf(job('a'), job('b')),
+      { identities: ['host:1:aaa'], jobs: [job('b'), job('c')] },
+      undefined,
+    );
     expect([...change.set.keys()]).toEqual(['c']);
     expect(change.removed).toEqual(['a']);
     expect([...change.next.keys()].sort()).toEqual(['b', 'c']);
@@ -45,24 +57,40 @@ describe('mirrorChange', () => {
   });
 
   it('ignores jobs of processes not listed as read', () => {
-    const change = mirrorChange(new Map(), { identities: ['host:1:aaa'], jobs: [job('a'), job('x', 'elsewhere:9:zzz')] }, undefined);
+    const change = mirrorChange(
+      new Map(),
+      { identities: ['host:1:aaa'], jobs: [job('a'), job('x', 'elsewhere:9:zzz')] },
+      undefined,
+    );
     expect([...change.next.keys()]).toEqual(['a']);
   });
 
   it('rewrites an entry whose value changed (the same jid on another process)', () => {
-    const change = mirrorChange(mirrorOf(job('a', 'host:1:old')), { identities: ['host:1:new'], jobs: [job('a', 'host:1:new')] }, undefined);
+    const change = mirrorChange(
+      mirrorOf(job('a', 'host:1:old')),
+      { identities: ['host:1:new'], jobs: [job('a', 'host:1:new')] },
+      undefined,
+    );
     expect(change.set.get('a')).toBe(mirroredValue(job('a', 'host:1:new')));
     expect(change.removed).toEqual([]);
   });
 
   it('mirrors only the queues it is limited to', () => {
-    const read = { identities: ['host:1:aaa'], jobs: [job('a', 'host:1:aaa', 'critical'), job('b', 'host:1:aaa', 'low')] };
+    const read = {
+      identities: ['host:1:aaa'],
+      jobs: [job('a', 'host:1:aaa', 'critical'), job('b', 'host:1:aaa', 'low')],
+    };
     expect([...mirrorChange(new Map(), read, new Set(['critical'])).set.keys()]).toEqual(['a']);
   });
 });
 
 describe('wholeMirror', () => {
   it('lists every entry for a write after Redis may have lost the record', () => {
-    expect(wholeMirror(mirrorOf(job('a'), job('b')))).toEqual(new Map([['a', mirroredValue(job('a'))], ['b', mirroredValue(job('b'))]]));
+    expect(wholeMirror(mirrorOf(job('a'), job('b')))).toEqual(
+      new Map([
+        ['a', mirroredValue(job('a'))],
+        ['b', mirroredValue(job('b'))],
+      ]),
+    );
   });
 });

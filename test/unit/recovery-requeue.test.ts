@@ -4,13 +4,15 @@ import type { InFlightJob, SidekiqProcess } from '../../src/sidekiq/parse.js';
 
 describe('parseRequeueReply', () => {
   it('reads each job as jid, outcome and detail', () => {
-    expect(parseRequeueReply(['recovered', 'a', 'requeued', 'default', 'b', 'malformed', 'not a JSON object'])).toEqual({
-      kind: 'recovered',
-      jobs: [
-        { jid: 'a', outcome: 'requeued', detail: 'default' },
-        { jid: 'b', outcome: 'malformed', detail: 'not a JSON object' },
-      ],
-    });
+    expect(parseRequeueReply(['recovered', 'a', 'requeued', 'default', 'b', 'malformed', 'not a JSON object'])).toEqual(
+      {
+        kind: 'recovered',
+        jobs: [
+          { jid: 'a', outcome: 'requeued', detail: 'default' },
+          { jid: 'b', outcome: 'malformed', detail: 'not a JSON object' },
+        ],
+      },
+    );
     expect(parseRequeueReply(['recovered'])).toEqual({ kind: 'recovered', jobs: [] });
   });
 
@@ -40,9 +42,26 @@ describe('countOutcomes', () => {
 
 describe('runningJobs', () => {
   const process = (identity: string, beatEpochS: number, version?: string): SidekiqProcess => ({
-    identity, hostname: 'h', pid: 1, tag: '', concurrency: 5, queues: ['default'], busy: 1, quiet: false, beatEpochS, ...(version === undefined ? {} : { version }),
+    identity,
+    hostname: 'h',
+    pid: 1,
+    tag: '',
+    concurrency: 5,
+    queues: ['default'],
+    busy: 1,
+    quiet: false,
+    beatEpochS,
+    ...(version === undefined ? {} : { version }),
   });
-  const job = (jid: string, identity: string): InFlightJob => ({ identity, threadId: 't', queue: 'default', payload: '{}', jid, class: 'C', runAtEpochS: 0 });
+  const job = (jid: string, identity: string): InFlightJob => ({
+    identity,
+    threadId: 't',
+    queue: 'default',
+    payload: '{}',
+    jid,
+    class: 'C',
+    runAtEpochS: 0,
+  });
 
   it('lists the jobs of processes with a fresh heartbeat only, not those of a killed process whose work hash lingers', () => {
     const snapshot = {
@@ -58,7 +77,11 @@ describe('runningJobs', () => {
 
   it("counts a fresh identity of this host as running only when drain-init sees it alive: a killed worker's ghost runs nothing", () => {
     const snapshot = {
-      processes: [process('h:9:before-restart', 995), process('h:9:now', 998), { ...process('other:9:peer', 998), hostname: 'other' }],
+      processes: [
+        process('h:9:before-restart', 995),
+        process('h:9:now', 998),
+        { ...process('other:9:peer', 998), hostname: 'other' },
+      ],
       jobs: [job('a', 'h:9:before-restart'), job('b', 'h:9:now'), job('c', 'other:9:peer')],
       warnings: [],
     };

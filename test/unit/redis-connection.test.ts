@@ -12,7 +12,14 @@ function capture(): { log: pino.Logger; text: () => string } {
 describe('redisOptions', () => {
   it('never queues or waits: no offline queue, no retries, a timeout on every command and connect', () => {
     const options = redisOptions(parseRedisUrl('redis://h:7000/4'), 'drain-init:w1');
-    expect(options).toMatchObject({ host: 'h', port: 7000, db: 4, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: 'drain-init:w1' });
+    expect(options).toMatchObject({
+      host: 'h',
+      port: 7000,
+      db: 4,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectionName: 'drain-init:w1',
+    });
     expect(options.commandTimeout).toBeLessThanOrEqual(1_000);
     expect(options.connectTimeout).toBeLessThanOrEqual(1_000);
     expect(options.socketTimeout).toBeGreaterThan(COMMAND_TIMEOUT_MS);
@@ -21,7 +28,11 @@ describe('redisOptions', () => {
   });
 
   it('passes TLS and ACL credentials from a rediss:// URL', () => {
-    expect(redisOptions(parseRedisUrl('rediss://app:pw@h'), 'n')).toMatchObject({ tls: {}, username: 'app', password: 'pw' });
+    expect(redisOptions(parseRedisUrl('rediss://app:pw@h'), 'n')).toMatchObject({
+      tls: {},
+      username: 'app',
+      password: 'pw',
+    });
   });
 
   it('backs off from 100 ms doubling to a 2 s cap, and never gives up', () => {
@@ -40,7 +51,10 @@ describe('OutageLog', () => {
     expect(outages.inOutage).toBe(true);
     outages.up();
     outages.up();
-    const messages = text().trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const messages = text()
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(messages).toEqual(['connected to Redis', 'Redis unavailable; the worker runs on', 'Redis available again']);
   });
 
@@ -50,7 +64,10 @@ describe('OutageLog', () => {
     outages.down('connect ECONNREFUSED');
     outages.down('connect ECONNREFUSED');
     outages.up();
-    expect(text().match(/"msg":"[^"]*"/g)).toEqual(['"msg":"Redis unavailable; the worker runs on"', '"msg":"Redis available again"']);
+    expect(text().match(/"msg":"[^"]*"/g)).toEqual([
+      '"msg":"Redis unavailable; the worker runs on"',
+      '"msg":"Redis available again"',
+    ]);
   });
 
   it('scrubs the password from reasons', () => {

@@ -6,7 +6,10 @@ const identity = { program: 'bundle', version: '0.1.0' };
 
 describe('recordKeys', () => {
   it('puts every key under the prefix', () => {
-    expect(recordKeys('drain-init', 'worker-1')).toEqual({ instance: 'drain-init:instance:worker-1', registry: 'drain-init:instances' });
+    expect(recordKeys('drain-init', 'worker-1')).toEqual({
+      instance: 'drain-init:instance:worker-1',
+      registry: 'drain-init:instances',
+    });
   });
 });
 
@@ -28,7 +31,11 @@ describe('recordFields', () => {
   it('adds the child, exit, stop plan, absolute deadline and jobs once known', () => {
     let record = initialRecord(identity, 1, 'host-a', 0);
     record = applyUpdate(record, { state: 'running', childPid: 42, jobsInFlight: 3 }, 10);
-    record = applyUpdate(record, { state: 'stopping', stopPlan: 'TSTP now, TERM at 5s, KILL at 28s', deadlineInMs: 28_000 }, 1_000.4);
+    record = applyUpdate(
+      record,
+      { state: 'stopping', stopPlan: 'TSTP now, TERM at 5s, KILL at 28s', deadlineInMs: 28_000 },
+      1_000.4,
+    );
     record = applyUpdate(record, { state: 'exited', lastExit: 'signal SIGKILL', restarts: 1 }, 30_000);
     expect(recordFields(record, 1_000, 31_000)).toMatchObject({
       state: 'exited',

@@ -19,7 +19,13 @@ describe('parseRedisUrl', () => {
 
   it('reads a lone user part as the password, as Sidekiq does', () => {
     expect(parseRedisUrl('redis://:only-password@h').password).toBe('only-password');
-    expect(parseRedisUrl('redis://legacy-password@h')).toEqual({ host: 'h', port: 6379, db: 0, tls: false, password: 'legacy-password' });
+    expect(parseRedisUrl('redis://legacy-password@h')).toEqual({
+      host: 'h',
+      port: 6379,
+      db: 0,
+      tls: false,
+      password: 'legacy-password',
+    });
   });
 
   it('takes IPv6 hosts without brackets', () => {

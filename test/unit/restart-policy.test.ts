@@ -7,7 +7,10 @@ const clean: ChildExit = { kind: 'exited', code: 0 };
 const killed: ChildExit = { kind: 'signaled', signal: 'SIGKILL' };
 
 function decide(policy: RestartPolicy, exit: ChildExit, restartsInRow = 0, ranMs = 100, stopRequested = false) {
-  return decideRestart({ policy, firstDelayMs: 1_000, maxDelayMs: 60_000 }, { exit, stopRequested, ranMs, restartsInRow });
+  return decideRestart(
+    { policy, firstDelayMs: 1_000, maxDelayMs: 60_000 },
+    { exit, stopRequested, ranMs, restartsInRow },
+  );
 }
 
 describe('decideRestart', () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { beatIntervalS, isAlive, sidekiqHostname, supervisedProcesses, type Supervised } from '../../src/sidekiq/match.js';
+import {
+  beatIntervalS,
+  isAlive,
+  sidekiqHostname,
+  supervisedProcesses,
+  type Supervised,
+} from '../../src/sidekiq/match.js';
 import { parseSnapshot, type SidekiqProcess } from '../../src/sidekiq/parse.js';
 import { identityHashes, sharedDump, versionDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
 
@@ -7,12 +13,28 @@ const HOST = 'worker-7f9c';
 
 function ours(dump: Dump, supervised: Partial<Supervised> = {}): string[] {
   const { processes } = parseSnapshot(identityHashes(dump));
-  const matched = supervisedProcesses(processes, { hostname: HOST, pids: new Set([1, 6, 7]), nowEpochS: dump.captured_at_epoch, childStartedEpochS: 0, ...supervised });
+  const matched = supervisedProcesses(processes, {
+    hostname: HOST,
+    pids: new Set([1, 6, 7]),
+    nowEpochS: dump.captured_at_epoch,
+    childStartedEpochS: 0,
+    ...supervised,
+  });
   return matched.map((process) => process.identity);
 }
 
 function process(beatAgeS: number, version?: string): SidekiqProcess {
-  const base = { identity: 'h:7:0123456789ab', hostname: 'h', pid: 7, tag: '', concurrency: 5, queues: ['default'], busy: 0, quiet: false, beatEpochS: 1_000 - beatAgeS };
+  const base = {
+    identity: 'h:7:0123456789ab',
+    hostname: 'h',
+    pid: 7,
+    tag: '',
+    concurrency: 5,
+    queues: ['default'],
+    busy: 0,
+    quiet: false,
+    beatEpochS: 1_000 - beatAgeS,
+  };
   return version === undefined ? base : { ...base, version };
 }
 
@@ -46,9 +68,12 @@ describe('our processes: same host, pid in our tree, fresh beat', () => {
     ['sidekiq-7.3.9', 'worker-7f9c:7:9481201bba31'],
     ['sidekiq-8.0.7', 'worker-7f9c:7:f9732773c14b'],
     ['sidekiq-8.1.7', 'worker-7f9c:7:7152272ec924'],
-  ])('%s: the live one, not the ghost with the same host and pid, nor the other pod with the same pid', (name, identity) => {
-    expect(ours(versionDump(name))).toEqual([identity]);
-  });
+  ])(
+    '%s: the live one, not the ghost with the same host and pid, nor the other pod with the same pid',
+    (name, identity) => {
+      expect(ours(versionDump(name))).toEqual([identity]);
+    },
+  );
 
   it('finds the other pod only from its own host', () => {
     expect(ours(versionDump('sidekiq-7.3.9'), { hostname: 'worker-a1b2' })).toEqual(['worker-a1b2:7:f985ef40295f']);
@@ -57,8 +82,15 @@ describe('our processes: same host, pid in our tree, fresh beat', () => {
 
   it('finds several processes of our tree and leaves out the one of our host outside it', () => {
     const dump = versionDump('sidekiq-8.1.7');
-    expect(ours(dump, { pids: new Set([1, 7, 12]) })).toEqual(['worker-7f9c:12:aa8053e9e2e6', 'worker-7f9c:7:7152272ec924']);
-    expect(ours(dump, { pids: new Set([1, 7, 12, 40]) })).toEqual(['worker-7f9c:12:aa8053e9e2e6', 'worker-7f9c:40:b0860e9dcde5', 'worker-7f9c:7:7152272ec924']);
+    expect(ours(dump, { pids: new Set([1, 7, 12]) })).toEqual([
+      'worker-7f9c:12:aa8053e9e2e6',
+      'worker-7f9c:7:7152272ec924',
+    ]);
+    expect(ours(dump, { pids: new Set([1, 7, 12, 40]) })).toEqual([
+      'worker-7f9c:12:aa8053e9e2e6',
+      'worker-7f9c:40:b0860e9dcde5',
+      'worker-7f9c:7:7152272ec924',
+    ]);
   });
 
   it('takes the stale ghost for dead 30 s after its beat, not before', () => {
@@ -71,14 +103,22 @@ describe('our processes: same host, pid in our tree, fresh beat', () => {
   it('leaves out a fresh ghost with our host and pid that last beat before the child started: a restarted worker often gets the same pid', () => {
     const dump = versionDump('sidekiq-8.1.7');
     const ghostBeat = 1795400459.1484;
-    expect(ours(dump, { nowEpochS: ghostBeat + 5, childStartedEpochS: ghostBeat })).toContain('worker-7f9c:7:30a7b511159a');
-    expect(ours(dump, { nowEpochS: ghostBeat + 5, childStartedEpochS: ghostBeat + 0.001 })).toEqual(['worker-7f9c:7:7152272ec924']);
+    expect(ours(dump, { nowEpochS: ghostBeat + 5, childStartedEpochS: ghostBeat })).toContain(
+      'worker-7f9c:7:30a7b511159a',
+    );
+    expect(ours(dump, { nowEpochS: ghostBeat + 5, childStartedEpochS: ghostBeat + 0.001 })).toEqual([
+      'worker-7f9c:7:7152272ec924',
+    ]);
   });
 
   it('real 6.4.1: the restarted worker, not the SIGKILLed one whose pid has left the tree', () => {
     expect(ours(sharedDump('run2-02-just-after-sigkill'), { hostname: 'vm', pids: new Set([1]) })).toEqual([]);
-    expect(ours(sharedDump('run2-03-restarted-ghost-visible'), { hostname: 'vm', pids: new Set([1, 30630]) })).toEqual(['vm:30630:9ef0d99c2bdc']);
-    expect(ours(sharedDump('run1-01-running'), { hostname: 'vm', pids: new Set([27869]) })).toEqual(['vm:27869:ab5cf2f4c0e6']);
+    expect(ours(sharedDump('run2-03-restarted-ghost-visible'), { hostname: 'vm', pids: new Set([1, 30630]) })).toEqual([
+      'vm:30630:9ef0d99c2bdc',
+    ]);
+    expect(ours(sharedDump('run1-01-running'), { hostname: 'vm', pids: new Set([27869]) })).toEqual([
+      'vm:27869:ab5cf2f4c0e6',
+    ]);
   });
 
   it('real 6.4.1: not from the lingering hash of a worker that has left processes', () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseProcess, parseSnapshot, parseWork, toEpochSeconds, type InFlightJob, type SidekiqSnapshot } from '../../src/sidekiq/parse.js';
+import {
+  parseProcess,
+  parseSnapshot,
+  parseWork,
+  toEpochSeconds,
+  type InFlightJob,
+  type SidekiqSnapshot,
+} from '../../src/sidekiq/parse.js';
 import { hashAt, identityHashes, sharedDump, versionDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
 
 function snapshotOf(dump: Dump): SidekiqSnapshot {
@@ -22,19 +29,44 @@ describe('Sidekiq 5.2: :workers hash, payload as an object', () => {
 
   it('parses every process with a hash, without warnings, and no version', () => {
     expect(snapshot.warnings).toEqual([]);
-    expect(snapshot.processes.map((p) => p.identity)).toEqual(['worker-7f9c:7:7c11c05dff7b', 'worker-7f9c:7:7f6c813ebe55', 'worker-a1b2:7:9c8f9a4cbd78']);
+    expect(snapshot.processes.map((p) => p.identity)).toEqual([
+      'worker-7f9c:7:7c11c05dff7b',
+      'worker-7f9c:7:7f6c813ebe55',
+      'worker-a1b2:7:9c8f9a4cbd78',
+    ]);
     expect(snapshot.processes[0]).toEqual({
-      identity: ours, hostname: 'worker-7f9c', pid: 7, tag: 'app', concurrency: 10, queues: ['critical', 'default'], busy: 2, quiet: false, beatEpochS: 1795400098.1242,
+      identity: ours,
+      hostname: 'worker-7f9c',
+      pid: 7,
+      tag: 'app',
+      concurrency: 10,
+      queues: ['critical', 'default'],
+      busy: 2,
+      quiet: false,
+      beatEpochS: 1795400098.1242,
     });
   });
 
   it('re-serializes the object payload', () => {
     const [report, mailer] = jobsOf(snapshot, ours);
     expect(report).toEqual({
-      identity: ours, threadId: 'uk4', queue: 'default', jid: '4ebbd0c6d548d393c5f96e75', class: 'ReportJob', runAtEpochS: 1795400055, enqueuedAtEpochS: 1795400054.5931,
-      payload: '{"class":"ReportJob","args":[42,"monthly"],"retry":true,"queue":"default","jid":"4ebbd0c6d548d393c5f96e75","created_at":1795400054.5897002,"enqueued_at":1795400054.5931}',
+      identity: ours,
+      threadId: 'uk4',
+      queue: 'default',
+      jid: '4ebbd0c6d548d393c5f96e75',
+      class: 'ReportJob',
+      runAtEpochS: 1795400055,
+      enqueuedAtEpochS: 1795400054.5931,
+      payload:
+        '{"class":"ReportJob","args":[42,"monthly"],"retry":true,"queue":"default","jid":"4ebbd0c6d548d393c5f96e75","created_at":1795400054.5897002,"enqueued_at":1795400054.5931}',
     });
-    expect(mailer).toMatchObject({ threadId: 'rh1u', queue: 'critical', class: 'MailerJob', jid: 'c454fa23d827923c76e6b5d1', runAtEpochS: 1795400096 });
+    expect(mailer).toMatchObject({
+      threadId: 'rh1u',
+      queue: 'critical',
+      class: 'MailerJob',
+      jid: 'c454fa23d827923c76e6b5d1',
+      runAtEpochS: 1795400096,
+    });
   });
 
   it("keeps the job's content but not Ruby's bytes: 600.0 becomes 600", () => {
@@ -46,35 +78,84 @@ describe('Sidekiq 5.2: :workers hash, payload as an object', () => {
 
 describe('Sidekiq 6.5, 7.3 and 8.x: :work hash, payload as the job string', () => {
   it.each([
-    ['sidekiq-6.5.12', 'worker-7f9c:7:e803e103337b', 'map', { concurrency: 10, beatEpochS: 1795400198.2151 }, 1795400154.684, 1795400155],
-    ['sidekiq-7.3.9', 'worker-7f9c:7:9481201bba31', '1lf', { concurrency: 5, version: '7.3.9' }, 1795400254.7951, 1795400255],
-    ['sidekiq-8.0.7', 'worker-7f9c:7:f9732773c14b', 'oe13', { concurrency: 5, version: '8.0.7' }, 1795400354.906, 1795400356],
-    ['sidekiq-8.1.7', 'worker-7f9c:7:7152272ec924', '5iv', { concurrency: 5, version: '8.1.7' }, 1795400455.017, 1795400456],
-  ])('%s: the payload is byte-identical, enqueued_at in seconds', (name, ours, threadId, processFields, enqueuedAtEpochS, runAtEpochS) => {
-    const dump = versionDump(name);
-    const snapshot = snapshotOf(dump);
-    expect(snapshot.warnings).toEqual([]);
-    expect(snapshot.processes.find((p) => p.identity === ours)).toMatchObject({ hostname: 'worker-7f9c', pid: 7, tag: 'app', busy: 2, quiet: false, queues: ['critical', 'default'], ...processFields });
-    const job = snapshot.jobs.find((j) => j.threadId === threadId);
-    expect(job).toMatchObject({ identity: ours, queue: 'default', class: 'ReportJob' });
-    expect(job?.payload).toBe(rawPayload(dump, `${ours}:work`, threadId));
-    expect(job?.payload).toMatch(/^\{"retry":true,"queue":"default","args":\[42,"monthly"\],"class":"ReportJob","jid":"[0-9a-f]{24}",/);
-    expect(job?.enqueuedAtEpochS).toBeCloseTo(enqueuedAtEpochS, 6);
-    expect(job?.runAtEpochS).toBe(runAtEpochS);
-  });
+    [
+      'sidekiq-6.5.12',
+      'worker-7f9c:7:e803e103337b',
+      'map',
+      { concurrency: 10, beatEpochS: 1795400198.2151 },
+      1795400154.684,
+      1795400155,
+    ],
+    [
+      'sidekiq-7.3.9',
+      'worker-7f9c:7:9481201bba31',
+      '1lf',
+      { concurrency: 5, version: '7.3.9' },
+      1795400254.7951,
+      1795400255,
+    ],
+    [
+      'sidekiq-8.0.7',
+      'worker-7f9c:7:f9732773c14b',
+      'oe13',
+      { concurrency: 5, version: '8.0.7' },
+      1795400354.906,
+      1795400356,
+    ],
+    [
+      'sidekiq-8.1.7',
+      'worker-7f9c:7:7152272ec924',
+      '5iv',
+      { concurrency: 5, version: '8.1.7' },
+      1795400455.017,
+      1795400456,
+    ],
+  ])(
+    '%s: the payload is byte-identical, enqueued_at in seconds',
+    (name, ours, threadId, processFields, enqueuedAtEpochS, runAtEpochS) => {
+      const dump = versionDump(name);
+      const snapshot = snapshotOf(dump);
+      expect(snapshot.warnings).toEqual([]);
+      expect(snapshot.processes.find((p) => p.identity === ours)).toMatchObject({
+        hostname: 'worker-7f9c',
+        pid: 7,
+        tag: 'app',
+        busy: 2,
+        quiet: false,
+        queues: ['critical', 'default'],
+        ...processFields,
+      });
+      const job = snapshot.jobs.find((j) => j.threadId === threadId);
+      expect(job).toMatchObject({ identity: ours, queue: 'default', class: 'ReportJob' });
+      expect(job?.payload).toBe(rawPayload(dump, `${ours}:work`, threadId));
+      expect(job?.payload).toMatch(
+        /^\{"retry":true,"queue":"default","args":\[42,"monthly"\],"class":"ReportJob","jid":"[0-9a-f]{24}",/,
+      );
+      expect(job?.enqueuedAtEpochS).toBeCloseTo(enqueuedAtEpochS, 6);
+      expect(job?.runAtEpochS).toBe(runAtEpochS);
+    },
+  );
 
   it('6.5 writes no version, 8.1 takes concurrency from the hash field, not info', () => {
     expect(snapshotOf(versionDump('sidekiq-6.5.12')).processes.every((p) => p.version === undefined)).toBe(true);
     const dump = versionDump('sidekiq-8.1.7');
     const identity = 'worker-7f9c:12:aa8053e9e2e6';
     expect(JSON.parse(hashAt(dump, identity).info ?? '')).not.toHaveProperty('concurrency');
-    expect(parseProcess(identity, { ...hashAt(dump, identity), concurrency: '9' }).value).toMatchObject({ concurrency: 9, busy: 0, quiet: true });
+    expect(parseProcess(identity, { ...hashAt(dump, identity), concurrency: '9' }).value).toMatchObject({
+      concurrency: 9,
+      busy: 0,
+      quiet: true,
+    });
   });
 
   it('8.1 lists every process of the dump, an idle one with no work hash', () => {
     const snapshot = snapshotOf(versionDump('sidekiq-8.1.7'));
     expect(snapshot.processes.map((p) => `${p.identity} busy=${p.busy}`)).toEqual([
-      'worker-7f9c:12:aa8053e9e2e6 busy=0', 'worker-7f9c:40:b0860e9dcde5 busy=1', 'worker-7f9c:7:30a7b511159a busy=1', 'worker-7f9c:7:7152272ec924 busy=2', 'worker-a1b2:7:358a2f15c7c8 busy=1',
+      'worker-7f9c:12:aa8053e9e2e6 busy=0',
+      'worker-7f9c:40:b0860e9dcde5 busy=1',
+      'worker-7f9c:7:30a7b511159a busy=1',
+      'worker-7f9c:7:7152272ec924 busy=2',
+      'worker-a1b2:7:358a2f15c7c8 busy=1',
     ]);
     expect(snapshot.jobs.map((j) => j.identity).filter((id) => id.startsWith('worker-7f9c:12:'))).toEqual([]);
   });
@@ -93,7 +174,17 @@ describe('real Sidekiq 6.4.1 captures', () => {
     const running = snapshotOf(sharedDump('run1-01-running'));
     expect(running.warnings).toEqual([]);
     expect(running.processes).toEqual([
-      { identity: 'vm:27869:ab5cf2f4c0e6', hostname: 'vm', pid: 27869, tag: '', concurrency: 2, queues: ['critical', 'default'], busy: 2, quiet: false, beatEpochS: 1795325433.8508933 },
+      {
+        identity: 'vm:27869:ab5cf2f4c0e6',
+        hostname: 'vm',
+        pid: 27869,
+        tag: '',
+        concurrency: 2,
+        queues: ['critical', 'default'],
+        busy: 2,
+        quiet: false,
+        beatEpochS: 1795325433.8508933,
+      },
     ]);
     expect(running.jobs.map((j) => [j.threadId, j.jid, j.runAtEpochS, j.enqueuedAtEpochS])).toEqual([
       ['ku5', '2892726d05097a1cc3920c95', 1795325429, 1795325428.4485722],
@@ -104,16 +195,30 @@ describe('real Sidekiq 6.4.1 captures', () => {
   });
 
   it('after TSTP: quiet, still busy', () => {
-    expect(snapshotOf(sharedDump('run1-02-after-tstp')).processes).toEqual([expect.objectContaining({ quiet: true, busy: 2 })]);
+    expect(snapshotOf(sharedDump('run1-02-after-tstp')).processes).toEqual([
+      expect.objectContaining({ quiet: true, busy: 2 }),
+    ]);
   });
 
   it('after SIGKILL: the ghost keeps its jobs; once its hash expires, the member alone is skipped silently', () => {
     const justKilled = snapshotOf(sharedDump('run2-02-just-after-sigkill'));
     expect(justKilled.processes.map((p) => p.identity)).toEqual(['vm:30550:3ada88292ce4']);
-    expect(justKilled.jobs.map((j) => JSON.parse(j.payload) as { args: unknown[] }).map((job) => job.args[1]).sort()).toEqual(['victim-A', 'victim-B']);
+    expect(
+      justKilled.jobs
+        .map((j) => JSON.parse(j.payload) as { args: unknown[] })
+        .map((job) => job.args[1])
+        .sort(),
+    ).toEqual(['victim-A', 'victim-B']);
     const expired = snapshotOf(sharedDump('run2-04-after-ghost-ttl-expiry'));
-    expect(identityHashes(sharedDump('run2-04-after-ghost-ttl-expiry')).map((e) => e.identity)).toEqual(['vm:30550:3ada88292ce4', 'vm:30630:9ef0d99c2bdc']);
-    expect(expired).toEqual({ processes: [expect.objectContaining({ identity: 'vm:30630:9ef0d99c2bdc' })], jobs: [], warnings: [] });
+    expect(identityHashes(sharedDump('run2-04-after-ghost-ttl-expiry')).map((e) => e.identity)).toEqual([
+      'vm:30550:3ada88292ce4',
+      'vm:30630:9ef0d99c2bdc',
+    ]);
+    expect(expired).toEqual({
+      processes: [expect.objectContaining({ identity: 'vm:30630:9ef0d99c2bdc' })],
+      jobs: [],
+      warnings: [],
+    });
   });
 });
 
@@ -127,7 +232,16 @@ describe('job times', () => {
 
 describe('broken values are skipped with one warning line each', () => {
   const id = 'host:7:0123456789ab';
-  const info = { hostname: 'host', started_at: 1795400000.5, pid: 7, tag: '', concurrency: 5, queues: ['default'], labels: [], identity: id };
+  const info = {
+    hostname: 'host',
+    started_at: 1795400000.5,
+    pid: 7,
+    tag: '',
+    concurrency: 5,
+    queues: ['default'],
+    labels: [],
+    identity: id,
+  };
   const good = { info: JSON.stringify(info), busy: '1', beat: '1795400100.25', quiet: 'false' };
   const processWarning = (fields: Record<string, string>): readonly string[] => {
     const parsed = parseProcess(id, fields);
@@ -136,7 +250,20 @@ describe('broken values are skipped with one warning line each', () => {
   };
 
   it('accepts the well-formed hash', () => {
-    expect(parseProcess(id, good)).toEqual({ value: { identity: id, hostname: 'host', pid: 7, tag: '', concurrency: 5, queues: ['default'], busy: 1, quiet: false, beatEpochS: 1795400100.25 }, warnings: [] });
+    expect(parseProcess(id, good)).toEqual({
+      value: {
+        identity: id,
+        hostname: 'host',
+        pid: 7,
+        tag: '',
+        concurrency: 5,
+        queues: ['default'],
+        busy: 1,
+        quiet: false,
+        beatEpochS: 1795400100.25,
+      },
+      warnings: [],
+    });
   });
 
   it('treats an empty hash as expired, not broken', () => {
@@ -162,8 +289,17 @@ describe('broken values are skipped with one warning line each', () => {
     expect(processWarning(fields)).toEqual([`Sidekiq process "${id}" skipped: ${reason}`]);
   });
 
-  const job = { retry: true, queue: 'default', args: [1], class: 'ReportJob', jid: 'a1b2c3d4e5f6a1b2c3d4e5f6', created_at: 1795400000.1, enqueued_at: 1795400000.2 };
-  const value = (work: Record<string, unknown>): string => JSON.stringify({ queue: 'default', payload: JSON.stringify(job), run_at: 1795400001, ...work });
+  const job = {
+    retry: true,
+    queue: 'default',
+    args: [1],
+    class: 'ReportJob',
+    jid: 'a1b2c3d4e5f6a1b2c3d4e5f6',
+    created_at: 1795400000.1,
+    enqueued_at: 1795400000.2,
+  };
+  const value = (work: Record<string, unknown>): string =>
+    JSON.stringify({ queue: 'default', payload: JSON.stringify(job), run_at: 1795400001, ...work });
 
   it.each([
     ['the value is not JSON', 'not json'],
@@ -172,7 +308,10 @@ describe('broken values are skipped with one warning line each', () => {
     ['payload is not JSON', value({ payload: '{"jid":' })],
     ['payload has no jid', value({ payload: JSON.stringify({ ...job, jid: undefined }) })],
     ['class in payload is not a string', value({ payload: { ...job, class: 3 } })],
-    ['enqueued_at in payload is not a number', value({ payload: JSON.stringify({ ...job, enqueued_at: '1795400000' }) })],
+    [
+      'enqueued_at in payload is not a number',
+      value({ payload: JSON.stringify({ ...job, enqueued_at: '1795400000' }) }),
+    ],
     ['the value has no queue', value({ queue: undefined })],
     ['run_at in the value is not a number', value({ run_at: '1795400001' })],
   ])('job: %s', (reason, text) => {
@@ -182,7 +321,9 @@ describe('broken values are skipped with one warning line each', () => {
   });
 
   it('keeps a job without enqueued_at, leaving the field out', () => {
-    const [parsed] = parseWork(id, { t1: value({ payload: JSON.stringify({ ...job, enqueued_at: undefined }) }) }).value;
+    const [parsed] = parseWork(id, {
+      t1: value({ payload: JSON.stringify({ ...job, enqueued_at: undefined }) }),
+    }).value;
     expect(parsed).not.toHaveProperty('enqueuedAtEpochS');
     expect(parsed).toMatchObject({ jid: job.jid, runAtEpochS: 1795400001 });
   });

@@ -3,26 +3,63 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { childrenFromParents, descendants, parentFromStat, parseChildren, processTree } from '../../src/sidekiq/process-tree.js';
+import {
+  childrenFromParents,
+  descendants,
+  parentFromStat,
+  parseChildren,
+  processTree,
+} from '../../src/sidekiq/process-tree.js';
 
 const sorted = (pids: Iterable<number>): number[] => [...pids].sort((a, b) => a - b);
 const lookup = (children: ReadonlyMap<number, readonly number[]>) => (pid: number) => children.get(pid) ?? [];
 
 describe('the tree below a root (pure)', () => {
   it('walks every level, root included, and nothing beside it', () => {
-    const children = new Map([[1, [6, 30]], [6, [7]], [7, [12, 13]], [30, []], [99, [100]]]);
+    const children = new Map([
+      [1, [6, 30]],
+      [6, [7]],
+      [7, [12, 13]],
+      [30, []],
+      [99, [100]],
+    ]);
     expect(sorted(descendants(6, lookup(children)))).toEqual([6, 7, 12, 13]);
     expect(sorted(descendants(1, lookup(children)))).toEqual([1, 6, 7, 12, 13, 30]);
     expect([...descendants(42, lookup(children))]).toEqual([42]);
   });
 
   it('ends on a cycle', () => {
-    expect(sorted(descendants(1, lookup(new Map([[1, [2]], [2, [1, 3]]]))))).toEqual([1, 2, 3]);
+    expect(
+      sorted(
+        descendants(
+          1,
+          lookup(
+            new Map([
+              [1, [2]],
+              [2, [1, 3]],
+            ]),
+          ),
+        ),
+      ),
+    ).toEqual([1, 2, 3]);
   });
 
   it("builds each parent's children from each process's parent", () => {
-    const parents = new Map([[6, 1], [7, 6], [12, 7], [13, 7], [99, 0]]);
-    expect(childrenFromParents(parents)).toEqual(new Map([[1, [6]], [6, [7]], [7, [12, 13]], [0, [99]]]));
+    const parents = new Map([
+      [6, 1],
+      [7, 6],
+      [12, 7],
+      [13, 7],
+      [99, 0],
+    ]);
+    expect(childrenFromParents(parents)).toEqual(
+      new Map([
+        [1, [6]],
+        [6, [7]],
+        [7, [12, 13]],
+        [0, [99]],
+      ]),
+    );
     expect(sorted(descendants(6, lookup(childrenFromParents(parents))))).toEqual([6, 7, 12, 13]);
   });
 
@@ -54,7 +91,8 @@ describe('the tree read from a /proc', () => {
       threads.forEach((children, index) => {
         const tid = index === 0 ? pid : `${pid}${index}`;
         mkdirSync(join(proc, pid, 'task', tid));
-        if (withChildren) writeFileSync(join(proc, pid, 'task', tid, 'children'), children.map((child) => `${child} `).join(''));
+        if (withChildren)
+          writeFileSync(join(proc, pid, 'task', tid, 'children'), children.map((child) => `${child} `).join(''));
       });
     }
     mkdirSync(join(proc, 'self')); // not a pid: skipped

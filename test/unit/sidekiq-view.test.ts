@@ -1,8 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { beatAgeS, isDrained, isRegistered, NO_WORKER_SEEN, type WatchedProcess, type WorkerView } from '../../src/sidekiq/view.js';
+import {
+  beatAgeS,
+  isDrained,
+  isRegistered,
+  NO_WORKER_SEEN,
+  type WatchedProcess,
+  type WorkerView,
+} from '../../src/sidekiq/view.js';
 
-const process = (fields: Partial<WatchedProcess> = {}): WatchedProcess => ({ identity: 'web-1:12:abc', pid: 12, busy: 0, quiet: true, beatEpochS: 1_000, ...fields });
-const view = (processes: WatchedProcess[], jobsInFlight = 0): WorkerView => ({ processes, jobsInFlight, lastBeatEpochS: 1_000, redisAnswered: true });
+const process = (fields: Partial<WatchedProcess> = {}): WatchedProcess => ({
+  identity: 'web-1:12:abc',
+  pid: 12,
+  busy: 0,
+  quiet: true,
+  beatEpochS: 1_000,
+  ...fields,
+});
+const view = (processes: WatchedProcess[], jobsInFlight = 0): WorkerView => ({
+  processes,
+  jobsInFlight,
+  lastBeatEpochS: 1_000,
+  redisAnswered: true,
+});
 
 describe('the worker view', () => {
   it('is drained only when every supervised process is quiet with no job, by its count and its work hash', () => {

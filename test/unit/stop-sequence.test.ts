@@ -9,7 +9,6 @@ const TSTP = 20;
 const CONT = 18;
 const USR1 = 10;
 
-
 let timers: FakeTimers;
 let events: string[];
 /** How many signals had been sent when each keepRunning() came. */
@@ -62,7 +61,11 @@ describe('StopSequence', () => {
       ['stopping', 30_000],
       ['killing', 58_000],
     ]);
-    expect(records.some((record) => record.msg === 'stop requested: TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s')).toBe(true);
+    expect(
+      records.some(
+        (record) => record.msg === 'stop requested: TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s',
+      ),
+    ).toBe(true);
   });
 
   it('has a suspended worker resumed from the start of the stop, before the quiet signal, and never sends CONT after it', () => {
@@ -174,11 +177,19 @@ describe('StopSequence', () => {
     const { machine, records } = sequence();
     machine.handleSignal(TERM);
     expect(machine.phase).toBe('quieting');
-    expect(records.find((record) => String(record.msg).startsWith('stop requested'))).not.toHaveProperty('jobsInFlight');
+    expect(records.find((record) => String(record.msg).startsWith('stop requested'))).not.toHaveProperty(
+      'jobsInFlight',
+    );
   });
 
   it('takes new settings while running, and none once the stop has begun', () => {
-    const generic: StopSettings = { ...SIDEKIQ, preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0 };
+    const generic: StopSettings = {
+      ...SIDEKIQ,
+      preset: 'generic',
+      quietSignal: undefined,
+      shutdownTimeoutMs: 0,
+      stopMarginMs: 0,
+    };
     const { machine } = sequence(generic);
     machine.useSettings(SIDEKIQ);
     machine.handleSignal(TERM);
@@ -188,7 +199,14 @@ describe('StopSequence', () => {
   });
 
   it('sends TERM at T0 and KILL before the deadline for the generic preset', () => {
-    const { machine } = sequence({ ...SIDEKIQ, preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0, gracePeriodMs: 10_000 });
+    const { machine } = sequence({
+      ...SIDEKIQ,
+      preset: 'generic',
+      quietSignal: undefined,
+      shutdownTimeoutMs: 0,
+      stopMarginMs: 0,
+      gracePeriodMs: 10_000,
+    });
     machine.handleSignal(TERM);
     expect(machine.phase).toBe('stopping');
     timers.advance(10_000);

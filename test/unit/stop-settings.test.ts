@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../../src/config/parse.js';
-import { defaultSidekiqConfigFiles, readSidekiqCommandLine, readSidekiqYamlTimeout, resolveStopSettings } from '../../src/stop/settings.js';
+import {
+  defaultSidekiqConfigFiles,
+  readSidekiqCommandLine,
+  readSidekiqYamlTimeout,
+  resolveStopSettings,
+} from '../../src/stop/settings.js';
 
 function config(argv: string[]): Config {
   const result = parseConfig(argv, {});
@@ -35,7 +40,10 @@ describe('reading the Sidekiq command line', () => {
     expect(readSidekiqCommandLine('bundle', ['exec', 'sidekiq', '--require=/srv/app']).requirePath).toBe('/srv/app');
     expect(readSidekiqCommandLine('sidekiq', []).requirePath).toBeUndefined();
     expect(defaultSidekiqConfigFiles(undefined)).toEqual(['config/sidekiq.yml', 'config/sidekiq.yml.erb']);
-    expect(defaultSidekiqConfigFiles('/srv/app')).toEqual(['/srv/app/config/sidekiq.yml', '/srv/app/config/sidekiq.yml.erb']);
+    expect(defaultSidekiqConfigFiles('/srv/app')).toEqual([
+      '/srv/app/config/sidekiq.yml',
+      '/srv/app/config/sidekiq.yml.erb',
+    ]);
   });
 
   it('reads :timeout: from a Sidekiq YAML config', () => {
@@ -61,19 +69,46 @@ describe('resolving the stop settings', () => {
   });
 
   it('auto picks generic otherwise: no quiet signal, no timeout', () => {
-    expect(settingsFor(['python', 'worker.py'])).toMatchObject({ preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0 });
+    expect(settingsFor(['python', 'worker.py'])).toMatchObject({
+      preset: 'generic',
+      quietSignal: undefined,
+      shutdownTimeoutMs: 0,
+      stopMarginMs: 0,
+    });
   });
 
   it('takes the timeout from -t, then the YAML, and an explicit option wins', () => {
-    expect(settingsFor(['sidekiq', '-t', '8'], 60_000)).toMatchObject({ shutdownTimeoutMs: 8_000, shutdownTimeoutSource: 'sidekiq -t' });
-    expect(settingsFor(['sidekiq', '-C', 'c.yml'], 60_000)).toMatchObject({ shutdownTimeoutMs: 60_000, shutdownTimeoutSource: 'c.yml :timeout:' });
-    expect(settingsFor(['--shutdown-timeout', '40s', 'sidekiq', '-t', '8'])).toMatchObject({ shutdownTimeoutMs: 40_000, shutdownTimeoutSource: '--shutdown-timeout' });
+    expect(settingsFor(['sidekiq', '-t', '8'], 60_000)).toMatchObject({
+      shutdownTimeoutMs: 8_000,
+      shutdownTimeoutSource: 'sidekiq -t',
+    });
+    expect(settingsFor(['sidekiq', '-C', 'c.yml'], 60_000)).toMatchObject({
+      shutdownTimeoutMs: 60_000,
+      shutdownTimeoutSource: 'c.yml :timeout:',
+    });
+    expect(settingsFor(['--shutdown-timeout', '40s', 'sidekiq', '-t', '8'])).toMatchObject({
+      shutdownTimeoutMs: 40_000,
+      shutdownTimeoutSource: '--shutdown-timeout',
+    });
   });
 
   it('lets options override the preset', () => {
-    expect(settingsFor(['--preset', 'generic', 'sidekiq'])).toMatchObject({ preset: 'generic', quietSignal: undefined });
-    expect(settingsFor(['--preset', 'sidekiq', 'ruby', 'w.rb'])).toMatchObject({ preset: 'sidekiq', quietSignal: 20, shutdownTimeoutMs: 25_000 });
-    expect(settingsFor(['--quiet-signal', 'none', 'sidekiq'])).toMatchObject({ preset: 'sidekiq', quietSignal: undefined });
-    expect(settingsFor(['--quiet-signal', 'USR1', '--stop-margin', '1s', 'worker'])).toMatchObject({ quietSignal: 10, stopMarginMs: 1_000 });
+    expect(settingsFor(['--preset', 'generic', 'sidekiq'])).toMatchObject({
+      preset: 'generic',
+      quietSignal: undefined,
+    });
+    expect(settingsFor(['--preset', 'sidekiq', 'ruby', 'w.rb'])).toMatchObject({
+      preset: 'sidekiq',
+      quietSignal: 20,
+      shutdownTimeoutMs: 25_000,
+    });
+    expect(settingsFor(['--quiet-signal', 'none', 'sidekiq'])).toMatchObject({
+      preset: 'sidekiq',
+      quietSignal: undefined,
+    });
+    expect(settingsFor(['--quiet-signal', 'USR1', '--stop-margin', '1s', 'worker'])).toMatchObject({
+      quietSignal: 10,
+      stopMarginMs: 1_000,
+    });
   });
 });

@@ -3,12 +3,25 @@ import type { StopSettings } from '../../src/stop/settings.js';
 import { SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 import { describePlan, planStop } from '../../src/stop/timeline.js';
 
-const GENERIC: StopSettings = { ...SIDEKIQ, preset: 'generic', quietSignal: undefined, shutdownTimeoutMs: 0, stopMarginMs: 0 };
+const GENERIC: StopSettings = {
+  ...SIDEKIQ,
+  preset: 'generic',
+  quietSignal: undefined,
+  shutdownTimeoutMs: 0,
+  stopMarginMs: 0,
+};
 
 describe('planStop', () => {
   it('quiets now, stops at grace - timeout - margin, kills before the deadline', () => {
     const plan = planStop(SIDEKIQ);
-    expect(plan).toEqual({ quietSignal: 20, stopSignal: 15, stopAtMs: 30_000, killAtMs: 58_000, deadlineMs: 60_000, warnings: [] });
+    expect(plan).toEqual({
+      quietSignal: 20,
+      stopSignal: 15,
+      stopAtMs: 30_000,
+      killAtMs: 58_000,
+      deadlineMs: 60_000,
+      warnings: [],
+    });
     expect(describePlan(plan)).toBe('TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s');
   });
 
@@ -20,13 +33,22 @@ describe('planStop', () => {
     [3_600_000, 3_000_000, 5_000, 10_000, 595_000, 3_590_000],
     [10_000, 0, 0, 0, 10_000, 10_000],
     [1_500, 500, 500, 250, 500, 1_250],
-  ])('grace %d, timeout %d, stop margin %d, kill margin %d: TERM at %d, KILL at %d', (grace, timeout, stopMargin, killMargin, stopAt, killAt) => {
-    const plan = planStop({ ...SIDEKIQ, gracePeriodMs: grace, shutdownTimeoutMs: timeout, stopMarginMs: stopMargin, killMarginMs: killMargin });
-    expect(plan.stopAtMs).toBe(stopAt);
-    expect(plan.killAtMs).toBe(killAt);
-    expect(plan.stopAtMs).toBeLessThanOrEqual(plan.killAtMs);
-    expect(plan.killAtMs).toBeLessThanOrEqual(plan.deadlineMs);
-  });
+  ])(
+    'grace %d, timeout %d, stop margin %d, kill margin %d: TERM at %d, KILL at %d',
+    (grace, timeout, stopMargin, killMargin, stopAt, killAt) => {
+      const plan = planStop({
+        ...SIDEKIQ,
+        gracePeriodMs: grace,
+        shutdownTimeoutMs: timeout,
+        stopMarginMs: stopMargin,
+        killMarginMs: killMargin,
+      });
+      expect(plan.stopAtMs).toBe(stopAt);
+      expect(plan.killAtMs).toBe(killAt);
+      expect(plan.stopAtMs).toBeLessThanOrEqual(plan.killAtMs);
+      expect(plan.killAtMs).toBeLessThanOrEqual(plan.deadlineMs);
+    },
+  );
 
   it('sends the stop signal at once with no quiet phase when there is no time for one', () => {
     const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 30_000 });
@@ -38,7 +60,9 @@ describe('planStop', () => {
   it('warns and degrades to TERM at T0 when timeout and margins do not fit', () => {
     const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 10_000 });
     expect(plan).toMatchObject({ quietSignal: undefined, stopAtMs: 0, killAtMs: 8_000 });
-    expect(plan.warnings).toEqual(['shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once']);
+    expect(plan.warnings).toEqual([
+      'shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once',
+    ]);
   });
 
   it('kills at once, with a warning, when the kill margin exceeds the grace period', () => {
@@ -54,6 +78,8 @@ describe('planStop', () => {
   });
 
   it('uses the configured stop signal', () => {
-    expect(describePlan(planStop({ ...GENERIC, stopSignal: 3 }))).toBe('QUIT now, KILL at +58.0 s, deadline at +60.0 s');
+    expect(describePlan(planStop({ ...GENERIC, stopSignal: 3 }))).toBe(
+      'QUIT now, KILL at +58.0 s, deadline at +60.0 s',
+    );
   });
 });

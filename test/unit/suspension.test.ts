@@ -14,7 +14,10 @@ function watch(jobControl: boolean) {
       suspended = false;
     },
   };
-  return { watch: new SuspensionWatch(worker, log, jobControl), messages: () => records.map((record) => String(record.msg)) };
+  return {
+    watch: new SuspensionWatch(worker, log, jobControl),
+    messages: () => records.map((record) => String(record.msg)),
+  };
 }
 
 beforeEach(() => {
