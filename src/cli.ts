@@ -2,7 +2,7 @@ import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
 import { createLogger } from './log/logger.js';
 import { FOREGROUND_EXEC, execInForeground } from './process/terminal.js';
-import { supervise } from './supervisor.js';
+import { supervise } from './supervisor/supervise.js';
 import { VERSION } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -1,7 +1,11 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { LogFormat, LogLevel } from '../config/parse.js';
 
 export type { Logger };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: 'TRACE',

@@ -1,6 +1,7 @@
 // No job lost: keeps the job record a mirror of what the worker runs, recovers the record when the worker
 // dies, and recovers the records of dead peers. The record of an earlier life of this instance (a
 // container restart under the same id) is recovered first, before mirroring overwrites it.
+import { within, type Cancel } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { InFlightJob } from '../sidekiq/parse.js';
@@ -37,7 +38,7 @@ export class JobGuard {
   #recovering: Promise<void> | undefined;
   #lastWrite: Promise<unknown> = Promise.resolve();
   #jobsRecovered = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #stopScanning: Cancel = () => {};
 
   constructor(
     private readonly connection: RedisConnection,
@@ -55,9 +56,11 @@ export class JobGuard {
       new Set(watcher.view.processes.map((process) => process.identity));
     this.#recovery = {
       prefix: settings.prefix,
-      namespace: settings.namespace,
+      sidekiq: settings.sidekiq,
+      clock: settings.clock,
       localHost: () => ({ hostname: settings.hostname, liveIdentities: liveIdentities() }),
     };
+    watcher.onView((view) => this.#follow(view, watcher.jobs));
   }
 
   /** Jobs put back in their queues by this instance: its own worker's and its dead peers'. */
@@ -67,18 +70,18 @@ export class JobGuard {
 
   start(): void {
     this.#scheduleOwnRecovery(0);
-    this.#timer = setInterval(() => {
+    this.#stopScanning = this.settings.clock.every(PEER_SCAN_EVERY_MS, () => {
       if (this.#ownPending) void this.#recoverOwn();
       void this.#recoverPeers();
-    }, PEER_SCAN_EVERY_MS).unref();
+    });
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopScanning();
   }
 
   /** Each read of the worker: the record follows what the supervised processes run. */
-  follow(view: WorkerView, jobs: readonly InFlightJob[]): void {
+  #follow(view: WorkerView, jobs: readonly InFlightJob[]): void {
     if (this.#ownPending || this.#standingAside || !view.redisAnswered) return;
     this.#lastWrite = this.#mirror.update({ identities: view.processes.map((process) => process.identity), jobs });
   }
@@ -86,7 +89,7 @@ export class JobGuard {
   /** Just before drain-init's SIGKILL: the quiet worker's work hash is exactly what it still runs. */
   async lastLook(): Promise<void> {
     const looked = this.watcher.poll().then(() => this.#lastWrite);
-    await Promise.race([looked, new Promise((resolve) => setTimeout(resolve, LAST_LOOK_BUDGET_MS))]);
+    await within(this.settings.clock, looked, LAST_LOOK_BUDGET_MS, undefined);
   }
 
   /** After the worker's exit: its jobs back in their queues if it did not requeue them itself. */
@@ -111,7 +114,7 @@ export class JobGuard {
     const identities = this.watcher.view.processes.map((process) => process.identity);
     if (this.#ownPending || identities.length === 0 || this.connection.client.status !== 'ready') return;
     try {
-      const lastBeat = await readIdentities(this.connection.client, identities, this.settings.namespace);
+      const lastBeat = await readIdentities(this.connection.client, identities, this.settings.sidekiq);
       await this.#mirror.update({
         identities: lastBeat.processes.map((process) => process.identity),
         jobs: lastBeat.jobs,
@@ -122,12 +125,12 @@ export class JobGuard {
   }
 
   #scheduleOwnRecovery(delayMs: number): void {
-    setTimeout(() => {
+    this.settings.clock.schedule(delayMs, () => {
       void this.#recoverOwn().then(() => {
         if (this.#ownPending && !this.#standingAside) this.#scheduleOwnRecovery(START_RETRY_MS);
         else void this.#recoverPeers();
       });
-    }, delayMs).unref();
+    });
   }
 
   /** One recovery of the own record at a time; the mirror starts over from what the worker runs now. */

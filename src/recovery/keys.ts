@@ -1,4 +1,4 @@
-import { recordKeys } from '../redis/schema.js';
+import { recordKeys } from '../record/schema.js';
 
 export interface RecoveryKeys {
   /** Hash: jid to the JSON of a mirrored job ({identity, queue, payload}); no TTL, it must outlive its instance. */

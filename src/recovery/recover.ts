@@ -1,8 +1,10 @@
 // Recovers the jobs of a job record whose worker died: this instance's own (its worker died, or the
 // instance restarted in a new container), or a dead peer's, found through the index without KEYS or SCAN.
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { keysExist } from '../redis/exists.js';
+import type { SidekiqKeys } from '../sidekiq/keys.js';
 import { readSidekiq } from '../sidekiq/reader.js';
 import { recoveryKeys } from './keys.js';
 import { acquireLock, releaseLock } from './lock.js';
@@ -15,8 +17,8 @@ const LOCK_TTL_MS = 30_000;
 export interface RecoverySettings {
   /** drain-init's key prefix (--redis-prefix). */
   readonly prefix: string;
-  /** Sidekiq's redis-namespace. */
-  readonly namespace: string | undefined;
+  readonly sidekiq: SidekiqKeys;
+  readonly clock: Clock;
   /** This host's live Sidekiq processes, when drain-init watches them: other identities of this host run nothing. */
   readonly localHost?: () => LocalHost;
 }
@@ -104,12 +106,12 @@ async function lockAndRequeue(
   const token = await acquireLock(client, keys.lock, LOCK_TTL_MS);
   if (token === undefined) return { kind: 'locked' };
   try {
-    const snapshot = await readSidekiq(client, { namespace: settings.namespace });
+    const snapshot = await readSidekiq(client, { keys: settings.sidekiq });
     for (const warning of snapshot.warnings) log.warn(warning);
-    const superFetch = await findSuperFetch(client, settings.namespace, snapshot.processes);
+    const superFetch = await findSuperFetch(client, settings.sidekiq, snapshot.processes);
     if (superFetch.length > 0) return { kind: 'sidekiq-pro', keys: superFetch };
-    const running = runningJobs(snapshot, Date.now() / 1000, settings.localHost?.());
-    const reply = await requeueRecord(client, { ...target, keys, token, namespace: settings.namespace, running });
+    const running = runningJobs(snapshot, settings.clock.epochMs() / 1000, settings.localHost?.());
+    const reply = await requeueRecord(client, { ...target, keys, token, sidekiq: settings.sidekiq, running });
     connection.commandSucceeded();
     return reply.kind === 'not-held' ? { kind: 'lock-expired' } : reply;
   } finally {

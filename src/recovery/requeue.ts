@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { LuaScript } from '../redis/lua-script.js';
 import { isAlive } from '../sidekiq/match.js';
 import type { SidekiqProcess, SidekiqSnapshot } from '../sidekiq/parse.js';
-import { namespacePrefix } from '../sidekiq/reader.js';
+import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { RecoveryKeys } from './keys.js';
 import requeueSource from './requeue.lua';
 
@@ -42,8 +42,7 @@ export interface RequeueRequest {
   readonly token: string;
   /** Do nothing while the instance's heartbeat record exists (a peer's record); false for this instance's own. */
   readonly onlyIfExpired: boolean;
-  /** Sidekiq's redis-namespace. */
-  readonly namespace: string | undefined;
+  readonly sidekiq: SidekiqKeys;
   readonly running: readonly RunningJob[];
 }
 
@@ -53,7 +52,7 @@ export async function requeueRecord(redis: Redis, request: RequeueRequest): Prom
     request.token,
     request.instanceId,
     request.onlyIfExpired ? '1' : '0',
-    namespacePrefix(request.namespace),
+    request.sidekiq.prefix,
     ...request.running.flatMap((job) => [job.jid, job.identity]),
   ];
   return parseRequeueReply(await requeueScript.run(redis, [keys.jobs, keys.lock, keys.instance, keys.index], args));

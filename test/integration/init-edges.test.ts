@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../../src/process/proc-state.js';
+import { processState } from '../../src/process/proc.js';
 import {
   FIXTURES,
   ROOT,

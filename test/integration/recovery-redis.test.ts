@@ -13,16 +13,19 @@ import {
   type RecoverySettings,
 } from '../../src/recovery/recover.js';
 import { countOutcomes, requeueRecord, type JobResult } from '../../src/recovery/requeue.js';
+import { systemClock } from '../../src/lib/clock.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
+import { parseRedisUrl } from '../../src/redis/url.js';
+import { SIDEKIQ_KEYS, sidekiqKeys } from '../../src/sidekiq/keys.js';
 import { readSidekiq } from '../../src/sidekiq/reader.js';
 import type { InFlightJob } from '../../src/sidekiq/parse.js';
-import { sharedDump, writeDump } from '../fixtures/sidekiq-versions/dumps.js';
+import { capturedDump, writeDump } from '../fixtures/sidekiq-versions/dumps.js';
 import { captureLogger } from '../helpers/fake.js';
 import { waitFor } from '../helpers/pid1.js';
 import { redisTestBed, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const PREFIX = 'drain-init';
-const SETTINGS: RecoverySettings = { prefix: PREFIX, namespace: undefined };
+const SETTINGS: RecoverySettings = { prefix: PREFIX, sidekiq: SIDEKIQ_KEYS, clock: systemClock };
 const DEAD = 'pod-dead';
 const OWN = 'pod-own';
 /** The dead worker's Sidekiq identity. */
@@ -32,7 +35,7 @@ const redis = redisTestBed();
 const connections: RedisConnection[] = [];
 
 async function connect(url = redis().url): Promise<RedisConnection> {
-  const connection = connectRedis(url, captureLogger().log, 'test');
+  const connection = connectRedis(parseRedisUrl(url), captureLogger().log, 'test', systemClock);
   connections.push(connection);
   await waitFor(() => (connection.client.status === 'ready' ? true : undefined), 'a connection to Redis');
   return connection;
@@ -211,7 +214,7 @@ describe('the requeue script', () => {
   });
 
   it("honours Sidekiq's redis-namespace for queues, queues set and processes", async () => {
-    const settings = { prefix: PREFIX, namespace: 'myapp' };
+    const settings = { prefix: PREFIX, sidekiq: sidekiqKeys('myapp'), clock: systemClock };
     await sidekiqProcess('pod-live:1:aaaaaaaaaaaa', ['victim-A'], { namespace: 'myapp' });
     await writeRecord(DEAD, { 'victim-A': entry('victim-A'), 'victim-B': entry('victim-B') });
     const jobs = jobsOf(await recoverOwn(await connect(), DEAD, settings));
@@ -249,7 +252,7 @@ describe('the requeue script', () => {
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
     const token = (await acquireLock(connection.client, keys.lock, 10_000)) ?? '';
-    const request = { keys, instanceId: DEAD, token, onlyIfExpired: false, namespace: undefined, running: [] };
+    const request = { keys, instanceId: DEAD, token, onlyIfExpired: false, sidekiq: SIDEKIQ_KEYS, running: [] };
     await redis().call('CONFIG', 'SET', 'maxmemory', 1);
     try {
       const refused = await requeueRecord(connection.client, request);
@@ -276,7 +279,7 @@ describe('the requeue script', () => {
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
-    const request = { keys, instanceId: DEAD, namespace: undefined, running: [] };
+    const request = { keys, instanceId: DEAD, sidekiq: SIDEKIQ_KEYS, running: [] };
     expect(
       await requeueRecord(connection.client, { ...request, token: 'not-the-holder', onlyIfExpired: false }),
     ).toEqual({ kind: 'not-held' });
@@ -320,7 +323,7 @@ describe('a redis-server killed while the script runs', () => {
         instanceId: DEAD,
         token,
         onlyIfExpired: false,
-        namespace: undefined,
+        sidekiq: SIDEKIQ_KEYS,
         running: [],
       });
       running.catch(() => {});
@@ -526,13 +529,13 @@ describe('the mirror', () => {
   });
 
   it('mirrors a real SIGKILLed Sidekiq 6.4.1 and puts its jobs back as its own TERM shutdown would', async () => {
-    await writeDump(redis(), sharedDump('run2-01-before-sigkill'));
+    await writeDump(redis(), capturedDump('run2-01-before-sigkill'));
     const connection = await connect();
     const snapshot = await readSidekiq(connection.client);
     const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, undefined);
     await mirror.update({ identities: snapshot.processes.map((process) => process.identity), jobs: snapshot.jobs });
     // SIGKILL: the victims are in no queue, their only copy is the lingering work hash and the record.
-    await writeDump(redis(), sharedDump('run2-02-just-after-sigkill'));
+    await writeDump(redis(), capturedDump('run2-02-just-after-sigkill'));
     const victims = snapshot.jobs.map((job) => job.payload);
     expect(victims).toHaveLength(2);
 

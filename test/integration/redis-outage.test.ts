@@ -6,9 +6,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
-import { startInstanceRecorder, type InstanceRecorder } from '../../src/redis/record.js';
+import { startInstanceRecorder, type InstanceRecorder } from '../../src/record/recorder.js';
 import { captureLogger } from '../helpers/fake.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { parseRedisUrl } from '../../src/redis/url.js';
 
 const INTERVAL_MS = 10;
 const TTL_MS = 1_000;
@@ -68,7 +70,7 @@ describe('a 12 s Redis outage under a 10 ms heartbeat and constant state churn',
       const { log, records } = captureLogger();
       const id = `outage-${Math.random().toString(36).slice(2, 8)}`;
       const key = `drain-init:instance:${id}`;
-      connection = connectRedis(redis.url, log, `drain-init:${id}`);
+      connection = connectRedis(parseRedisUrl(redis.url), log, `drain-init:${id}`, systemClock);
       const started = startInstanceRecorder(
         connection,
         { instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: TTL_MS },
@@ -77,6 +79,7 @@ describe('a 12 s Redis outage under a 10 ms heartbeat and constant state churn',
           program: 'sidekiq',
           version: '0.1.0',
         },
+        systemClock,
       );
       recorder = started;
 

@@ -9,8 +9,10 @@ import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
-import { startInstanceRecorder, type InstanceRecorder, type RecordConfig } from '../../src/redis/record.js';
+import { startInstanceRecorder, type InstanceRecorder, type RecordConfig } from '../../src/record/recorder.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { parseRedisUrl } from '../../src/redis/url.js';
 
 const PASSWORD = 'pw-5ecret-never-logged';
 const INTERVAL_MS = 200;
@@ -56,8 +58,8 @@ function start(
     heartbeatTtlMs: TTL_MS,
     ...overrides,
   };
-  const connection = connectRedis(url, log, `drain-init:${id}`);
-  const recorder = startInstanceRecorder(connection, config, log, identity);
+  const connection = connectRedis(parseRedisUrl(url), log, `drain-init:${id}`, systemClock);
+  const recorder = startInstanceRecorder(connection, config, log, identity, systemClock);
   recorders.push({ recorder, connection });
   return { recorder, lines, id };
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../../src/process/proc-state.js';
+import { processState } from '../../src/process/proc.js';
 import { FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, tempPath, waitFor } from '../helpers/pid1.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../../src/process/proc-state.js';
+import { processState } from '../../src/process/proc.js';
 import { CLI, FIXTURES, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
 
 const ON_PTY = `${FIXTURES}on-pty.py`;

@@ -1,11 +1,17 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type Config } from '../../src/config/parse.js';
+import { describeEndpoint } from '../../src/redis/url.js';
 
 function config(argv: readonly string[], env: Record<string, string> = {}): Config {
   const parsed = parseConfig([...argv, '--', 'sidekiq'], env);
   if (parsed.kind !== 'run') throw new Error(`expected a run, got ${parsed.kind}`);
   return parsed.config;
+}
+
+/** The Redis URL drain-init parsed, as logs show it. */
+function redisOf(parsed: Config): string | undefined {
+  return parsed.redis === undefined ? undefined : describeEndpoint(parsed.redis);
 }
 
 function failure(argv: readonly string[], env: Record<string, string> = {}): string {
@@ -21,7 +27,7 @@ function failure(argv: readonly string[], env: Record<string, string> = {}): str
 describe('Redis options', () => {
   it('turns Redis off and uses the defaults when nothing is set', () => {
     const parsed = config([]);
-    expect(parsed.redisUrl).toBeUndefined();
+    expect(parsed.redis).toBeUndefined();
     expect(parsed.instanceId).toBe(hostname());
     expect(parsed.redisPrefix).toBe('drain-init');
     expect(parsed.heartbeatIntervalMs).toBe(10_000);
@@ -29,15 +35,18 @@ describe('Redis options', () => {
   });
 
   it("reads Sidekiq's REDIS_URL when neither the flag nor DRAIN_INIT_REDIS_URL is set", () => {
-    expect(config([], { REDIS_URL: 'redis://r:6379/2' }).redisUrl).toBe('redis://r:6379/2');
-    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('redis://ours');
+    expect(redisOf(config([], { REDIS_URL: 'redis://r:6379/2' }))).toBe('redis://r:6379/2');
+    expect(redisOf(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }))).toBe(
+      'redis://ours:6379/0',
+    );
     expect(
-      config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' })
-        .redisUrl,
-    ).toBe('rediss://flag');
-    expect(config([], { REDIS_URL: '' }).redisUrl).toBeUndefined();
-    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'none' }).redisUrl).toBeUndefined();
-    expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redisUrl).toBeUndefined();
+      redisOf(
+        config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }),
+      ),
+    ).toBe('rediss://flag:6379/0');
+    expect(config([], { REDIS_URL: '' }).redis).toBeUndefined();
+    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'none' }).redis).toBeUndefined();
+    expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redis).toBeUndefined();
   });
 
   it('names the instance after POD_NAME, then the flag or DRAIN_INIT_INSTANCE_ID', () => {

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { endLeftovers, selectLeftovers, type LeftoverTimes } from '../../src/process/leftovers.js';
-import type { ProcessInfo } from '../../src/process/proc-state.js';
-import { captureLogger, FakeTimers } from '../helpers/fake.js';
+import type { ProcessInfo } from '../../src/process/proc.js';
+import { captureLogger, FakeClock } from '../helpers/fake.js';
 
 const TERM = 15;
 const CONT = 18;
@@ -57,14 +57,14 @@ describe('selectLeftovers', () => {
 });
 
 describe('endLeftovers', () => {
-  let timers: FakeTimers;
+  let timers: FakeClock;
   let table: ProcessInfo[];
   let sent: string[];
   /** Pids that exit when they get TERM. */
   let exitOnTerm: Set<number>;
 
   beforeEach(() => {
-    timers = new FakeTimers();
+    timers = new FakeClock();
     table = [];
     sent = [];
     exitOnTerm = new Set();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RedisClock, timeReplyMs } from '../../src/redis/clock.js';
-import { applyUpdate, initialRecord, recordFields, recordKeys } from '../../src/redis/schema.js';
+import { RedisClock, timeReplyMs } from '../../src/record/redis-clock.js';
+import { applyUpdate, initialRecord, recordFields, recordKeys } from '../../src/record/schema.js';
 
 const identity = { program: 'bundle', version: '0.1.0' };
 

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { StopSequence, type StopPhase, type WorkerReport } from '../../src/stop/sequence.js';
+import { StopSequence, type StopPhase } from '../../src/stop/sequence.js';
+import type { WorkerReport } from '../../src/stop/worker.js';
 import type { StopSettings } from '../../src/stop/settings.js';
-import { captureLogger, FakeTimers, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
+import { captureLogger, FakeClock, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 
 const TERM = 15;
 const INT = 2;
@@ -9,36 +10,40 @@ const TSTP = 20;
 const CONT = 18;
 const USR1 = 10;
 
-let timers: FakeTimers;
+let timers: FakeClock;
 let events: string[];
 /** How many signals had been sent when each keepRunning() came. */
 let keptRunning: number[];
 let phases: [StopPhase, number][];
 let worker: WorkerReport | undefined;
+/** What the worker control's freshReport() answers. */
+let freshReport: Promise<void> | undefined;
 
 function sequence(settings: StopSettings = SIDEKIQ) {
   const { log, records } = captureLogger();
   const machine = new StopSequence(
     settings,
     {
-      send: (signal) => events.push(`send ${signal} @${timers.now() - 1_000}`),
-      killGroup: () => events.push(`kill @${timers.now() - 1_000}`),
+      signal: (signal) => events.push(`send ${signal} @${timers.now() - 1_000}`),
+      kill: () => events.push(`kill @${timers.now() - 1_000}`),
       keepRunning: () => keptRunning.push(events.length),
-      worker: () => worker,
+      report: () => worker,
+      freshReport: () => freshReport,
     },
     timers,
     log,
-    (phase, _plan, sinceT0Ms) => phases.push([phase, sinceT0Ms]),
   );
+  machine.onPhase((phase, _plan, sinceT0Ms) => phases.push([phase, sinceT0Ms]));
   return { machine, records };
 }
 
 beforeEach(() => {
-  timers = new FakeTimers();
+  timers = new FakeClock();
   events = [];
   keptRunning = [];
   phases = [];
   worker = undefined;
+  freshReport = undefined;
 });
 
 describe('StopSequence', () => {
@@ -164,13 +169,21 @@ describe('StopSequence', () => {
     expect(records.some((record) => String(record.msg).includes('has not registered with Sidekiq yet'))).toBe(true);
   });
 
-  it('counts the plan from when the signal was received, when the caller held it back', () => {
-    const { machine } = sequence();
-    const receivedAt = timers.now();
+  it('plans the stop once the worker was read afresh, counting from when the signal came', async () => {
+    let readAfresh: () => void = () => {};
+    freshReport = new Promise((resolve) => (readAfresh = resolve));
+    const { machine, records } = sequence();
+    expect(machine.handleSignal(TERM)).toBe(true);
+    expect(machine.handleSignal(TERM)).toBe(true);
+    expect(machine.phase).toBe('running');
     timers.advance(200);
-    machine.handleSignal(TERM, receivedAt);
+    readAfresh();
+    await freshReport;
+    await Promise.resolve();
+    expect(machine.phase).toBe('quieting');
     timers.advance(60_000);
     expect(events).toEqual([`send ${TSTP} @200`, `send ${TERM} @30000`, `send ${CONT} @30000`, 'kill @58000']);
+    expect(records.filter((record) => String(record.msg).startsWith('stop requested'))).toHaveLength(1);
   });
 
   it('keeps the quiet phase when it is not known whether the worker registered', () => {

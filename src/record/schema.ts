@@ -1,4 +1,4 @@
-// The key names and hash fields of the instance record; SCHEMA.md describes them for readers.
+// The key names and hash fields of the instance record; the README's "Keys" section describes them for users.
 
 export type InstanceState = 'starting' | 'running' | 'quieting' | 'stopping' | 'killing' | 'exited';
 
