@@ -51,11 +51,28 @@ export type ResolvedPreset = Exclude<Preset, 'auto'>;
 
 /** The defaults that depend on the preset; Sidekiq's are its own (`-t` 25 s since 6.0, `-t` + 5 s before KILL). */
 export const PRESET_DEFAULTS: Readonly<
-  Record<ResolvedPreset, { shutdownTimeoutMs: number; stopMarginMs: number; quietSignal: SignalChoice }>
+  Record<
+    ResolvedPreset,
+    {
+      shutdownTimeoutMs: number;
+      stopMarginMs: number;
+      quietSignal: SignalChoice;
+      /** `received`: the signal the platform sent (TERM or INT), passed on as it came, as tini does. */
+      stopSignal: number | 'received';
+    }
+  >
 > = {
-  sidekiq: { shutdownTimeoutMs: 25_000, stopMarginMs: 5_000, quietSignal: parseSignal('TSTP') },
-  generic: { shutdownTimeoutMs: 0, stopMarginMs: 0, quietSignal: 'none' },
+  sidekiq: {
+    shutdownTimeoutMs: 25_000,
+    stopMarginMs: 5_000,
+    quietSignal: parseSignal('TSTP'),
+    stopSignal: parseSignal('TERM'),
+  },
+  generic: { shutdownTimeoutMs: 0, stopMarginMs: 0, quietSignal: 'none', stopSignal: 'received' },
 };
+
+/** The probe endpoint's port when the Redis features are on: sidekiq_alive's. */
+export const PROBE_PORT = 7433;
 
 /** The record outlives its last beat by this many heartbeat intervals unless --heartbeat-ttl says otherwise. */
 export const HEARTBEAT_TTL_BEATS = 3;
@@ -128,8 +145,8 @@ export const OPTION = {
     valueName: 'SIGNAL',
     help: 'Signal that makes the worker shut down.',
     parse: parseSignal,
-    default: parseSignal('TERM'),
-    show: show.signal,
+    defaultText:
+      'sidekiq: TERM; generic: the signal that started the stop (TERM, or INT for docker kill -s INT and STOPSIGNAL SIGINT)',
   }),
   preset: option<Preset>({
     name: 'preset',
@@ -198,7 +215,7 @@ export const OPTION = {
     valueName: 'LEVEL',
     help: 'trace, debug, info, warn, error, fatal or silent.',
     parse: oneOf(LOG_LEVELS),
-    default: 'info',
+    defaultText: 'info; warn for readable lines on a terminal, so a normal start and exit are quiet',
   }),
   logFormat: option<LogFormat>({
     name: 'log-format',
@@ -206,7 +223,7 @@ export const OPTION = {
     valueName: 'json|pretty',
     help: 'JSON lines on stderr, or readable lines.',
     parse: oneOf(LOG_FORMATS),
-    default: 'json',
+    defaultText: 'pretty when stderr is a terminal (docker run -it), else json',
   }),
   redisUrl: option({
     name: 'redis-url',
@@ -306,9 +323,9 @@ export const OPTION = {
     name: 'probe-port',
     kind: 'value',
     valueName: 'PORT',
-    help: 'Port of the HTTP probe endpoint (/livez, /readyz, /status, /metrics); 0 turns it off.',
+    help: 'Port of the HTTP probe endpoint (/livez, /readyz, /status, /metrics); 0 turns it off. Without a Redis URL it is opened only when this is given.',
     parse: parsePort,
-    default: 7433,
+    defaultText: `${PROBE_PORT} with a Redis URL, else off`,
   }),
   probeHost: option({
     name: 'probe-host',

@@ -2,7 +2,6 @@
 // over its env var, which wins over a fallback variable such as REDIS_URL, which wins over the default.
 import { hostname } from 'node:os';
 import type { LogFormat, LogLevel } from '../log/logger.js';
-import { LOG_LEVELS } from '../log/logger.js';
 import type { RedisEndpoint } from '../redis/url.js';
 import { redactRedisUrl } from '../redis/url.js';
 import type { RestartSettings } from '../restart/policy.js';
@@ -11,6 +10,7 @@ import {
   ENV_PREFIX,
   HEARTBEAT_TTL_BEATS,
   OPTION,
+  PROBE_PORT,
   OPTIONS,
   envName,
   findLong,
@@ -31,8 +31,11 @@ export interface Config {
   readonly leftoverGraceMs: number;
   /** Leave a suspended worker suspended until a stop begins. */
   readonly jobControl: boolean;
-  readonly logLevel: LogLevel;
-  readonly logFormat: LogFormat;
+  /** Unset: the logger picks by where stderr goes (log/logger.ts loggingFor). */
+  readonly logLevel: LogLevel | undefined;
+  readonly logFormat: LogFormat | undefined;
+  /** -v given this many times: each one a level more. */
+  readonly verbosity: number;
   /** Received signal number to the number forwarded instead; 0 drops the signal. */
   readonly rewrite: ReadonlyMap<number, number>;
   readonly preset: Preset;
@@ -42,7 +45,8 @@ export interface Config {
   readonly stopMarginMs: number | undefined;
   readonly killMarginMs: number;
   readonly quietSignal: SignalChoice | undefined;
-  readonly stopSignal: number;
+  /** Unset: the preset's (sidekiq: TERM; generic: the signal that started the stop). */
+  readonly stopSignal: number | undefined;
   /** Where Redis is; may hold a password, so log it only through describeEndpoint. Unset turns every Redis feature off. */
   readonly redis: RedisEndpoint | undefined;
   readonly instanceId: string;
@@ -229,11 +233,9 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     remapExit: new Set(options.all(OPTION.remapExit)),
     leftoverGraceMs: options.get(OPTION.leftoverGrace),
     jobControl: options.get(OPTION.jobControl),
-    logLevel: moreVerbose(
-      options.get(OPTION.logLevel),
-      options.all(OPTION.verbose).reduce((sum, count) => sum + count, 0),
-    ),
+    logLevel: options.get(OPTION.logLevel),
     logFormat: options.get(OPTION.logFormat),
+    verbosity: options.all(OPTION.verbose).reduce((sum, count) => sum + count, 0),
     rewrite: new Map(options.all(OPTION.rewrite)),
     preset: options.get(OPTION.preset),
     gracePeriodMs: options.get(OPTION.gracePeriod),
@@ -255,14 +257,9 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
       firstDelayMs: restartDelayMs,
       maxDelayMs: restartMaxDelayMs,
     },
-    probePort: options.get(OPTION.probePort),
+    // A plain init, as tini is, opens no port nobody asked for.
+    probePort: options.get(OPTION.probePort) ?? (redis === 'none' || redis === undefined ? 0 : PROBE_PORT),
     probeHost: options.get(OPTION.probeHost),
     maxBeatAgeMs: options.get(OPTION.maxBeatAge),
   };
-}
-
-function moreVerbose(level: LogLevel, steps: number): LogLevel {
-  const index = LOG_LEVELS.indexOf(level);
-  if (level === 'silent' || steps === 0) return level;
-  return LOG_LEVELS[Math.max(0, index - steps)] ?? 'trace';
 }

@@ -50,7 +50,7 @@ const SIGKILL = parseSignal('KILL');
 const described = ({ pid, command }: ProcessInfo) => ({ pid, command });
 
 /**
- * Sends TERM (and CONT, so that a suspended one acts on it) to every leftover, and to any that appears
+ * Sends TERM (and CONT to a suspended one, so that it acts on it) to every leftover, and to any that appears
  * meanwhile; KILL to those still running when the grace period is over. Resolves when none is left
  * or the KILLs are sent.
  */
@@ -64,7 +64,8 @@ export function endLeftovers(actions: LeftoverActions, clock: Clock, log: Logger
       if (signalled.has(info.pid)) continue;
       signalled.set(info.pid, info);
       actions.signal(info.pid, SIGTERM);
-      actions.signal(info.pid, SIGCONT);
+      // A suspended one acts on TERM only once resumed; a running one gets no CONT.
+      if (info.state === 'T') actions.signal(info.pid, SIGCONT);
     }
   };
 

@@ -4,12 +4,15 @@
 // when the worker is drained and the auto preset that the child is Sidekiq after all.
 import { within, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
+import { processState } from '../process/proc.js';
+import { parseSignal } from '../process/signals.js';
 import type { WorkerControl, WorkerReport } from '../stop/worker.js';
 import { isDrained, isRegistered, type WorkerView } from './view.js';
 import type { SidekiqWatcher } from './watcher.js';
 
 /** How long a stop may wait for a fresh read of Sidekiq's data; a slower Redis leaves the last read to decide. */
 export const FRESH_READ_WAIT_MS = 250;
+const SIGCONT = parseSignal('CONT');
 
 export interface SidekiqWorkerOptions {
   /** -g: signals go to the child's process group, which holds the Sidekiq processes too. */
@@ -52,10 +55,7 @@ export class SidekiqWorker implements WorkerControl {
    * them (sh -c): a shell neither passes a signal on nor survives TERM long enough for its worker to drain.
    */
   signal(signal: number): void {
-    const childPid = this.options.childPid();
-    const wrapped = this.options.processGroup
-      ? []
-      : this.watcher.view.processes.map((process) => process.pid).filter((pid) => pid !== childPid);
+    const wrapped = this.#wrapped();
     if (wrapped.length === 0) this.plain.signal(signal);
     for (const pid of wrapped) this.options.sendTo(pid, signal);
   }
@@ -67,6 +67,7 @@ export class SidekiqWorker implements WorkerControl {
 
   keepRunning(): void {
     this.plain.keepRunning();
+    for (const pid of this.#wrapped()) if (processState(pid) === 'T') this.options.sendTo(pid, SIGCONT);
   }
 
   report(): WorkerReport | undefined {
@@ -79,6 +80,13 @@ export class SidekiqWorker implements WorkerControl {
   freshReport(): Promise<void> | undefined {
     if (isRegistered(this.watcher.view) !== false) return undefined;
     return within(this.clock, this.watcher.poll(), FRESH_READ_WAIT_MS, undefined);
+  }
+
+  /** The Sidekiq processes below the child, when the child only wraps them (none with -g: the group has them). */
+  #wrapped(): number[] {
+    if (this.options.processGroup) return [];
+    const childPid = this.options.childPid();
+    return this.watcher.view.processes.map((process) => process.pid).filter((pid) => pid !== childPid);
   }
 
   #follow(view: WorkerView, previous: WorkerView): void {

@@ -13,7 +13,6 @@ export type PhaseListener = (phase: StopPhase, plan: StopPlan, sinceT0Ms: number
 
 const SIGTERM = parseSignal('TERM');
 const SIGINT = parseSignal('INT');
-const SIGCONT = parseSignal('CONT');
 
 /** TERM and INT start the stop sequence (and move it on); every other signal is forwarded. */
 export function startsStop(signal: number): boolean {
@@ -76,13 +75,13 @@ export class StopSequence {
       const receivedAt = this.clock.now();
       const fresh = this.worker.freshReport?.();
       if (fresh === undefined) {
-        this.#begin(name, receivedAt);
+        this.#begin(signal, receivedAt);
         return true;
       }
       this.#starting = true;
       void fresh.then(() => {
         this.#starting = false;
-        if (!this.#finished && this.#phase === 'running') this.#begin(name, receivedAt);
+        if (!this.#finished && this.#phase === 'running') this.#begin(signal, receivedAt);
       });
     } else if (this.#phase === 'running') {
       this.log.info({ signal: name }, 'received signal again: ignored, the stop is about to begin');
@@ -113,14 +112,14 @@ export class StopSequence {
     for (const cancel of this.#cancels.splice(0)) cancel();
   }
 
-  #begin(trigger: string, receivedAt: number): void {
-    const plan = planStop(this.settings);
+  #begin(trigger: number, receivedAt: number): void {
+    const plan = planStop(this.settings, trigger);
     this.#plan = plan;
     this.#t0 = receivedAt;
     for (const warning of plan.warnings) this.log.warn({ preset: this.settings.preset }, warning);
     this.log.info(
       {
-        signal: trigger,
+        signal: signalName(trigger),
         plan: describePlan(plan),
         preset: this.settings.preset,
         gracePeriodMs: this.settings.gracePeriodMs,
@@ -163,8 +162,9 @@ export class StopSequence {
     if (this.#phase === 'stopping' || this.#phase === 'killing' || this.#plan === undefined) return;
     this.#enter('stopping');
     this.worker.signal(this.#plan.stopSignal);
-    // A worker that a job-control signal suspended can only act on its stop signal once resumed.
-    this.worker.signal(SIGCONT);
+    // A worker that a job-control signal suspended can only act on its stop signal once resumed; one that
+    // runs gets no CONT, as under tini.
+    this.worker.keepRunning();
     this.log.info(
       { signal: signalName(this.#plan.stopSignal), sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() },
       'sent stop signal',

@@ -16,7 +16,8 @@ export interface StopSettings {
   readonly killMarginMs: number;
   /** Undefined: no quiet phase. */
   readonly quietSignal: number | undefined;
-  readonly stopSignal: number;
+  /** `received`: the signal that started the stop (TERM or INT), passed on as it came. */
+  readonly stopSignal: number | 'received';
 }
 
 /** What the worker's own configuration says about stopping it. */
@@ -45,7 +46,7 @@ export function resolveStopSettings(config: StopConfig, hints: WorkerHints): Sto
     stopMarginMs: config.stopMarginMs ?? defaults.stopMarginMs,
     killMarginMs: config.killMarginMs,
     quietSignal: quiet === 'none' ? undefined : quiet,
-    stopSignal: config.stopSignal,
+    stopSignal: config.stopSignal ?? defaults.stopSignal,
   };
 }
 

@@ -4,7 +4,10 @@ export interface WorkerControl {
   signal(signal: number): void;
   /** SIGKILL to the worker's whole process group, once whatever must come first is done. */
   kill(): void;
-  /** From now on a suspended worker is resumed (--job-control or not): a suspended worker cannot shut down. */
+  /**
+   * From now on a suspended worker is resumed (--job-control or not), and one suspended now at once: a
+   * suspended worker cannot shut down. A worker that runs gets no signal.
+   */
   keepRunning(): void;
   /** What is known of the worker; undefined when nothing is (no Redis, or Redis did not answer). */
   report(): WorkerReport | undefined;

@@ -32,6 +32,7 @@ describe('resolving the stop settings', () => {
   it('auto picks generic otherwise: no quiet signal, no timeout', () => {
     expect(settingsFor(['python', 'worker.py'])).toMatchObject({
       preset: 'generic',
+      stopSignal: 'received',
       quietSignal: undefined,
       shutdownTimeoutMs: 0,
       stopMarginMs: 0,
