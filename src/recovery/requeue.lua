@@ -3,7 +3,8 @@
 -- so Redis applies all of it or none of it whatever happens to the caller, and a second run finds the
 -- record empty. Queue keys are built here, not passed in KEYS: drain-init supports standalone Redis only.
 --
--- KEYS[1] the job record: hash jid -> JSON {identity, queue, payload}
+-- KEYS[1] the job record: hash jid -> JSON {queue, payload, process} (process 'host:pid', recorded at the
+--         fetch) or {queue, payload, identity} (a Sidekiq identity, mirrored from its heartbeat)
 -- KEYS[2] the recovery lock, which the caller must hold
 -- KEYS[3] the instance's heartbeat record
 -- KEYS[4] the index of job records (a set of instance ids)
@@ -11,7 +12,8 @@
 -- ARGV[2] the instance id
 -- ARGV[3] '1' to recover only when the heartbeat record has expired
 -- ARGV[4] the prefix of Sidekiq's keys: 'namespace:' under redis-namespace, else ''
--- ARGV[5..] pairs jid, identity: the jobs running in live Sidekiq processes
+-- ARGV[5] 'host:pid' to recover only the jobs of that process, '' for every job
+-- ARGV[6..] pairs jid, identity: the jobs running in live Sidekiq processes
 --
 -- Returns {'not-held'}, {'alive'}, or {'recovered', jid, outcome, detail, ...} where outcome is
 -- requeued, running, queued or malformed (each removed from the record) or failed (kept for a later run).
@@ -20,17 +22,30 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'not-held'} end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} end
 
 local prefix = ARGV[4]
+local only = ARGV[5]
 
 local running = {}
-for i = 5, #ARGV - 1, 2 do
+for i = 6, #ARGV - 1, 2 do
   running[ARGV[i]] = running[ARGV[i]] or {}
   running[ARGV[i]][ARGV[i + 1]] = true
 end
 
+-- 'host:pid' of a Sidekiq identity 'host:pid:nonce'.
+local function process_of(identity)
+  return string.match(identity, '^(.*:%d+):[^:]+$')
+end
+
+-- The process that ran the job: recorded at the fetch, or that of the mirrored identity.
+local function owner(entry)
+  if type(entry.process) == 'string' then return entry.process end
+  if type(entry.identity) == 'string' then return process_of(entry.identity) end
+  return nil
+end
+
 -- The process that ran the job is dead, but its work hash lives on for up to 60 s: only another counts.
-local function runs_elsewhere(jid, identity)
+local function runs_elsewhere(jid, process)
   for other in pairs(running[jid] or {}) do
-    if other ~= identity then return true end
+    if process_of(other) ~= process then return true end
   end
   return false
 end
@@ -43,7 +58,7 @@ end
 
 local function defect(jid, entry)
   if entry == nil then return 'not a JSON object' end
-  if type(entry.identity) ~= 'string' then return 'no identity' end
+  if owner(entry) == nil then return 'no process' end
   if type(entry.queue) ~= 'string' or entry.queue == '' then return 'no queue' end
   if type(entry.payload) ~= 'string' then return 'no payload string' end
   local job = json_object(entry.payload)
@@ -58,7 +73,7 @@ local function errored(reply)
 end
 
 local function requeue(jid, entry)
-  if runs_elsewhere(jid, entry.identity) then return 'running', entry.queue end
+  if runs_elsewhere(jid, owner(entry)) then return 'running', entry.queue end
   local queue = prefix .. 'queue:' .. entry.queue
   local position = redis.pcall('LPOS', queue, entry.payload, 'RANK', -1)
   if errored(position) then return 'failed', position.err end
@@ -76,16 +91,18 @@ for i = 1, #record, 2 do
   local jid = record[i]
   local entry = json_object(record[i + 1])
   local problem = defect(jid, entry)
-  local outcome, detail
-  if problem then
-    outcome, detail = 'malformed', problem
-  else
-    outcome, detail = requeue(jid, entry)
+  if only == '' or problem or owner(entry) == only then
+    local outcome, detail
+    if problem then
+      outcome, detail = 'malformed', problem
+    else
+      outcome, detail = requeue(jid, entry)
+    end
+    if outcome ~= 'failed' then redis.call('HDEL', KEYS[1], jid) end
+    results[#results + 1] = jid
+    results[#results + 1] = outcome
+    results[#results + 1] = detail
   end
-  if outcome ~= 'failed' then redis.call('HDEL', KEYS[1], jid) end
-  results[#results + 1] = jid
-  results[#results + 1] = outcome
-  results[#results + 1] = detail
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end
 return results

@@ -43,6 +43,8 @@ export interface RequeueRequest {
   /** Do nothing while the instance's heartbeat record exists (a peer's record); false for this instance's own. */
   readonly onlyIfExpired: boolean;
   readonly sidekiq: SidekiqKeys;
+  /** `host:pid`: recover only the jobs this process ran; undefined for every job of the record. */
+  readonly process?: string | undefined;
   readonly running: readonly RunningJob[];
 }
 
@@ -53,6 +55,7 @@ export async function requeueRecord(redis: Redis, request: RequeueRequest): Prom
     request.instanceId,
     request.onlyIfExpired ? '1' : '0',
     request.sidekiq.prefix,
+    request.process ?? '',
     ...request.running.flatMap((job) => [job.jid, job.identity]),
   ];
   return parseRequeueReply(await requeueScript.run(redis, [keys.jobs, keys.lock, keys.instance, keys.index], args));

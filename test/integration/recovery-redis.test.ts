@@ -195,9 +195,9 @@ describe('the requeue script', () => {
 
     expect(byJid(jobsOf(result))).toEqual({
       'not-json': 'malformed not a JSON object',
-      'an-array': 'malformed no identity',
+      'an-array': 'malformed no process',
       'no-queue': 'malformed no queue',
-      'no-identity': 'malformed no identity',
+      'no-identity': 'malformed no process',
       'payload-object': 'malformed no payload string',
       'payload-garbage': 'malformed payload is not a JSON object',
       'other-jid': 'malformed payload has another jid',

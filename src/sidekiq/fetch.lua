@@ -1,0 +1,39 @@
+-- Sidekiq's fetch (BRPOP of its queues) made reliable: takes the next job of the first non-empty queue in
+-- the order the worker gave, as BRPOP does, and records it in this instance's job record in the same atomic
+-- step, so no job is ever out of its queue without being in the record. It never blocks: the caller waits
+-- for a queue to change and runs it again.
+--
+-- KEYS[1..n]  the queue lists, in the worker's order
+-- KEYS[n+1]   the job record of this instance: hash jid -> JSON {queue, payload, process, fetchedAt}
+-- KEYS[n+2]   the index of job records: a set of instance ids
+-- ARGV[1]     the prefix of Sidekiq's queue keys: '<namespace>:queue:' or 'queue:'
+-- ARGV[2]     the process that fetches, 'host:pid'
+-- ARGV[3]     the instance id
+--
+-- Returns {queue key, job string, jid} for a job taken; false when every queue is empty; {'broken', key,
+-- type} when the record or the index has another type than a hash and a set: nothing is taken then.
+
+local record, index = KEYS[#KEYS - 1], KEYS[#KEYS]
+local recordType = redis.call('TYPE', record).ok
+if recordType ~= 'none' and recordType ~= 'hash' then return {'broken', record, recordType} end
+local indexType = redis.call('TYPE', index).ok
+if indexType ~= 'none' and indexType ~= 'set' then return {'broken', index, indexType} end
+
+for i = 1, #KEYS - 2 do
+  local job = redis.call('RPOP', KEYS[i])
+  if job then
+    -- The jid, without decoding a payload that may be megabytes: Sidekiq writes it as a plain string.
+    local jid = string.match(job, '"jid":"([^"\\]+)"') or ('sha1:' .. redis.sha1hex(job))
+    local time = redis.call('TIME')
+    local entry = {
+      queue = string.sub(KEYS[i], #ARGV[1] + 1),
+      payload = job,
+      process = ARGV[2],
+      fetchedAt = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000),
+    }
+    redis.call('HSET', record, jid, cjson.encode(entry))
+    redis.call('SADD', index, ARGV[3])
+    return {KEYS[i], job, jid}
+  end
+end
+return false
