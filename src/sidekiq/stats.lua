@@ -1,39 +1,97 @@
--- Sidekiq's fleet-wide figures as Sidekiq::Stats and Sidekiq::Queue read them, in one round trip and
--- read-only. Its cost is bounded: the members of `processes` and `queues` are listed, and at most
--- ARGV[2] queues and ARGV[3] processes are read with O(1) commands. The oldest job of each queue is
--- decoded here, so only its enqueue time leaves Redis, never its arguments. Keys are built here, not
--- passed in KEYS: drain-init supports standalone Redis only.
+-- Sidekiq's fleet-wide figures as the standalone exporter reads them through Sidekiq::Stats,
+-- Sidekiq::Queue, Sidekiq::ProcessSet and Sidekiq::Workers, in one round trip and read-only. Its cost
+-- is bounded: the members of `processes` and `queues` are listed, at most ARGV[2] queues are read with
+-- O(1) commands (the enqueued total takes LLEN of every queue, as Stats#enqueued does), and at most
+-- ARGV[3] processes are read: their hash with HMGET and their work hash with HVALS. Jobs are decoded
+-- here, so only queue names and times leave Redis, never a job's arguments. Keys are built here, not
+-- passed in KEYS: drain-init supports standalone Redis (or the primary Sentinel names) only.
 --
 -- ARGV[1] the prefix of Sidekiq's keys: 'namespace:' under redis-namespace, else ''
 -- ARGV[2] the most queues read (by name)
--- ARGV[3] the most processes whose busy count is read
+-- ARGV[3] the most processes read (by identity)
 --
--- Returns processed, failed, scheduled, retry, dead, processes, busy and the number of queues, then
--- for each queue read its name, its size and the enqueue time of its oldest job: '' when it has none
--- (an empty queue, or a job without enqueued_at or created_at), '?' when that job is not a JSON object.
+-- Returns one JSON object:
+--   processed, failed     the counters as Redis holds them (strings)
+--   scheduled, retry, dead, processes, queueCount, enqueued, busy, workers, unreadable   numbers
+--   queues   [name, size, enqueue time of its oldest job] for each queue read; the time is '' when it
+--            has none (an empty queue, or a job without enqueued_at or created_at), '?' when that job
+--            is not a JSON object
+--   hosts    [hostname, quiet processes, other processes, rss KB (-1: none reported)]
+--   serving  [queue, processes, their concurrency, their busy] over the queues each process serves
+--   running  [queue, jobs running, run_at of the oldest] from the work hashes
+-- A process whose hash has expired (a ghost) counts in `processes` and nowhere else, as in Sidekiq's
+-- own API; one whose `info` is not a JSON object counts in `unreadable`.
 
 local prefix = ARGV[1]
 local maxQueues, maxProcesses = tonumber(ARGV[2]), tonumber(ARGV[3])
 
-local processes = redis.call('SMEMBERS', prefix .. 'processes')
-local busy = 0
-for i = 1, math.min(#processes, maxProcesses) do
-  busy = busy + (tonumber(redis.call('HGET', prefix .. processes[i], 'busy')) or 0)
+local function number(value)
+  return tonumber(value) or 0
 end
 
-local queues = redis.call('SMEMBERS', prefix .. 'queues')
-table.sort(queues)
+-- Sidekiq 8.1.2 moved concurrency out of `info` into the hash; 8.0.9 lists capsules in `info`.
+local function concurrencyOf(info, field)
+  if tonumber(field) then return tonumber(field) end
+  if type(info.concurrency) == 'number' then return info.concurrency end
+  local total = 0
+  if type(info.capsules) == 'table' then
+    for _, capsule in pairs(info.capsules) do
+      if type(capsule) == 'table' then total = total + number(capsule.concurrency) end
+    end
+  end
+  return total
+end
 
-local reply = {
-  redis.call('GET', prefix .. 'stat:processed') or '0',
-  redis.call('GET', prefix .. 'stat:failed') or '0',
-  tostring(redis.call('ZCARD', prefix .. 'schedule')),
-  tostring(redis.call('ZCARD', prefix .. 'retry')),
-  tostring(redis.call('ZCARD', prefix .. 'dead')),
-  tostring(#processes),
-  tostring(busy),
-  tostring(#queues),
-}
+local function entry(map, key, fresh)
+  if map[key] == nil then map[key] = fresh() end
+  return map[key]
+end
+
+local members = redis.call('SMEMBERS', prefix .. 'processes')
+table.sort(members)
+local busy, workers, unreadable = 0, 0, 0
+local hosts, serving, running = {}, {}, {}
+
+for i = 1, math.min(#members, maxProcesses) do
+  local identity = prefix .. members[i]
+  local fields = redis.call('HMGET', identity, 'info', 'busy', 'quiet', 'rss', 'concurrency')
+  local processBusy = number(fields[2])
+  busy = busy + processBusy
+  if fields[1] then
+    local decoded, info = pcall(cjson.decode, fields[1])
+    if decoded and type(info) == 'table' then
+      local concurrency = concurrencyOf(info, fields[5])
+      workers = workers + concurrency
+      local host = entry(hosts, type(info.hostname) == 'string' and info.hostname or '', function()
+        return { quiet = 0, other = 0, rss = -1 }
+      end)
+      if fields[3] == 'true' then host.quiet = host.quiet + 1 else host.other = host.other + 1 end
+      if tonumber(fields[4]) then host.rss = math.max(host.rss, 0) + tonumber(fields[4]) end
+      local seen = {}
+      for _, queue in ipairs(type(info.queues) == 'table' and info.queues or {}) do
+        if type(queue) == 'string' and not seen[queue] then
+          seen[queue] = true
+          local figures = entry(serving, queue, function() return { processes = 0, workers = 0, busy = 0 } end)
+          figures.processes = figures.processes + 1
+          figures.workers = figures.workers + concurrency
+          figures.busy = figures.busy + processBusy
+        end
+      end
+      for _, suffix in ipairs({ ':work', ':workers' }) do
+        for _, work in ipairs(redis.call('HVALS', identity .. suffix)) do
+          local ok, job = pcall(cjson.decode, work)
+          if ok and type(job) == 'table' and type(job.queue) == 'string' and type(job.run_at) == 'number' then
+            local figures = entry(running, job.queue, function() return { jobs = 0, oldest = job.run_at } end)
+            figures.jobs = figures.jobs + 1
+            figures.oldest = math.min(figures.oldest, job.run_at)
+          end
+        end
+      end
+    else
+      unreadable = unreadable + 1
+    end
+  end
+end
 
 -- Sidekiq 8.1.2 falls back to created_at as well; ms or seconds are told apart by the caller.
 local function enqueueTime(job)
@@ -42,17 +100,46 @@ local function enqueueTime(job)
   return ''
 end
 
-for i = 1, math.min(#queues, maxQueues) do
-  local key = prefix .. 'queue:' .. queues[i]
-  local oldest = redis.call('LINDEX', key, -1)
-  local enqueuedAt = ''
-  if oldest then
-    local decoded, job = pcall(cjson.decode, oldest)
-    enqueuedAt = (decoded and type(job) == 'table') and enqueueTime(job) or '?'
+local queueNames = redis.call('SMEMBERS', prefix .. 'queues')
+table.sort(queueNames)
+local queues, enqueued = {}, 0
+for i = 1, #queueNames do
+  local key = prefix .. 'queue:' .. queueNames[i]
+  local size = redis.call('LLEN', key)
+  enqueued = enqueued + size
+  if i <= maxQueues then
+    local oldest = redis.call('LINDEX', key, -1)
+    local enqueuedAt = ''
+    if oldest then
+      local decoded, job = pcall(cjson.decode, oldest)
+      enqueuedAt = (decoded and type(job) == 'table') and enqueueTime(job) or '?'
+    end
+    queues[#queues + 1] = { queueNames[i], size, enqueuedAt }
   end
-  reply[#reply + 1] = queues[i]
-  reply[#reply + 1] = tostring(redis.call('LLEN', key))
-  reply[#reply + 1] = enqueuedAt
 end
 
-return reply
+local function rows(map, row)
+  local list = {}
+  for key, figures in pairs(map) do list[#list + 1] = row(key, figures) end
+  return list
+end
+
+return cjson.encode({
+  processed = redis.call('GET', prefix .. 'stat:processed') or '0',
+  failed = redis.call('GET', prefix .. 'stat:failed') or '0',
+  scheduled = redis.call('ZCARD', prefix .. 'schedule'),
+  retry = redis.call('ZCARD', prefix .. 'retry'),
+  dead = redis.call('ZCARD', prefix .. 'dead'),
+  processes = #members,
+  queueCount = #queueNames,
+  enqueued = enqueued,
+  busy = busy,
+  workers = workers,
+  unreadable = unreadable,
+  queues = queues,
+  hosts = rows(hosts, function(host, figures) return { host, figures.quiet, figures.other, figures.rss } end),
+  serving = rows(serving, function(queue, figures)
+    return { queue, figures.processes, figures.workers, figures.busy }
+  end),
+  running = rows(running, function(queue, figures) return { queue, figures.jobs, figures.oldest } end),
+})

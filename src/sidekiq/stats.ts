@@ -1,5 +1,6 @@
-// Sidekiq's fleet-wide figures for /metrics, as the standalone exporter reads them (Sidekiq::Stats and
-// Sidekiq::Queue), in one round trip of a read-only script (stats.lua) whose cost is capped.
+// Sidekiq's fleet-wide figures for /metrics, as the standalone exporter reads them (Sidekiq::Stats,
+// Sidekiq::Queue, Sidekiq::ProcessSet, Sidekiq::Workers), in one round trip of a read-only script
+// (stats.lua) whose cost is capped.
 import type { Redis } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
@@ -27,6 +28,32 @@ export interface QueueStats {
   readonly latencyS: number | undefined;
 }
 
+/** What the processes that serve a queue (its name in their `queues`) hold, as the exporter adds them up. */
+export interface ServingStats {
+  readonly queue: string;
+  readonly processes: number;
+  /** The sum of their concurrency. */
+  readonly workers: number;
+  /** The sum of their busy count, whatever queue the busy threads took their job from. */
+  readonly busy: number;
+}
+
+/** The jobs running from a queue, from the processes' work hashes. */
+export interface RunningStats {
+  readonly queue: string;
+  readonly jobs: number;
+  /** Seconds since the oldest of them started. */
+  readonly maxProcessingS: number;
+}
+
+export interface HostStats {
+  readonly host: string;
+  readonly quiet: number;
+  readonly notQuiet: number;
+  /** The sum of their resident set in bytes; undefined when none reports one (Sidekiq before 6.2). */
+  readonly memoryBytes: number | undefined;
+}
+
 export interface SidekiqStats {
   readonly processed: number;
   readonly failed: number;
@@ -37,8 +64,16 @@ export interface SidekiqStats {
   readonly processes: number;
   /** Sum of `busy` over the members read. */
   readonly busy: number;
+  /** Sum of the concurrency of the processes read whose hash has not expired. */
+  readonly workers: number;
+  /** Jobs in every queue. */
+  readonly enqueued: number;
   /** Sorted by name; at most MAX_QUEUES. */
   readonly queues: readonly QueueStats[];
+  /** Each sorted by name. */
+  readonly hosts: readonly HostStats[];
+  readonly serving: readonly ServingStats[];
+  readonly running: readonly RunningStats[];
 }
 
 export interface StatsLimits {
@@ -46,54 +81,118 @@ export interface StatsLimits {
   readonly maxProcesses: number;
 }
 
-const HEAD_LENGTH = 8;
+const UNKNOWN_SHAPE = 'the Sidekiq stats script answered in an unknown shape';
+type Row = readonly (string | number)[];
 
 /** The script's reply; throws when it does not have the script's shape, warns for what it can skip. */
 export function parseStatsReply(reply: unknown, nowEpochS: number, limits: StatsLimits): Parsed<SidekiqStats> {
-  if (
-    !Array.isArray(reply) ||
-    reply.length < HEAD_LENGTH ||
-    (reply.length - HEAD_LENGTH) % 3 !== 0 ||
-    !reply.every((item) => typeof item === 'string')
-  ) {
-    throw new Error('the Sidekiq stats script answered in an unknown shape');
-  }
-  const [processed, failed, scheduled, retry, dead, processes, busy, queueCount] = reply
-    .slice(0, HEAD_LENGTH)
-    .map(wholeNumber);
+  const head = decodeReply(reply);
+  const count = (field: string): number => {
+    const value = head[field];
+    if (typeof value !== 'number') throw new Error(UNKNOWN_SHAPE);
+    return value;
+  };
+  const counter = (field: string): number => {
+    const value = head[field];
+    if (typeof value !== 'string') throw new Error(UNKNOWN_SHAPE);
+    return wholeNumber(value);
+  };
   const warnings: string[] = [];
-  const queues: QueueStats[] = [];
-  for (let index = HEAD_LENGTH; index < reply.length; index += 3) {
-    const [name = '', size = '', enqueuedAt = ''] = reply.slice(index, index + 3) as string[];
+  const queues = rows(head.queues, ['string', 'number', 'string']).map(([name, size, enqueuedAt]) => {
     if (enqueuedAt === UNREADABLE)
       warnings.push(
         `Sidekiq queue ${JSON.stringify(name)}: its oldest job is not a JSON object, so its latency is not reported`,
       );
-    queues.push({
-      name,
-      size: wholeNumber(size),
-      latencyS: enqueuedAt === UNREADABLE ? undefined : latency(enqueuedAt, nowEpochS),
-    });
-  }
-  if ((queueCount ?? 0) > limits.maxQueues)
+    return {
+      name: String(name),
+      size: Number(size),
+      latencyS: enqueuedAt === UNREADABLE ? undefined : latency(String(enqueuedAt), nowEpochS),
+    };
+  });
+  const queueCount = count('queueCount');
+  const processes = count('processes');
+  const unreadable = count('unreadable');
+  if (queueCount > limits.maxQueues)
     warnings.push(`Sidekiq has ${queueCount} queues: metrics cover the first ${limits.maxQueues} by name`);
-  if ((processes ?? 0) > limits.maxProcesses)
+  if (processes > limits.maxProcesses)
     warnings.push(
-      `Sidekiq processes has ${processes} members: sidekiq_busy_workers adds up the busy of ${limits.maxProcesses} of them`,
+      `Sidekiq processes has ${processes} members: the process figures cover the first ${limits.maxProcesses} by identity`,
     );
+  if (unreadable > 0)
+    warnings.push(`${unreadable} Sidekiq processes have an info field that is not a JSON object: they are left out`);
   return {
     value: {
-      processed: processed ?? 0,
-      failed: failed ?? 0,
-      scheduled: scheduled ?? 0,
-      retry: retry ?? 0,
-      dead: dead ?? 0,
-      processes: processes ?? 0,
-      busy: busy ?? 0,
+      processed: counter('processed'),
+      failed: counter('failed'),
+      scheduled: count('scheduled'),
+      retry: count('retry'),
+      dead: count('dead'),
+      processes,
+      busy: count('busy'),
+      workers: count('workers'),
+      enqueued: count('enqueued'),
       queues,
+      hosts: byName(
+        rows(head.hosts, ['string', 'number', 'number', 'number']).map(([host, quiet, notQuiet, rssKb]) => ({
+          host: String(host),
+          quiet: Number(quiet),
+          notQuiet: Number(notQuiet),
+          memoryBytes: Number(rssKb) < 0 ? undefined : Number(rssKb) * 1024,
+        })),
+        (host) => host.host,
+      ),
+      serving: byName(
+        rows(head.serving, ['string', 'number', 'number', 'number']).map(([queue, processCount, workers, busy]) => ({
+          queue: String(queue),
+          processes: Number(processCount),
+          workers: Number(workers),
+          busy: Number(busy),
+        })),
+        (serving) => serving.queue,
+      ),
+      running: byName(
+        rows(head.running, ['string', 'number', 'number']).map(([queue, jobs, oldestRunAt]) => ({
+          queue: String(queue),
+          jobs: Number(jobs),
+          maxProcessingS: Math.max(0, Math.floor(nowEpochS - Number(oldestRunAt))),
+        })),
+        (running) => running.queue,
+      ),
     },
     warnings,
   };
+}
+
+function decodeReply(reply: unknown): Record<string, unknown> {
+  if (typeof reply !== 'string') throw new Error(UNKNOWN_SHAPE);
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(reply);
+  } catch {
+    throw new Error(UNKNOWN_SHAPE);
+  }
+  if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) throw new Error(UNKNOWN_SHAPE);
+  return decoded as Record<string, unknown>;
+}
+
+/** A list of rows of the given column types; Lua's cjson writes an empty list as `{}`. */
+function rows(value: unknown, columns: readonly ('string' | 'number')[]): Row[] {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)
+    return [];
+  if (!Array.isArray(value)) throw new Error(UNKNOWN_SHAPE);
+  return value.map((row: unknown) => {
+    if (
+      !Array.isArray(row) ||
+      row.length !== columns.length ||
+      !columns.every((type, index) => typeof row[index] === type)
+    )
+      throw new Error(UNKNOWN_SHAPE);
+    return row as Row;
+  });
+}
+
+function byName<T>(items: T[], name: (item: T) => string): T[] {
+  return items.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
 }
 
 /** Counters Sidekiq keeps as strings; a corrupt one reads as 0, as Sidekiq's own `to_i` does. */

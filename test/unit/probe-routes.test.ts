@@ -77,7 +77,10 @@ describe('answers', () => {
   it('gives valid exposition text with the Sidekiq families only when there are figures', () => {
     const without = parseExposition(answer('metrics', { snapshot: SNAPSHOT, maxBeatAgeMs: 60_000 }).body);
     expect([...without.keys()].some((name) => name.startsWith('sidekiq_'))).toBe(false);
-    const stats = { processed: 10, failed: 1, scheduled: 0, retry: 0, dead: 0, processes: 1, busy: 0, queues: [] };
+    const stats = {
+      ...{ processed: 10, failed: 1, scheduled: 0, retry: 0, dead: 0, processes: 1, busy: 0, workers: 5, enqueued: 0 },
+      ...{ queues: [], hosts: [], serving: [], running: [] },
+    };
     const metrics = answer('metrics', { snapshot: SNAPSHOT, maxBeatAgeMs: 60_000, stats });
     expect(metrics.headers['Content-Type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(parseExposition(metrics.body).get('sidekiq_processed_jobs_total')?.samples).toEqual([
