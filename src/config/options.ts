@@ -17,6 +17,7 @@ import {
   parseRedisUrlOption,
   parseRewrite,
   parseSignalChoice,
+  parseUrlPath,
   show,
   type SignalChoice,
 } from './values.js';
@@ -326,6 +327,7 @@ export const OPTION = {
     help: 'Port of the HTTP probe endpoint (/livez, /readyz, /status, /metrics); 0 turns it off. Without a Redis URL it is opened only when this is given.',
     parse: parsePort,
     defaultText: `${PROBE_PORT} with a Redis URL, else off`,
+    fallbackEnv: ['SIDEKIQ_ALIVE_PORT'],
   }),
   probeHost: option({
     name: 'probe-host',
@@ -334,6 +336,15 @@ export const OPTION = {
     help: 'Address the probe endpoint listens on.',
     parse: parseHost,
     default: '0.0.0.0',
+  }),
+  alivePath: option({
+    name: 'alive-path',
+    kind: 'value',
+    valueName: 'PATH',
+    help: 'The path where the probe endpoint answers as sidekiq_alive did (200 Alive!, else 404), with the meaning of /livez.',
+    parse: parseUrlPath,
+    default: '/',
+    fallbackEnv: ['SIDEKIQ_ALIVE_PATH'],
   }),
   maxBeatAge: option({
     name: 'max-beat-age',

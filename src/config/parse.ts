@@ -62,6 +62,8 @@ export interface Config {
   /** 0: no probe endpoint. */
   readonly probePort: number;
   readonly probeHost: string;
+  /** Where the probe endpoint answers as sidekiq_alive did. */
+  readonly alivePath: string;
   readonly maxBeatAgeMs: number;
 }
 
@@ -260,6 +262,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     // A plain init, as tini is, opens no port nobody asked for.
     probePort: options.get(OPTION.probePort) ?? (redis === 'none' || redis === undefined ? 0 : PROBE_PORT),
     probeHost: options.get(OPTION.probeHost),
+    alivePath: options.get(OPTION.alivePath),
     maxBeatAgeMs: options.get(OPTION.maxBeatAge),
   };
 }

@@ -71,6 +71,14 @@ export function parseHost(text: string): string {
   return host;
 }
 
+/** An HTTP path such as `/` or `/health`, without a query. */
+export function parseUrlPath(text: string): string {
+  const path = text.trim();
+  if (!/^\/[\x21-\x7e]*$/.test(path) || path.includes('?') || path.includes('#'))
+    throw new Error('expected a path that starts with / and has no spaces, query or fragment');
+  return path;
+}
+
 /** redis-namespace joins the namespace and the key with a colon itself. */
 export function parseNamespace(text: string): string {
   const name = parseName(text);

@@ -1,6 +1,7 @@
 // The probe endpoint's HTTP server: node:http with tight limits, so no client can hold it, fill
 // drain-init's memory or flood its log, and nothing it does can hold up a signal or the stop.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/parse.js';
 import type { Clock } from '../lib/clock.js';
@@ -10,12 +11,15 @@ import type { SidekiqStats } from '../sidekiq/stats.js';
 import type { WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 import { describePlan, type StopPlan } from '../stop/timeline.js';
-import { answer, route, type ProbeResponse } from './routes.js';
+import { answer, OWN_PATHS, route, type ProbeResponse } from './routes.js';
 import type { ProbeSnapshot } from './state.js';
 
-export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs'>;
+export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'alivePath'>;
 
-/** Kubelets and Prometheus need a few; the rest are refused at once. */
+/**
+ * Kubelets and Prometheus need a few. Past this many, the connection idle the longest is closed to make
+ * room (see ConnectionRoom), so idle connections held open by anyone (slowloris) cannot lock probes out.
+ */
 export const MAX_CONNECTIONS = 64;
 /** A client has this long to send its request headers, and a connection with no request is closed. */
 export const HEADERS_TIMEOUT_MS = 2_000;
@@ -89,13 +93,26 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
       });
     },
   );
-  server.maxConnections = MAX_CONNECTIONS;
+  const room = new ConnectionRoom(MAX_CONNECTIONS, sources.clock);
   server.maxRequestsPerSocket = MAX_REQUESTS_PER_SOCKET;
   server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
+  server.on('connection', (socket: Socket) => {
+    const made = room.admit(socket);
+    if (made === 'evicted')
+      warnings.warn(
+        'evicted',
+        { maxConnections: MAX_CONNECTIONS },
+        'probe: too many connections open: the one idle the longest was closed to make room',
+      );
+    else if (made === 'refused')
+      warnings.warn(
+        'drop',
+        { maxConnections: MAX_CONNECTIONS },
+        'probe: connection refused, every open one is being answered',
+      );
+  });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => room.answering(request, response));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => refuseClient(error, socket, warnings));
-  server.on('drop', () =>
-    warnings.warn('drop', { maxConnections: MAX_CONNECTIONS }, 'probe: connection refused, too many open'),
-  );
   server.on('error', (error: Error) => {
     const where = { host: config.probeHost, port: config.probePort, err: error.message };
     if (server.listening) warnings.warn('server error', where, 'probe: server error');
@@ -108,6 +125,11 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   server.on('listening', () =>
     log.info({ host: config.probeHost, port: config.probePort }, 'probe endpoint listening'),
   );
+  if (OWN_PATHS.includes(config.alivePath))
+    log.warn(
+      { alivePath: config.alivePath },
+      "probe: --alive-path names one of drain-init's own paths, which keeps its own answer",
+    );
   server.listen({ host: config.probeHost, port: config.probePort });
   server.unref();
   return { close: () => closeServer(server) };
@@ -119,7 +141,7 @@ async function respond(
   config: ProbeConfig,
   sources: ProbeSources,
 ): Promise<void> {
-  const routed = route(request);
+  const routed = route(request, config.alivePath);
   if ('refusal' in routed) {
     send(response, routed.refusal);
     return;
@@ -158,6 +180,66 @@ function snapshot(sources: ProbeSources): ProbeSnapshot {
     redis,
     sidekiq: sources.sidekiq(),
   };
+}
+
+/**
+ * The open connections, and which to close when one more comes than there is room for: never one whose
+ * request is being answered; of the others, the one idle the longest (since it connected, or since its
+ * last answer). A probe that sends its request at once is answered before many newer connections could
+ * push it out, while connections that never finish a request are the first to go.
+ */
+export class ConnectionRoom {
+  readonly #open = new Map<Duplex, { idleSince: number; answering: number }>();
+
+  constructor(
+    private readonly capacity: number,
+    private readonly clock: Pick<Clock, 'now'>,
+  ) {}
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Takes a new connection in, closing another to make room (`evicted`), or closes it when none can go (`refused`). */
+  admit(socket: Duplex): 'admitted' | 'evicted' | 'refused' {
+    let made: 'admitted' | 'evicted' | 'refused' = 'admitted';
+    if (this.#open.size >= this.capacity) {
+      const victim = this.#longestIdle();
+      if (victim === undefined) {
+        socket.destroy();
+        return 'refused';
+      }
+      this.#open.delete(victim);
+      victim.destroy();
+      made = 'evicted';
+    }
+    this.#open.set(socket, { idleSince: this.clock.now(), answering: 0 });
+    socket.once('close', () => this.#open.delete(socket));
+    return made;
+  }
+
+  /** A request of one of the connections is being answered until its response is done. */
+  answering(request: IncomingMessage, response: ServerResponse): void {
+    const entry = this.#open.get(request.socket);
+    if (entry === undefined) return;
+    entry.answering++;
+    response.once('close', () => {
+      entry.answering--;
+      entry.idleSince = this.clock.now();
+    });
+  }
+
+  #longestIdle(): Duplex | undefined {
+    let victim: Duplex | undefined;
+    let since = Infinity;
+    for (const [socket, entry] of this.#open) {
+      if (entry.answering === 0 && entry.idleSince < since) {
+        victim = socket;
+        since = entry.idleSince;
+      }
+    }
+    return victim;
+  }
 }
 
 /** Answers what Node could not parse (garbage, oversized headers, a timeout) with one status line, then closes. */

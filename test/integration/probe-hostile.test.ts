@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS } from '../../src/probe/server.js';
 import { FIXTURES, killedAfterEach, logLines, recorded, tempPath, waitFor } from '../helpers/pid1.js';
-import { startWithProbe, waitForProbe } from '../helpers/probe.js';
+import { probeRequest, startWithProbe, waitForProbe } from '../helpers/probe.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const track = killedAfterEach();
@@ -136,4 +136,49 @@ describe('the probe endpoint under hostile clients', () => {
     expect(warnings.length).toBeGreaterThan(0);
     expect(warnings.length).toBeLessThanOrEqual(6);
   });
+});
+
+describe('the probe endpoint under slowloris', () => {
+  it('answers every probe while 1,000 idle connections are held open, some trickling header bytes', async () => {
+    const { run, port } = await startWithProbe(['--', 'sleep', '120']);
+    track(run);
+    // The attacker keeps 1,000 connections open: each one closed is opened again at once. One in
+    // four sends a request line and then a header byte every second, never ending its headers.
+    let attacking = true;
+    let opened = 0;
+    const holders: Socket[] = [];
+    const hold = (index: number): void => {
+      if (!attacking) return;
+      opened++;
+      const socket = connect(port, '127.0.0.1', () => {
+        if (index % 4 === 0) slowly(socket, `GET /livez HTTP/1.1\r\nHost: probe\r\nX-${'a'.repeat(100)}`, 1_000);
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => hold(index));
+      holders[index] = socket;
+    };
+    for (let index = 0; index < 1_000; index++) hold(index);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    // As the kubelet probes: a new connection each time, a few a second, for longer than the header timeout.
+    const answers: string[] = [];
+    for (let probe = 0; probe < 24; probe++) {
+      const path = probe % 2 === 0 ? '/livez' : '/';
+      answers.push(
+        await probeRequest(port, path).then(
+          (answer) => `${path} ${answer.status}`,
+          (error: Error) => `${path} ${error.message}`,
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    attacking = false;
+    for (const socket of holders) socket.destroy();
+
+    expect(answers).toEqual(Array.from({ length: 24 }, (_, probe) => (probe % 2 === 0 ? '/livez 200' : '/ 200')));
+    // The attack was real: connections kept being pushed out and opened again.
+    expect(opened).toBeGreaterThan(1_500);
+    const evicted = logLines(run.stderr()).filter((line) => String(line.msg).includes('idle the longest'));
+    expect(evicted.length).toBeGreaterThan(0);
+  }, 60_000);
 });
