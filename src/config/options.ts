@@ -15,6 +15,7 @@ import {
   parsePort,
   parsePositiveDuration,
   parseRedisUrlOption,
+  parseRestartSignal,
   parseRewrite,
   parseSignalChoice,
   parseUrlPath,
@@ -104,8 +105,8 @@ export const OPTION = {
     valueName: 'DURATION',
     help: "The platform's grace period between its SIGTERM and its SIGKILL (terminationGracePeriodSeconds, stopTimeout, stop_grace_period).",
     parse: parseDuration,
-    default: 30_000,
-    show: show.duration,
+    defaultText:
+      "the platform's: Kubernetes, the pod's terminationGracePeriodSeconds read from the API (else 30s); ECS, the task metadata's (else 30s); Docker and compose, 10s; else 30s",
   }),
   shutdownTimeout: option({
     name: 'shutdown-timeout',
@@ -130,6 +131,15 @@ export const OPTION = {
     help: "How long before the platform's deadline drain-init sends SIGKILL to the whole process group.",
     parse: parseDuration,
     default: 2_000,
+    show: show.duration,
+  }),
+  stopDelay: option({
+    name: 'stop-delay',
+    kind: 'value',
+    valueName: 'DURATION',
+    help: "Wait this long after the platform's SIGTERM before the first signal, so load balancers and endpoints let go of the pod first; counted into the plan.",
+    parse: parseDuration,
+    default: 0,
     show: show.duration,
   }),
   quietSignal: option({
@@ -319,6 +329,14 @@ export const OPTION = {
     parse: parsePositiveDuration,
     default: 60_000,
     show: show.duration,
+  }),
+  restartSignal: option({
+    name: 'restart-signal',
+    kind: 'value',
+    valueName: 'SIGNAL',
+    help: 'A signal (HUP, USR2 ...) that restarts the worker without restarting the container: the running one is stopped as by a stop, then a new one is started.',
+    parse: parseRestartSignal,
+    defaultText: 'none: every signal but TERM and INT is forwarded',
   }),
   probePort: option({
     name: 'probe-port',

@@ -39,7 +39,10 @@ export interface Config {
   /** Received signal number to the number forwarded instead; 0 drops the signal. */
   readonly rewrite: ReadonlyMap<number, number>;
   readonly preset: Preset;
-  readonly gracePeriodMs: number;
+  /** Unset: the platform's (platform/grace.ts). */
+  readonly gracePeriodMs: number | undefined;
+  /** Time after the platform's SIGTERM before the first signal. */
+  readonly stopDelayMs: number;
   /** Unset values take their default from the preset and the worker's command line. */
   readonly shutdownTimeoutMs: number | undefined;
   readonly stopMarginMs: number | undefined;
@@ -59,6 +62,8 @@ export interface Config {
   /** Only these queues' jobs are mirrored and recovered; undefined: every queue. */
   readonly recoveryQueues: ReadonlySet<string> | undefined;
   readonly restart: RestartSettings;
+  /** A received signal that restarts the worker instead of being forwarded. */
+  readonly restartSignal: number | undefined;
   /** 0: no probe endpoint. */
   readonly probePort: number;
   readonly probeHost: string;
@@ -241,6 +246,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     rewrite: new Map(options.all(OPTION.rewrite)),
     preset: options.get(OPTION.preset),
     gracePeriodMs: options.get(OPTION.gracePeriod),
+    stopDelayMs: options.get(OPTION.stopDelay),
     shutdownTimeoutMs: options.get(OPTION.shutdownTimeout),
     stopMarginMs: options.get(OPTION.stopMargin),
     killMarginMs: options.get(OPTION.killMargin),
@@ -259,6 +265,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
       firstDelayMs: restartDelayMs,
       maxDelayMs: restartMaxDelayMs,
     },
+    restartSignal: options.get(OPTION.restartSignal),
     // A plain init, as tini is, opens no port nobody asked for.
     probePort: options.get(OPTION.probePort) ?? (redis === 'none' || redis === undefined ? 0 : PROBE_PORT),
     probeHost: options.get(OPTION.probeHost),

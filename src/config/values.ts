@@ -36,6 +36,15 @@ export function parseSignalChoice(text: string): SignalChoice {
   return parseSignal(text);
 }
 
+/** A signal drain-init takes over to restart the worker: one it can catch, and not TERM or INT, which stop. */
+export function parseRestartSignal(text: string): number {
+  const signal = parseSignal(text);
+  if (!isForwardable(signal)) throw new Error(`signal ${text.trim()} cannot be caught`);
+  if (signal === parseSignal('TERM') || signal === parseSignal('INT'))
+    throw new Error('TERM and INT stop the worker; choose another signal, such as HUP or USR2');
+  return signal;
+}
+
 export function parsePositiveDuration(text: string): number {
   const ms = parseDuration(text);
   if (ms < 1) throw new Error('must be at least 1ms');

@@ -99,6 +99,8 @@ export class SidekiqWatcher {
 
   /** Called as each child starts: the processes of an earlier one are ghosts from now on. */
   start(): void {
+    // A worker started again after a restart is watched at the running pace, not the draining one.
+    this.#draining = false;
     this.#childStartedEpochS = this.clock.epochMs() / 1000;
     this.#schedule(0);
   }

@@ -9,6 +9,10 @@ export type { ResolvedPreset } from '../config/options.js';
 export interface StopSettings {
   readonly preset: ResolvedPreset;
   readonly gracePeriodMs: number;
+  /** Where the grace period came from: `--grace-period`, or what the platform said (Kubernetes, ECS, Docker). */
+  readonly gracePeriodSource: string;
+  /** Time after the platform's SIGTERM before the first signal (--stop-delay); never for a restart. */
+  readonly stopDelayMs: number;
   readonly shutdownTimeoutMs: number;
   /** Where the shutdown timeout came from: `--shutdown-timeout`, `sidekiq -t`, `config/sidekiq.yml :timeout:`, a default. */
   readonly shutdownTimeoutSource: string;
@@ -30,17 +34,25 @@ export interface WorkerHints {
 
 export type StopConfig = Pick<
   Config,
-  'preset' | 'gracePeriodMs' | 'shutdownTimeoutMs' | 'stopMarginMs' | 'killMarginMs' | 'quietSignal' | 'stopSignal'
+  'preset' | 'shutdownTimeoutMs' | 'stopMarginMs' | 'killMarginMs' | 'quietSignal' | 'stopSignal' | 'stopDelayMs'
 >;
 
-export function resolveStopSettings(config: StopConfig, hints: WorkerHints): StopSettings {
+/** The grace period with where it came from: --grace-period, else what the platform says (platform/). */
+export interface GracePeriod {
+  readonly ms: number;
+  readonly source: string;
+}
+
+export function resolveStopSettings(config: StopConfig, hints: WorkerHints, grace: GracePeriod): StopSettings {
   const preset: ResolvedPreset = config.preset === 'auto' ? (hints.isSidekiq ? 'sidekiq' : 'generic') : config.preset;
   const defaults = PRESET_DEFAULTS[preset];
   const [shutdownTimeoutMs, shutdownTimeoutSource] = resolveShutdownTimeout(config, preset, hints);
   const quiet = config.quietSignal ?? defaults.quietSignal;
   return {
     preset,
-    gracePeriodMs: config.gracePeriodMs,
+    gracePeriodMs: grace.ms,
+    gracePeriodSource: grace.source,
+    stopDelayMs: config.stopDelayMs,
     shutdownTimeoutMs,
     shutdownTimeoutSource,
     stopMarginMs: config.stopMarginMs ?? defaults.stopMarginMs,

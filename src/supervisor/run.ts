@@ -28,6 +28,8 @@ export interface RunParts {
   readonly restart: RestartSettings;
   /** A stop was asked for (SIGTERM, SIGINT): the worker's exit is the end. */
   readonly stopRequested: () => boolean;
+  /** The restart signal stopped the worker: it is started again at once, whatever the restart policy. */
+  readonly restartRequested: () => boolean;
   /** Resolves when a stop is asked for, cutting a restart's delay short. */
   readonly stopped: Promise<void>;
   /** drain-init's own SIGKILL went to the worker at the deadline. */
@@ -58,6 +60,13 @@ export async function runWorker(parts: RunParts): Promise<ChildExit> {
 
     await parts.endLeftovers(child);
 
+    if (parts.restartRequested() && !parts.stopRequested()) {
+      parts.log.info({ exit: describeExit(exit), restarts: restarts + 1 }, 'restarting the worker (--restart-signal)');
+      for (const observer of observers) observer.restarting?.(restarts + 1, exit);
+      restarts++;
+      restartsInRow = 0;
+      continue;
+    }
     const decision = decideRestart(parts.restart, {
       exit,
       stopRequested: parts.stopRequested(),

@@ -1,5 +1,6 @@
 // The composition root: builds drain-init's parts, lists what follows the worker's life, and hands them to
 // the run loop (run.ts). It holds no rule of its own: each rule lives in the folder that owns it.
+import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
 import { formatDuration } from '../config/duration.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -22,8 +23,15 @@ import { startProbeServer } from '../probe/server.js';
 import { readSidekiqHints } from '../sidekiq/command-line.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
 import { StopSequence } from '../stop/sequence.js';
-import { presetLearnsSidekiq, resolveStopSettings, type StopSettings, type WorkerHints } from '../stop/settings.js';
-import { describePlan } from '../stop/timeline.js';
+import { detectGracePeriod, systemHost } from '../platform/grace.js';
+import {
+  presetLearnsSidekiq,
+  resolveStopSettings,
+  type GracePeriod,
+  type StopSettings,
+  type WorkerHints,
+} from '../stop/settings.js';
+import { describePlan, planStop } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
 import { VERSION } from '../version.js';
 import { prepareHost } from './host.js';
@@ -32,6 +40,7 @@ import { runWorker, type RunObserver } from './run.js';
 
 const SIGKILL = parseSignal('KILL');
 const SIGCONT = parseSignal('CONT');
+const SIGTERM = parseSignal('TERM');
 const STDIN = 0;
 
 /** The worker as the parts see it now. */
@@ -47,7 +56,12 @@ interface WorkerState {
 export async function supervise(config: Config, log: Logger, clock: Clock = systemClock): Promise<number> {
   const host = prepareHost(config, clock, log);
   const worker: WorkerState = { pid: undefined, restarts: 0, restartPending: false };
-  let settings = stopSettings(config, readSidekiqHints(config.command, config.args, log), log);
+  // The platform's API is read while the worker starts; a stop before it answers uses the platform's default.
+  const platform =
+    config.gracePeriodMs === undefined ? detectGracePeriod(systemHost(process.env, hostname()), clock) : undefined;
+  let grace: GracePeriod = platform?.now ?? { ms: config.gracePeriodMs ?? 0, source: '--grace-period' };
+  let hints = readSidekiqHints(config.command, config.args, log);
+  let settings = stopSettings(config, hints, grace, log);
   const redis = await assembleRedis(config, settings, () => worker.pid, clock, log);
 
   const forwarder = new SignalForwarder(
@@ -84,11 +98,14 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
           log,
         );
   const sequence = new StopSequence(settings, sidekiq ?? child, clock, log);
-  let stopRequested: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-  sequence.onPhase(() => stopRequested());
+  const stopped = new Promise<void>((resolve) => sequence.onStopRequested(resolve));
+  // The record knows no stop delay: the worker runs on through it, and the record's stopPlan says it.
   sequence.onPhase((phase, plan, sinceT0Ms) =>
-    redis?.recorder.update({ state: phase, stopPlan: describePlan(plan), deadlineInMs: plan.deadlineMs - sinceT0Ms }),
+    redis?.recorder.update({
+      state: phase === 'delaying' ? 'running' : phase,
+      stopPlan: describePlan(plan),
+      deadlineInMs: plan.deadlineMs - sinceT0Ms,
+    }),
   );
   sequence.onPhase((phase) => {
     if (phase === 'quieting') redis?.watcher.draining();
@@ -96,10 +113,34 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   sidekiq?.onDrained(() => sequence.workerIdle());
   sidekiq?.onRegistered(() => {
     if (!presetLearnsSidekiq(config, settings)) return;
-    settings = stopSettings(config, readSidekiqHints(config.command, config.args, log, true), log, true);
+    hints = readSidekiqHints(config.command, config.args, log, true);
+    settings = stopSettings(config, hints, grace, log, 'the child registered as a Sidekiq process: stop settings now');
     sequence.useSettings(settings);
   });
-  forwarder.install((signal) => sequence.handleSignal(signal));
+  void platform?.later?.then((said) => {
+    if (said.warning !== undefined)
+      log.warn(
+        { platform: platform.platform, reason: said.warning },
+        `could not read the grace period from ${platform.platform}: ${said.source} ${formatDuration(said.ms)} applies; set --grace-period (DRAIN_INIT_GRACE_PERIOD) to the platform's`,
+      );
+    if (said.ms === grace.ms && said.source === grace.source) return;
+    grace = said;
+    if (sequence.phase !== 'running') {
+      log.info(
+        { gracePeriodSource: said.source },
+        "the platform's grace period came after the stop began: the stop goes on as planned",
+      );
+      return;
+    }
+    settings = stopSettings(config, hints, grace, log, "the platform's grace period: stop settings now");
+    sequence.useSettings(settings);
+  });
+  forwarder.install((signal) => {
+    if (signal !== config.restartSignal) return sequence.handleSignal(signal);
+    if (worker.pid === undefined) log.info({ signal }, 'received the restart signal: no worker runs');
+    else sequence.restart(signal);
+    return true;
+  });
 
   const reaper =
     host.addon === undefined
@@ -128,6 +169,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const observers: RunObserver[] = [
     {
       started(pid) {
+        sequence.restarted();
         if (worker.restartPending) worker.restarts++;
         worker.restartPending = false;
         worker.pid = pid;
@@ -160,7 +202,8 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       reaper?.reap();
     },
     restart: config.restart,
-    stopRequested: () => sequence.phase !== 'running',
+    stopRequested: () => sequence.stopRequested,
+    restartRequested: () => sequence.restarting,
     stopped,
     killedAtDeadline: () => sequence.phase === 'killing',
     clock,
@@ -226,18 +269,30 @@ function spawnWorker(
   return oomProtection === undefined ? spawn() : oomProtection.spawning(spawn);
 }
 
-/** `registered`: the child registered in Sidekiq's `processes`, whatever its command line says. */
-function stopSettings(config: Config, hints: WorkerHints, log: Logger, registered = false): StopSettings {
-  const settings = resolveStopSettings(config, hints);
+/** The stop settings, logged with where the grace period came from; a plan that does not fit is a warning now, not only at the stop. */
+function stopSettings(
+  config: Config,
+  hints: WorkerHints,
+  grace: GracePeriod,
+  log: Logger,
+  message = 'stop settings',
+): StopSettings {
+  const settings = resolveStopSettings(config, hints, grace);
+  const plan = planStop(settings, SIGTERM);
   log.info(
     {
       preset: settings.preset,
       gracePeriod: formatDuration(settings.gracePeriodMs),
+      gracePeriodSource: settings.gracePeriodSource,
+      ...(settings.stopDelayMs === 0 ? {} : { stopDelay: formatDuration(settings.stopDelayMs) }),
       shutdownTimeout: formatDuration(settings.shutdownTimeoutMs),
       shutdownTimeoutSource: settings.shutdownTimeoutSource,
+      plan: describePlan(plan),
+      ...(config.gracePeriodMs === undefined ? { gracePeriodSetBy: '--grace-period, DRAIN_INIT_GRACE_PERIOD' } : {}),
     },
-    registered ? 'the child registered as a Sidekiq process: stop settings now' : 'stop settings',
+    message,
   );
+  for (const warning of plan.warnings) log.warn({ preset: settings.preset }, `the stop plan does not fit: ${warning}`);
   return settings;
 }
 

@@ -175,6 +175,39 @@ describe('docker run: the worker under drain-init as PID 1', () => {
     });
   });
 
+  it("without a grace period set: Docker's 10 s, a warning at start that Sidekiq's 25 s does not fit, and the kill before Docker's", async () => {
+    const container = removed(
+      await runDetached(
+        uniqueName('docker-grace'),
+        ['-e', 'DRAIN_INIT_PRESET=sidekiq'],
+        ['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 1; done'],
+      ),
+    );
+    await waitForLog(container, /^ready$/m);
+    const atStart = await drainInitLog(container);
+    expect(atStart.find((line) => line.msg === 'stop settings')).toMatchObject({
+      gracePeriod: '10s',
+      gracePeriodSource: 'Docker: the default of docker stop and compose',
+    });
+    expect(atStart.filter((line) => line.level === 40).map((line) => line.msg)).toContain(
+      'the stop plan does not fit: shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once; ' +
+        'give the platform a grace period of at least 30s (terminationGracePeriodSeconds, ECS stopTimeout, ' +
+        'compose stop_grace_period, docker stop -t), or a shorter shutdown timeout',
+    );
+
+    // docker stop's own default: 10 s.
+    const start = performance.now();
+    await docker('stop', container);
+    const stopMs = performance.now() - start;
+
+    // drain-init planned for Docker's deadline: its own KILL at +8 s, so it exits 137 itself, before Docker's.
+    expect(await exitCode(container)).toBe(137);
+    expect(stopMs).toBeLessThan(9_500);
+    const messages = (await drainInitLog(container)).map((line) => line.msg);
+    expect(messages).toContain('stop requested: TERM now, KILL at +8.0 s, deadline at +10.0 s');
+    expect(messages).toContain('child killed by signal');
+  });
+
   it('zombies stay at 0 while the worker spawns and abandons children', async () => {
     const container = removed(
       await runDetached(

@@ -97,6 +97,8 @@ export function flushPromises(): Promise<void> {
 export const SIDEKIQ_STOP_SETTINGS: StopSettings = {
   preset: 'sidekiq',
   gracePeriodMs: 60_000,
+  gracePeriodSource: '--grace-period',
+  stopDelayMs: 0,
   shutdownTimeoutMs: 25_000,
   shutdownTimeoutSource: 'sidekiq default',
   stopMarginMs: 5_000,

@@ -52,7 +52,9 @@ describe('command line', () => {
       logFormat: undefined,
       verbosity: 0,
       preset: 'auto',
-      gracePeriodMs: 30_000,
+      gracePeriodMs: undefined,
+      stopDelayMs: 0,
+      restartSignal: undefined,
       shutdownTimeoutMs: undefined,
       stopMarginMs: undefined,
       killMarginMs: 2_000,
@@ -118,7 +120,7 @@ describe('environment variables', () => {
   });
 
   it('treats an empty value as unset', () => {
-    expect(config(['w'], { DRAIN_INIT_GRACE_PERIOD: '' }).gracePeriodMs).toBe(30_000);
+    expect(config(['w'], { DRAIN_INIT_GRACE_PERIOD: '' }).gracePeriodMs).toBeUndefined();
   });
 
   it('names one env var per option in --help', () => {

@@ -119,6 +119,7 @@ describe('the families', () => {
     expect(figures).toEqual({
       'drain_init_state{state=starting}': 0,
       'drain_init_state{state=running}': 0,
+      'drain_init_state{state=delaying}': 0,
       'drain_init_state{state=quieting}': 1,
       'drain_init_state{state=stopping}': 0,
       'drain_init_state{state=killing}': 0,

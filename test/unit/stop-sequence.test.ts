@@ -253,3 +253,88 @@ describe('StopSequence', () => {
     });
   });
 });
+
+describe('StopSequence with a stop delay', () => {
+  const DELAYED: StopSettings = { ...SIDEKIQ, stopDelayMs: 5_000 };
+
+  it('sends nothing during the delay, then quiets, stops and kills at the plan times', () => {
+    const { machine, records } = sequence(DELAYED);
+    let stopRequested = 0;
+    machine.onStopRequested(() => stopRequested++);
+    machine.handleSignal(TERM);
+    expect(machine.phase).toBe('delaying');
+    expect(machine.stopRequested).toBe(true);
+    expect(stopRequested).toBe(1);
+    timers.advance(4_999);
+    expect(events).toEqual([]);
+    timers.advance(60_000);
+    expect(events).toEqual([
+      `resume @5000`,
+      `send ${TSTP} @5000`,
+      `send ${TERM} @30000`,
+      `resume @30000`,
+      'kill @58000',
+    ]);
+    expect(phases).toEqual([
+      ['delaying', 0],
+      ['quieting', 5_000],
+      ['stopping', 30_000],
+      ['killing', 58_000],
+    ]);
+    expect(
+      records.some((record) => String(record.msg).startsWith('stop requested: TSTP at +5.0 s, TERM at +30.0 s')),
+    ).toBe(true);
+  });
+
+  it('ends the delay on a second SIGINT', () => {
+    const { machine } = sequence(DELAYED);
+    machine.handleSignal(INT);
+    timers.advance(1_000);
+    machine.handleSignal(INT);
+    expect(machine.phase).toBe('quieting');
+    timers.advance(10_000);
+    expect(events).toEqual([`resume @1000`, `send ${TSTP} @1000`]);
+  });
+});
+
+describe('StopSequence restarting the worker', () => {
+  it('stops the worker at its plan without the stop delay, and is running again once the new one started', () => {
+    const { machine, records } = sequence({ ...SIDEKIQ, stopDelayMs: 5_000 });
+    machine.restart(1);
+    expect(machine.phase).toBe('quieting');
+    expect(machine.restarting).toBe(true);
+    expect(machine.stopRequested).toBe(false);
+    timers.advance(30_000);
+    expect(events).toEqual([`resume @0`, `send ${TSTP} @0`, `send ${TERM} @30000`, `resume @30000`]);
+    machine.restarted();
+    expect(machine.phase).toBe('running');
+    expect(machine.restarting).toBe(false);
+    // No timer of the old worker's stop is left: no kill at +58 s.
+    timers.advance(60_000);
+    expect(events).toHaveLength(4);
+    expect(
+      records.some((record) => String(record.msg).startsWith('restart requested: TSTP now, TERM at +30.0 s')),
+    ).toBe(true);
+    // The next platform stop is planned afresh.
+    machine.handleSignal(TERM);
+    expect(machine.phase).toBe('delaying');
+  });
+
+  it('becomes the stop when the platform sends SIGTERM during a restart, and ignores a restart during a stop', () => {
+    const { machine, records } = sequence();
+    let stopRequested = 0;
+    machine.onStopRequested(() => stopRequested++);
+    machine.restart(1);
+    timers.advance(1_000);
+    machine.handleSignal(TERM);
+    expect(machine.stopRequested).toBe(true);
+    expect(machine.restarting).toBe(false);
+    expect(stopRequested).toBe(1);
+    // The plan goes on: it ends within the platform's deadline, which came later.
+    expect(machine.phase).toBe('quieting');
+    machine.restart(1);
+    expect(records.some((record) => String(record.msg).includes('ignored, a stop is under way'))).toBe(true);
+    timers.advance(60_000);
+    expect(events).toEqual([`resume @0`, `send ${TSTP} @0`, `send ${TERM} @30000`, `resume @30000`, 'kill @58000']);
+  });
+});

@@ -12,7 +12,10 @@ function config(argv: string[]): Config {
 function settingsFor(argv: string[], yamlTimeoutMs?: number) {
   const parsed = config(argv);
   const commandLine = readSidekiqCommandLine(parsed.command, parsed.args);
-  return resolveStopSettings(parsed, sidekiqHints(commandLine, commandLine.configFile, yamlTimeoutMs));
+  return resolveStopSettings(parsed, sidekiqHints(commandLine, commandLine.configFile, yamlTimeoutMs), {
+    ms: 30_000,
+    source: "Kubernetes' default",
+  });
 }
 
 describe('resolving the stop settings', () => {
@@ -20,6 +23,8 @@ describe('resolving the stop settings', () => {
     expect(settingsFor(['bundle', 'exec', 'sidekiq'])).toEqual({
       preset: 'sidekiq',
       gracePeriodMs: 30_000,
+      gracePeriodSource: "Kubernetes' default",
+      stopDelayMs: 0,
       shutdownTimeoutMs: 25_000,
       shutdownTimeoutSource: 'sidekiq default',
       stopMarginMs: 5_000,

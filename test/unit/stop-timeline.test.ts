@@ -18,6 +18,7 @@ describe('planStop', () => {
     const plan = planStop(SIDEKIQ, TERM);
     expect(plan).toEqual({
       quietSignal: 20,
+      firstSignalAtMs: 0,
       stopSignal: 15,
       stopAtMs: 30_000,
       killAtMs: 58_000,
@@ -66,7 +67,9 @@ describe('planStop', () => {
     const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 10_000 }, TERM);
     expect(plan).toMatchObject({ quietSignal: undefined, stopAtMs: 0, killAtMs: 8_000 });
     expect(plan.warnings).toEqual([
-      'shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once',
+      'shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once; ' +
+        'give the platform a grace period of at least 30s (terminationGracePeriodSeconds, ECS stopTimeout, ' +
+        'compose stop_grace_period, docker stop -t), or a shorter shutdown timeout',
     ]);
   });
 
@@ -80,6 +83,34 @@ describe('planStop', () => {
     const plan = planStop(GENERIC, TERM);
     expect(plan).toMatchObject({ quietSignal: undefined, stopAtMs: 0, killAtMs: 58_000 });
     expect(describePlan(plan)).toBe('TERM now, KILL at +58.0 s, deadline at +60.0 s');
+  });
+
+  it('sends nothing during the stop delay, then quiets, and counts the delay into what must fit', () => {
+    const plan = planStop({ ...SIDEKIQ, stopDelayMs: 5_000 }, TERM);
+    expect(plan).toMatchObject({ quietSignal: 20, firstSignalAtMs: 5_000, stopAtMs: 30_000, killAtMs: 58_000 });
+    expect(plan.warnings).toEqual([]);
+    expect(describePlan(plan)).toBe('TSTP at +5.0 s, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s');
+
+    const late = planStop({ ...SIDEKIQ, gracePeriodMs: 32_000, stopDelayMs: 5_000 }, TERM);
+    expect(late).toMatchObject({ quietSignal: undefined, firstSignalAtMs: 5_000, stopAtMs: 5_000, killAtMs: 30_000 });
+    expect(late.warnings).toEqual([
+      'stop delay 5s + shutdown timeout 25s + stop margin 5s do not fit in the grace period 32s: SIGTERM when the delay ends; ' +
+        'give the platform a grace period of at least 35s (terminationGracePeriodSeconds, ECS stopTimeout, ' +
+        'compose stop_grace_period, docker stop -t), or a shorter shutdown timeout',
+    ]);
+    expect(describePlan(late)).toBe('TERM at +5.0 s, KILL at +30.0 s, deadline at +32.0 s');
+  });
+
+  it('gives a generic worker its stop signal when the delay ends, and no later than the kill', () => {
+    expect(describePlan(planStop({ ...GENERIC, stopDelayMs: 10_000 }, TERM))).toBe(
+      'TERM at +10.0 s, KILL at +58.0 s, deadline at +60.0 s',
+    );
+    const tooLong = planStop({ ...GENERIC, stopDelayMs: 59_000 }, TERM);
+    expect(tooLong).toMatchObject({ firstSignalAtMs: 58_000, stopAtMs: 58_000, killAtMs: 58_000 });
+    expect(tooLong.warnings).toEqual([
+      'stop delay 59s ends after the kill step at +58s: SIGTERM then KILL at once; ' +
+        'give the platform a grace period longer than the stop delay, or shorten --stop-delay',
+    ]);
   });
 
   it('uses the configured stop signal', () => {
