@@ -2,6 +2,7 @@
 // environment, the defaults of Config and the --help text are all read from it.
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log/logger.js';
 import { parseSignal } from '../process/signals.js';
+import { parseSentinelAddress } from '../redis/url.js';
 import { RESTART_POLICIES, type RestartPolicy } from '../restart/policy.js';
 import { formatDuration, parseDuration } from './duration.js';
 import {
@@ -16,6 +17,7 @@ import {
   parsePositiveDuration,
   parseRedisUrlOption,
   parseRestartSignal,
+  parseSecret,
   parseRewrite,
   parseSignalChoice,
   parseUrlPath,
@@ -244,6 +246,30 @@ export const OPTION = {
     parse: parseRedisUrlOption,
     defaultText: 'the REDIS_URL env var, else none',
     fallbackEnv: ['REDIS_URL'],
+  }),
+  redisSentinels: option({
+    name: 'redis-sentinels',
+    kind: 'repeatable',
+    valueName: 'HOST:PORT',
+    help: "Redis Sentinel: the sentinels' addresses (port 26379 unless given), which name the primary and follow its failover; repeatable, comma-separated in the env var.",
+    parse: parseSentinelAddress,
+    defaultText: 'none: the Redis URL names the server',
+  }),
+  redisMasterName: option({
+    name: 'redis-master-name',
+    kind: 'value',
+    valueName: 'NAME',
+    help: "The primary's name the sentinels know (Sidekiq's master_name); the database, TLS and password come from the Redis URL.",
+    parse: parseName,
+    defaultText: 'the host of the Redis URL (redis://mymaster), as redis-rb reads it beside its sentinels',
+  }),
+  redisSentinelPassword: option({
+    name: 'redis-sentinel-password',
+    kind: 'value',
+    valueName: 'PASSWORD',
+    help: "The sentinels' own password (Sidekiq's sentinel_password), when they ask for one.",
+    parse: parseSecret,
+    defaultText: 'none',
   }),
   instanceId: option({
     name: 'instance-id',

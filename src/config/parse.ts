@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import type { LogFormat, LogLevel } from '../log/logger.js';
 import type { RedisEndpoint } from '../redis/url.js';
-import { redactRedisUrl } from '../redis/url.js';
+import { redactRedisUrl, withSentinel } from '../redis/url.js';
 import type { RestartSettings } from '../restart/policy.js';
 import { formatDuration } from './duration.js';
 import {
@@ -215,6 +215,25 @@ class OptionValues {
   }
 }
 
+/** The Redis URL, with the sentinels that name its primary when they are given. */
+function redisEndpoint(options: OptionValues): RedisEndpoint | undefined {
+  const url = options.get(OPTION.redisUrl);
+  const sentinels = options.all(OPTION.redisSentinels);
+  const masterName = options.get(OPTION.redisMasterName);
+  const password = options.get(OPTION.redisSentinelPassword);
+  if (url === 'none') return undefined;
+  if (sentinels.length === 0) {
+    const stray = options.source(OPTION.redisMasterName) ?? options.source(OPTION.redisSentinelPassword);
+    if (stray !== undefined) throw new ConfigError(`${stray} needs the sentinels: --redis-sentinels HOST:PORT`);
+    return url;
+  }
+  if (url === undefined && masterName === undefined)
+    throw new ConfigError(
+      `${options.source(OPTION.redisSentinels) ?? '--redis-sentinels'} needs the primary's name: --redis-master-name, or a Redis URL whose host is it (redis://mymaster)`,
+    );
+  return withSentinel(url, { sentinels, masterName, ...(password === undefined ? {} : { password }) });
+}
+
 function buildConfig(options: OptionValues, command: string, args: string[]): Config {
   const heartbeatIntervalMs = options.get(OPTION.heartbeatInterval);
   const heartbeatTtlMs = options.get(OPTION.heartbeatTtl);
@@ -231,7 +250,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     );
   }
   const recoveryQueues = options.all(OPTION.recoveryQueues);
-  const redis = options.get(OPTION.redisUrl);
+  const redis = redisEndpoint(options);
   return {
     command,
     args,
@@ -252,7 +271,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     killMarginMs: options.get(OPTION.killMargin),
     quietSignal: options.get(OPTION.quietSignal),
     stopSignal: options.get(OPTION.stopSignal),
-    redis: redis === 'none' ? undefined : redis,
+    redis,
     instanceId: options.get(OPTION.instanceId) ?? hostname(),
     redisPrefix: options.get(OPTION.redisPrefix),
     heartbeatIntervalMs,
@@ -267,7 +286,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     },
     restartSignal: options.get(OPTION.restartSignal),
     // A plain init, as tini is, opens no port nobody asked for.
-    probePort: options.get(OPTION.probePort) ?? (redis === 'none' || redis === undefined ? 0 : PROBE_PORT),
+    probePort: options.get(OPTION.probePort) ?? (redis === undefined ? 0 : PROBE_PORT),
     probeHost: options.get(OPTION.probeHost),
     alivePath: options.get(OPTION.alivePath),
     maxBeatAgeMs: options.get(OPTION.maxBeatAge),

@@ -57,6 +57,12 @@ export function parseRedisUrlOption(text: string): RedisEndpoint | 'none' {
   return parseRedisUrl(text);
 }
 
+/** A password: any text, never shown back. */
+export function parseSecret(text: string): string {
+  if (text === '') throw new Error('expected a password');
+  return text;
+}
+
 /** Instance ids and key prefixes become part of Redis key names. */
 export function parseName(text: string): string {
   if (!/^[^\s\p{Cc}]+$/u.test(text.trim()))

@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
-import { describeEndpoint, type RedisEndpoint } from './url.js';
+import { describeEndpoint, type RedisEndpoint, type SentinelSettings } from './url.js';
 
 /** No Redis command holds up a signal, the stop sequence or the child for longer than this. */
 export const COMMAND_TIMEOUT_MS = 1_000;
@@ -26,8 +26,9 @@ export interface RedisConnection {
 
 export function redisOptions(endpoint: RedisEndpoint, connectionName: string): RedisOptions {
   return {
-    host: endpoint.host,
-    port: endpoint.port,
+    ...(endpoint.sentinel === undefined
+      ? { host: endpoint.host, port: endpoint.port }
+      : sentinelOptions(endpoint.sentinel, endpoint.tls)),
     db: endpoint.db,
     ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
     ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
@@ -42,6 +43,26 @@ export function redisOptions(endpoint: RedisEndpoint, connectionName: string): R
     // A server that stops answering without closing the socket is dropped and reconnected.
     socketTimeout: 2 * COMMAND_TIMEOUT_MS,
     retryStrategy: reconnectDelay,
+  };
+}
+
+/**
+ * Redis Sentinel: the sentinels are asked for the primary at each connection; ioredis's failover detector
+ * listens to them for `+switch-master` and reconnects to the new primary, and a demoted primary's
+ * READONLY reply sends the connection back to the sentinels too.
+ */
+function sentinelOptions(sentinel: SentinelSettings, tls: boolean): RedisOptions {
+  return {
+    sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+    name: sentinel.masterName,
+    role: 'master',
+    ...(sentinel.password === undefined ? {} : { sentinelPassword: sentinel.password }),
+    failoverDetector: true,
+    sentinelRetryStrategy: reconnectDelay,
+    sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
+    // TLS to the primary; the sentinels are asked in plain text.
+    ...(tls ? { enableTLSForSentinelMode: true } : {}),
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
   };
 }
 

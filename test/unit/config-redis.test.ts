@@ -113,4 +113,37 @@ describe('Redis options', () => {
       expect(message).not.toContain('\n');
     }
   });
+
+  it('reads the sentinels from flags or env, the master name from its option or the URL', () => {
+    const fromEnv = config([], {
+      REDIS_URL: 'redis://:pw@mymaster/1',
+      DRAIN_INIT_REDIS_SENTINELS: '10.0.0.1, 10.0.0.2:26380',
+      DRAIN_INIT_REDIS_SENTINEL_PASSWORD: 'sentinel secret',
+    });
+    expect(fromEnv.redis?.sentinel).toEqual({
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26380 },
+      ],
+      masterName: 'mymaster',
+      password: 'sentinel secret',
+    });
+    expect(redisOf(fromEnv)).toBe('redis://:***@mymaster/1 via sentinels 10.0.0.1:26379,10.0.0.2:26380');
+    const fromFlags = config(['--redis-sentinels', 's1', '--redis-sentinels', 's2:1', '--redis-master-name', 'jobs']);
+    expect(fromFlags.redis).toMatchObject({ host: 'jobs', sentinel: { masterName: 'jobs' } });
+    expect(fromFlags.probePort).toBe(7433);
+    expect(config(['--redis-url', 'none', '--redis-sentinels', 's1']).redis).toBeUndefined();
+  });
+
+  it('refuses a master name without sentinels, and sentinels without a name for the primary', () => {
+    expect(failure(['--redis-master-name', 'm'], { REDIS_URL: 'redis://h' })).toBe(
+      '--redis-master-name needs the sentinels: --redis-sentinels HOST:PORT',
+    );
+    expect(failure([], { DRAIN_INIT_REDIS_SENTINELS: 's1' })).toBe(
+      "DRAIN_INIT_REDIS_SENTINELS needs the primary's name: --redis-master-name, or a Redis URL whose host is it (redis://mymaster)",
+    );
+    expect(failure(['--redis-sentinels', 'h:99999'])).toMatch(
+      /^invalid value 'h:99999' for --redis-sentinels: expected a sentinel address/,
+    );
+  });
 });

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { systemClock } from '../../src/lib/clock.js';
 import { describe, expect, it } from 'vitest';
 import { COMMAND_TIMEOUT_MS, OutageLog, reconnectDelay, redisOptions } from '../../src/redis/connection.js';
-import { parseRedisUrl } from '../../src/redis/url.js';
+import { parseRedisUrl, withSentinel } from '../../src/redis/url.js';
 
 function capture(): { log: pino.Logger; text: () => string } {
   const raw: string[] = [];
@@ -34,6 +34,29 @@ describe('redisOptions', () => {
       username: 'app',
       password: 'pw',
     });
+  });
+
+  it('asks the sentinels for the primary by name, follows its failover, and reconnects on READONLY', () => {
+    const endpoint = withSentinel(parseRedisUrl('redis://:pw@mymaster/3'), {
+      sentinels: [{ host: '10.0.0.1', port: 26379 }],
+      masterName: undefined,
+      password: 'sentinel-pw',
+    });
+    const options = redisOptions(endpoint, 'n');
+    expect(options).toMatchObject({
+      sentinels: [{ host: '10.0.0.1', port: 26379 }],
+      name: 'mymaster',
+      role: 'master',
+      sentinelPassword: 'sentinel-pw',
+      failoverDetector: true,
+      db: 3,
+      password: 'pw',
+      enableOfflineQueue: false,
+    });
+    expect(options).not.toHaveProperty('host');
+    const reconnect = options.reconnectOnError;
+    expect(reconnect?.(new Error("READONLY You can't write against a read only replica."))).toBe(true);
+    expect(reconnect?.(new Error('OOM command not allowed'))).toBe(false);
   });
 
   it('backs off from 100 ms doubling to a 2 s cap, and never gives up', () => {
