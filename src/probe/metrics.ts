@@ -2,9 +2,11 @@
 // Prometheus exporter, so its dashboards and alerts work unchanged.
 import type { MetricFamily, Sample } from './exposition.js';
 import type { SidekiqStats } from '../sidekiq/stats.js';
+import { beatAgeS } from '../sidekiq/view.js';
 import { PROBE_STATES, type ProbeSnapshot } from './state.js';
 
-export function drainInitFamilies(snapshot: ProbeSnapshot): MetricFamily[] {
+/** `stopsCut`: the fleet's count from Redis, when it could be read. */
+export function drainInitFamilies(snapshot: ProbeSnapshot, stopsCut?: number): MetricFamily[] {
   const families: MetricFamily[] = [
     gauge(
       'drain_init_state',
@@ -40,6 +42,21 @@ export function drainInitFamilies(snapshot: ProbeSnapshot): MetricFamily[] {
       ),
     );
   }
+  if (stopsCut !== undefined)
+    families.push(
+      counter(
+        'drain_init_stops_cut_total',
+        "Platform stops of the whole fleet that ran out of time: drain-init's kill step came, or the platform killed it first. From Redis, the same on every pod.",
+        stopsCut,
+      ),
+    );
+  const beatAge = snapshot.sidekiq === undefined ? undefined : beatAgeS(snapshot.sidekiq, snapshot.nowEpochMs / 1000);
+  if (beatAge !== undefined)
+    families.push(
+      gauge('drain_init_worker_heartbeat_age_seconds', "Seconds since the Sidekiq worker's last heartbeat in Redis.", [
+        { value: beatAge },
+      ]),
+    );
   return families;
 }
 

@@ -67,6 +67,8 @@ export interface AnswerInputs {
   readonly maxBeatAgeMs: number;
   /** /metrics only: undefined when there are no Sidekiq figures. */
   readonly stats?: SidekiqStats | undefined;
+  /** /metrics only: the fleet's platform stops that ran out of time; undefined when Redis did not say. */
+  readonly stopsCut?: number | undefined;
 }
 
 export function answer(endpoint: Endpoint, inputs: AnswerInputs): ProbeResponse {
@@ -88,7 +90,7 @@ export function answer(endpoint: Endpoint, inputs: AnswerInputs): ProbeResponse 
       };
     case 'metrics': {
       const families = [
-        ...drainInitFamilies(inputs.snapshot),
+        ...drainInitFamilies(inputs.snapshot, inputs.stopsCut),
         ...(inputs.stats === undefined ? [] : sidekiqFamilies(inputs.stats)),
       ];
       return {

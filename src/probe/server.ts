@@ -55,6 +55,8 @@ export interface ProbeSources {
   readonly sidekiq: () => WorkerView | undefined;
   /** Sidekiq's fleet-wide figures for /metrics; undefined when there are none to give. Never rejects. */
   readonly sidekiqStats: () => Promise<SidekiqStats | undefined> | undefined;
+  /** The fleet's platform stops that ran out of time, from Redis; undefined without a Redis URL. Never rejects. */
+  readonly stopsCut: (() => Promise<number | undefined>) | undefined;
   readonly clock: Clock;
 }
 
@@ -146,10 +148,18 @@ async function respond(
     send(response, routed.refusal);
     return;
   }
-  const sidekiqFigures = routed.endpoint === 'metrics' ? await sources.sidekiqStats() : undefined;
+  const metrics = routed.endpoint === 'metrics';
+  const [sidekiqFigures, stopsCut] = metrics
+    ? await Promise.all([sources.sidekiqStats(), sources.stopsCut?.()])
+    : [undefined, undefined];
   send(
     response,
-    answer(routed.endpoint, { snapshot: snapshot(sources), maxBeatAgeMs: config.maxBeatAgeMs, stats: sidekiqFigures }),
+    answer(routed.endpoint, {
+      snapshot: snapshot(sources),
+      maxBeatAgeMs: config.maxBeatAgeMs,
+      stats: sidekiqFigures,
+      stopsCut,
+    }),
   );
 }
 

@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
 import type { Clock } from '../lib/clock.js';
+import { FleetStops } from '../fleet/stops.js';
 import type { Logger } from '../log/logger.js';
 import { startInstanceRecorder, type InstanceRecorder } from '../record/recorder.js';
 import type { Identity, RecordUpdate } from '../record/schema.js';
@@ -21,6 +22,8 @@ export interface RedisParts {
   /** Undefined with --recovery off. */
   readonly guard: JobGuard | undefined;
   readonly stats: CachedSidekiqStats;
+  /** The fleet's platform stops: this one's, and the count of those that ran out of time. */
+  readonly stops: FleetStops;
   /** Stops watching, writes the final record, then disconnects. */
   close(final: RecordUpdate): Promise<void>;
 }
@@ -79,6 +82,7 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
     watcher,
     guard,
     stats,
+    stops: new FleetStops(connection, config.redisPrefix, config.instanceId, clock, log),
     async close(final) {
       guard?.stop();
       watcher.stop();

@@ -99,6 +99,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
         );
   const sequence = new StopSequence(settings, sidekiq ?? child, clock, log);
   const stopped = new Promise<void>((resolve) => sequence.onStopRequested(resolve));
+  sequence.onStopRequested(() => redis?.stops.begin(settings.gracePeriodMs));
   // The record knows no stop delay: the worker runs on through it, and the record's stopPlan says it.
   sequence.onPhase((phase, plan, sinceT0Ms) =>
     redis?.recorder.update({
@@ -163,6 +164,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
         : () => ({ connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures }),
     sidekiq: () => (settings.preset === 'sidekiq' ? redis?.watcher.view : undefined),
     sidekiqStats: () => (settings.preset === 'sidekiq' ? redis?.stats.get() : undefined),
+    stopsCut: redis === undefined ? undefined : () => redis.stops.count(),
     clock,
   });
 
@@ -218,6 +220,8 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const code = remapExitCode(status, config.remapExit);
   if (code !== status)
     log.info({ exitStatus: status }, `exit status ${status} counts as success (--remap-exit): exiting 0`);
+  // Drain-init's own kill step came: the stop ran out of the platform's time.
+  await redis?.stops.end(sequence.stopRequested && sequence.phase === 'killing');
   await redis?.close({ state: 'exited', lastExit: describeExit(exit) });
   probe?.close();
   return code;

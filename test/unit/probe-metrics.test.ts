@@ -133,6 +133,17 @@ describe('the families', () => {
       drain_init_redis_up: 0,
       drain_init_heartbeat_failures_total: 7,
     });
+    const withFleet = values(renderExposition(drainInitFamilies(SNAPSHOT, 3)));
+    expect(withFleet.drain_init_stops_cut_total).toBe(3);
+    const watched = values(
+      renderExposition(
+        drainInitFamilies({
+          ...SNAPSHOT,
+          sidekiq: { processes: [], jobsInFlight: 0, lastBeatEpochS: 1_795_325_488, redisAnswered: true },
+        }),
+      ),
+    );
+    expect(watched.drain_init_worker_heartbeat_age_seconds).toBe(12);
     const plain = values(
       renderExposition(drainInitFamilies({ ...SNAPSHOT, redis: undefined, childPid: undefined, state: 'exited' })),
     );
