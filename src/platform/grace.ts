@@ -1,6 +1,6 @@
 // The platform's grace period (its time between SIGTERM and SIGKILL) when --grace-period does not say it:
-// which platform this is comes from the environment and the file system at once; what its API says comes
-// later, within a bounded time, and never holds up the worker's start.
+// which platform this is comes from the environment and the file system at once; what its API says is
+// asked once the worker has started, within a bounded time.
 import { existsSync } from 'node:fs';
 import type { Clock } from '../lib/clock.js';
 import { readContainerStopTimeoutS } from './ecs.js';
@@ -22,12 +22,12 @@ export interface GracePeriod {
   readonly source: string;
 }
 
-/** What the platform is known to give now, and, when its API may say more, what it says. */
+/** What the platform is known to give now, and, when its API may say more, how to ask it. */
 export interface GraceDetection {
   readonly platform: Platform;
   readonly now: GracePeriod;
-  /** Resolves within PLATFORM_API_TIMEOUT_MS and never rejects; a `warning` when the API could not tell. */
-  readonly later: Promise<GracePeriod & { readonly warning?: string }> | undefined;
+  /** Asks the API; resolves within PLATFORM_API_TIMEOUT_MS and never rejects; a `warning` when it could not tell. */
+  readonly read: (() => Promise<GracePeriod & { readonly warning?: string }>) | undefined;
 }
 
 export interface PlatformHost {
@@ -59,22 +59,22 @@ export function detectGracePeriod(host: PlatformHost, clock: Clock): GraceDetect
       return {
         platform,
         now: { ms: KUBERNETES_DEFAULT_MS, source: "Kubernetes' default" },
-        later: fromPod(host, clock),
+        read: () => fromPod(host, clock),
       };
     case 'ecs':
       return {
         platform,
         now: { ms: ECS_DEFAULT_MS, source: "ECS's default stopTimeout" },
-        later: fromEcs(host.env.ECS_CONTAINER_METADATA_URI_V4 ?? '', clock),
+        read: () => fromEcs(host.env.ECS_CONTAINER_METADATA_URI_V4 ?? '', clock),
       };
     case 'docker':
       return {
         platform,
         now: { ms: DOCKER_DEFAULT_MS, source: 'Docker: the default of docker stop and compose' },
-        later: undefined,
+        read: undefined,
       };
     case 'unknown':
-      return { platform, now: { ms: FALLBACK_MS, source: 'no platform recognised: the default' }, later: undefined };
+      return { platform, now: { ms: FALLBACK_MS, source: 'no platform recognised: the default' }, read: undefined };
   }
 }
 

@@ -1,8 +1,6 @@
 // The composition root: builds drain-init's parts, lists what follows the worker's life, and hands them to
 // the run loop (run.ts). It holds no rule of its own: each rule lives in the folder that owns it.
-import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
-import { formatDuration } from '../config/duration.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { spawnChild, type Child } from '../process/child.js';
@@ -20,27 +18,19 @@ import { ZombieReaper } from '../process/reaper.js';
 import { parseSignal } from '../process/signals.js';
 import { SuspensionWatch } from '../process/suspension.js';
 import { startProbeServer } from '../probe/server.js';
-import { readSidekiqHints } from '../sidekiq/command-line.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
 import { StopSequence } from '../stop/sequence.js';
-import { detectGracePeriod, systemHost } from '../platform/grace.js';
-import {
-  presetLearnsSidekiq,
-  resolveStopSettings,
-  type GracePeriod,
-  type StopSettings,
-  type WorkerHints,
-} from '../stop/settings.js';
-import { describePlan, planStop } from '../stop/timeline.js';
+import type { StopSettings } from '../stop/settings.js';
+import { describePlan } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
 import { VERSION } from '../version.js';
 import { prepareHost } from './host.js';
 import type { RedisParts } from './redis-parts.js';
 import { runWorker, type RunObserver } from './run.js';
+import { StopSettingsSource } from './stop-settings.js';
 
 const SIGKILL = parseSignal('KILL');
 const SIGCONT = parseSignal('CONT');
-const SIGTERM = parseSignal('TERM');
 const STDIN = 0;
 
 /** The worker as the parts see it now. */
@@ -56,13 +46,9 @@ interface WorkerState {
 export async function supervise(config: Config, log: Logger, clock: Clock = systemClock): Promise<number> {
   const host = prepareHost(config, clock, log);
   const worker: WorkerState = { pid: undefined, restarts: 0, restartPending: false };
-  // The platform's API is read while the worker starts; a stop before it answers uses the platform's default.
-  const platform =
-    config.gracePeriodMs === undefined ? detectGracePeriod(systemHost(process.env, hostname()), clock) : undefined;
-  let grace: GracePeriod = platform?.now ?? { ms: config.gracePeriodMs ?? 0, source: '--grace-period' };
-  let hints = readSidekiqHints(config.command, config.args, log);
-  let settings = stopSettings(config, hints, grace, log);
-  const redis = await assembleRedis(config, settings, () => worker.pid, clock, log);
+  // A stop before the platform's API answers uses the platform's default grace period.
+  const stopSettings = new StopSettingsSource(config, log, clock);
+  const redis = await assembleRedis(config, stopSettings.settings, () => worker.pid, clock, log);
 
   const forwarder = new SignalForwarder(
     { rewrite: config.rewrite, processGroup: config.processGroup, native: host.addon },
@@ -97,9 +83,9 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
           clock,
           log,
         );
-  const sequence = new StopSequence(settings, sidekiq ?? child, clock, log);
+  const sequence = new StopSequence(stopSettings.settings, sidekiq ?? child, clock, log);
   const stopped = new Promise<void>((resolve) => sequence.onStopRequested(resolve));
-  sequence.onStopRequested(() => redis?.stops.begin(settings.gracePeriodMs));
+  sequence.onStopRequested(() => redis?.stops.begin(stopSettings.settings.gracePeriodMs));
   // The record knows no stop delay: the worker runs on through it, and the record's stopPlan says it.
   sequence.onPhase((phase, plan, sinceT0Ms) =>
     redis?.recorder.update({
@@ -113,28 +99,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   });
   sidekiq?.onDrained(() => sequence.workerIdle());
   sidekiq?.onRegistered(() => {
-    if (!presetLearnsSidekiq(config, settings)) return;
-    hints = readSidekiqHints(config.command, config.args, log, true);
-    settings = stopSettings(config, hints, grace, log, 'the child registered as a Sidekiq process: stop settings now');
-    sequence.useSettings(settings);
-  });
-  void platform?.later?.then((said) => {
-    if (said.warning !== undefined)
-      log.warn(
-        { platform: platform.platform, reason: said.warning },
-        `could not read the grace period from ${platform.platform}: ${said.source} ${formatDuration(said.ms)} applies; set --grace-period (DRAIN_INIT_GRACE_PERIOD) to the platform's`,
-      );
-    if (said.ms === grace.ms && said.source === grace.source) return;
-    grace = said;
-    if (sequence.phase !== 'running') {
-      log.info(
-        { gracePeriodSource: said.source },
-        "the platform's grace period came after the stop began: the stop goes on as planned",
-      );
-      return;
-    }
-    settings = stopSettings(config, hints, grace, log, "the platform's grace period: stop settings now");
-    sequence.useSettings(settings);
+    if (stopSettings.learnSidekiq()) sequence.useSettings(stopSettings.settings);
   });
   forwarder.install((signal) => {
     if (signal !== config.restartSignal) return sequence.handleSignal(signal);
@@ -162,8 +127,8 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       redis === undefined
         ? undefined
         : () => ({ connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures }),
-    sidekiq: () => (settings.preset === 'sidekiq' ? redis?.watcher.view : undefined),
-    sidekiqStats: () => (settings.preset === 'sidekiq' ? redis?.stats.get() : undefined),
+    sidekiq: () => (stopSettings.settings.preset === 'sidekiq' ? redis?.watcher.view : undefined),
+    sidekiqStats: () => (stopSettings.settings.preset === 'sidekiq' ? redis?.stats.get() : undefined),
     stopsCut: redis === undefined ? undefined : () => redis.stops.count(),
     clock,
   });
@@ -172,6 +137,10 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
     {
       started(pid) {
         sequence.restarted();
+        stopSettings.readPlatform(
+          () => sequence.phase !== 'running',
+          (settings) => sequence.useSettings(settings),
+        );
         if (worker.restartPending) worker.restarts++;
         worker.restartPending = false;
         worker.pid = pid;
@@ -271,33 +240,6 @@ function spawnWorker(
 ): Child {
   const spawn = (): Child => spawnChild(config.command, config.args, foreground);
   return oomProtection === undefined ? spawn() : oomProtection.spawning(spawn);
-}
-
-/** The stop settings, logged with where the grace period came from; a plan that does not fit is a warning now, not only at the stop. */
-function stopSettings(
-  config: Config,
-  hints: WorkerHints,
-  grace: GracePeriod,
-  log: Logger,
-  message = 'stop settings',
-): StopSettings {
-  const settings = resolveStopSettings(config, hints, grace);
-  const plan = planStop(settings, SIGTERM);
-  log.info(
-    {
-      preset: settings.preset,
-      gracePeriod: formatDuration(settings.gracePeriodMs),
-      gracePeriodSource: settings.gracePeriodSource,
-      ...(settings.stopDelayMs === 0 ? {} : { stopDelay: formatDuration(settings.stopDelayMs) }),
-      shutdownTimeout: formatDuration(settings.shutdownTimeoutMs),
-      shutdownTimeoutSource: settings.shutdownTimeoutSource,
-      plan: describePlan(plan),
-      ...(config.gracePeriodMs === undefined ? { gracePeriodSetBy: '--grace-period, DRAIN_INIT_GRACE_PERIOD' } : {}),
-    },
-    message,
-  );
-  for (const warning of plan.warnings) log.warn({ preset: settings.preset }, `the stop plan does not fit: ${warning}`);
-  return settings;
 }
 
 function logExit(log: Logger, command: string, exit: ChildExit, code: number, zombiesReaped: number): void {

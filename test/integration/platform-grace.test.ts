@@ -117,7 +117,7 @@ describe('Kubernetes: the pod read from the API', () => {
     const detection = detectGracePeriod(kubernetesHost(api.port), systemClock);
     expect(detection.platform).toBe('kubernetes');
     expect(detection.now).toEqual({ ms: 30_000, source: "Kubernetes' default" });
-    expect(await detection.later).toEqual({
+    expect(await detection.read?.()).toEqual({
       ms: 600_000,
       source: `Kubernetes: spec.terminationGracePeriodSeconds of pod ${NAMESPACE}/${POD}`,
     });
@@ -128,9 +128,9 @@ describe('Kubernetes: the pod read from the API', () => {
     const deleting = await kubernetesApi(
       pod({ terminationGracePeriodSeconds: 600 }, { deletionGracePeriodSeconds: 45, deletionTimestamp: 'now' }),
     );
-    expect(await detectGracePeriod(kubernetesHost(deleting.port), systemClock).later).toMatchObject({ ms: 45_000 });
+    expect(await detectGracePeriod(kubernetesHost(deleting.port), systemClock).read?.()).toMatchObject({ ms: 45_000 });
     const unset = await kubernetesApi(pod({}));
-    expect(await detectGracePeriod(kubernetesHost(unset.port), systemClock).later).toEqual({
+    expect(await detectGracePeriod(kubernetesHost(unset.port), systemClock).read?.()).toEqual({
       ms: 30_000,
       source: `Kubernetes' default (pod ${NAMESPACE}/${POD} does not set it)`,
     });
@@ -140,7 +140,7 @@ describe('Kubernetes: the pod read from the API', () => {
     const api = await kubernetesApi(json(200, { kind: 'Pod', spec: { terminationGracePeriodSeconds: 90 } }));
     const host = { ...kubernetesHost(api.port, { POD_NAMESPACE: 'other' }), hostname: 'pod-from-hostname' };
     delete (host.env as Record<string, string | undefined>).POD_NAME;
-    expect(await detectGracePeriod(host, systemClock).later).toMatchObject({ ms: 90_000 });
+    expect(await detectGracePeriod(host, systemClock).read?.()).toMatchObject({ ms: 90_000 });
     expect(api.requests[0]?.url).toBe('/api/v1/namespaces/other/pods/pod-from-hostname');
   });
 
@@ -155,7 +155,7 @@ describe('Kubernetes: the pod read from the API', () => {
     ['a server error', json(500, 'oops'), /: HTTP 500 oops$/],
   ])('falls back to 30 s with one warning when %s', async (_, handler, warning) => {
     const api = await kubernetesApi(handler);
-    const said = await detectGracePeriod(kubernetesHost(api.port), systemClock).later;
+    const said = await detectGracePeriod(kubernetesHost(api.port), systemClock).read?.();
     expect(said).toMatchObject({ ms: 30_000, source: "Kubernetes' default", warning: expect.stringMatching(warning) });
   });
 
@@ -163,7 +163,7 @@ describe('Kubernetes: the pod read from the API', () => {
     const closed = await listen(createHttpServer());
     servers.pop()?.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const refused = await detectGracePeriod(kubernetesHost(closed), systemClock).later;
+    const refused = await detectGracePeriod(kubernetesHost(closed), systemClock).read?.();
     expect(refused).toMatchObject({ ms: 30_000, warning: expect.stringMatching(/ECONNREFUSED/) });
 
     const api = await kubernetesApi(pod({ terminationGracePeriodSeconds: 600 }));
@@ -179,8 +179,10 @@ describe('Kubernetes: the pod read from the API', () => {
     );
     writeFileSync(join(otherCa, 'token'), TOKEN);
     writeFileSync(join(otherCa, 'namespace'), NAMESPACE);
-    const untrusted = await detectGracePeriod({ ...kubernetesHost(api.port), serviceAccountDir: otherCa }, systemClock)
-      .later;
+    const untrusted = await detectGracePeriod(
+      { ...kubernetesHost(api.port), serviceAccountDir: otherCa },
+      systemClock,
+    ).read?.();
     expect(untrusted).toMatchObject({ ms: 30_000, warning: expect.stringMatching(/certificate/) });
     expect(api.requests).toHaveLength(0);
   });
@@ -190,7 +192,7 @@ describe('Kubernetes: the pod read from the API', () => {
     const clock = new FakeClock();
     const detection = detectGracePeriod(kubernetesHost(api.port), clock);
     let said: unknown;
-    void detection.later?.then((value) => (said = value));
+    void detection.read?.().then((value) => (said = value));
     await waitFor(() => api.requests.length > 0 || undefined, 'the request');
     await clock.advanceAsync(1_499);
     expect(said).toBeUndefined();
@@ -204,7 +206,7 @@ describe('Kubernetes: the pod read from the API', () => {
     const said = await detectGracePeriod(
       { ...kubernetesHost(api.port), serviceAccountDir: join(dir, 'none') },
       systemClock,
-    ).later;
+    ).read?.();
     expect(said).toMatchObject({ ms: 30_000, warning: expect.stringMatching(/^no service account token and CA in /) });
     expect(api.requests).toHaveLength(0);
   });
@@ -245,14 +247,14 @@ describe('ECS: the task metadata endpoint', () => {
       systemClock,
     );
     expect(detection).toMatchObject({ platform: 'ecs', now: { ms: 30_000, source: "ECS's default stopTimeout" } });
-    expect(await detection.later).toEqual({
+    expect(await detection.read?.()).toEqual({
       ms: 120_000,
       source: "ECS: the container's StopTimeout in the task metadata",
     });
   });
 
   it("says it is ECS's default when the metadata does not give it, as AWS documents the response", async () => {
-    const said = await detectGracePeriod(ecsHost(await ecsMetadata(json(200, CONTAINER))), systemClock).later;
+    const said = await detectGracePeriod(ecsHost(await ecsMetadata(json(200, CONTAINER))), systemClock).read?.();
     expect(said).toEqual({
       ms: 30_000,
       source: "ECS's default stopTimeout (the task metadata does not give the container's)",
@@ -264,7 +266,7 @@ describe('ECS: the task metadata endpoint', () => {
     ['garbage', json(200, '{"Name": "wor'), /: the answer is not JSON$/],
     ['not a container', json(200, []), /^the task metadata endpoint answered with something that is not a container$/],
   ])('falls back to 30 s with one warning on %s', async (_, handler, warning) => {
-    const said = await detectGracePeriod(ecsHost(await ecsMetadata(handler)), systemClock).later;
+    const said = await detectGracePeriod(ecsHost(await ecsMetadata(handler)), systemClock).read?.();
     expect(said).toMatchObject({ ms: 30_000, warning: expect.stringMatching(warning) });
   });
 
@@ -273,7 +275,7 @@ describe('ECS: the task metadata endpoint', () => {
     let asked = false;
     const detection = detectGracePeriod(ecsHost(await ecsMetadata(() => (asked = true))), clock);
     let said: unknown;
-    void detection.later?.then((value) => (said = value));
+    void detection.read?.().then((value) => (said = value));
     await waitFor(() => asked || undefined, 'the request');
     await clock.advanceAsync(1_500);
     await flushPromises();
@@ -291,7 +293,7 @@ describe('Docker and the rest', () => {
       expect(detection).toEqual({
         platform: 'docker',
         now: { ms: 10_000, source: 'Docker: the default of docker stop and compose' },
-        later: undefined,
+        read: undefined,
       });
     }
     expect(
@@ -299,7 +301,7 @@ describe('Docker and the rest', () => {
     ).toEqual({
       platform: 'unknown',
       now: { ms: 30_000, source: 'no platform recognised: the default' },
-      later: undefined,
+      read: undefined,
     });
   });
 });
