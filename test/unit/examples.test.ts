@@ -4,6 +4,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import type { IContainer } from 'kubernetes-models/v1';
+import { ServiceAccount } from 'kubernetes-models/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
 import { OPTIONS, envName } from '../../src/config/options.js';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
@@ -56,6 +58,21 @@ describe.each(manifests)('Kubernetes: %s', (name) => {
     );
     expect(worker.resources?.limits?.memory).toBeDefined();
     expect(pod.containers.every((container: IContainer) => container.lifecycle?.preStop === undefined)).toBe(true);
+  });
+});
+
+describe('Kubernetes: kubernetes-rbac/read-own-pod.yaml', () => {
+  it("binds a service account to a Role that can get pods, drain-init's one request", () => {
+    const [account, role, binding] = parseAllDocuments(read('kubernetes-rbac/read-own-pod.yaml')).map(
+      (document) => document.toJS() as Record<string, unknown>,
+    );
+    expect(() => new ServiceAccount(account).validate()).not.toThrow();
+    expect(() => new Role(role).validate()).not.toThrow();
+    const bound = new RoleBinding(binding as ConstructorParameters<typeof RoleBinding>[0]);
+    expect(() => bound.validate()).not.toThrow();
+    expect(new Role(role).rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]);
+    expect(bound.roleRef).toMatchObject({ kind: 'Role', name: new Role(role).metadata?.name });
+    expect(bound.subjects).toEqual([{ kind: 'ServiceAccount', name: new ServiceAccount(account).metadata?.name }]);
   });
 });
 
