@@ -1,14 +1,18 @@
 -- Sidekiq's fleet-wide figures as the standalone exporter reads them through Sidekiq::Stats,
--- Sidekiq::Queue, Sidekiq::ProcessSet and Sidekiq::Workers, in one round trip and read-only. Its cost
--- is bounded: the members of `processes` and `queues` are listed, at most ARGV[2] queues are read with
--- O(1) commands (the enqueued total takes LLEN of every queue, as Stats#enqueued does), and at most
--- ARGV[3] processes are read: their hash with HMGET and their work hash with HVALS. Jobs are decoded
--- here, so only queue names and times leave Redis, never a job's arguments. Keys are built here, not
+-- Sidekiq::Queue, Sidekiq::ProcessSet and Sidekiq::Workers, in one round trip. Its cost is bounded: the
+-- members of `processes` and `queues` are listed, at most ARGV[2] queues are read with O(1) commands
+-- (the enqueued total takes LLEN of every queue, as Stats#enqueued does), and at most ARGV[3] processes
+-- are read: their hash with HMGET and their work hash with HVALS. Only queue names and times leave
+-- Redis, never a job's arguments. The figures are the whole fleet's, so the first drain-init to gather
+-- them in a period keeps the reply in KEYS[1] for ARGV[4] ms and every other one gets it from there: the
+-- fleet pays for one gather per period, however many pods it has. Sidekiq's keys are built here, not
 -- passed in KEYS: drain-init supports standalone Redis (or the primary Sentinel names) only.
 --
+-- KEYS[1] where the reply is kept for the fleet: drain-init's prefix, :sidekiq-stats, and the namespace
 -- ARGV[1] the prefix of Sidekiq's keys: 'namespace:' under redis-namespace, else ''
 -- ARGV[2] the most queues read (by name)
 -- ARGV[3] the most processes read (by identity)
+-- ARGV[4] how long the reply is kept, ms
 --
 -- Returns one JSON object:
 --   processed, failed     the counters as Redis holds them (strings)
@@ -21,6 +25,9 @@
 --   running  [queue, jobs running, run_at of the oldest] from the work hashes
 -- A process whose hash has expired (a ghost) counts in `processes` and nowhere else, as in Sidekiq's
 -- own API; one whose `info` is not a JSON object counts in `unreadable`.
+
+local kept = redis.call('GET', KEYS[1])
+if kept then return kept end
 
 local prefix = ARGV[1]
 local maxQueues, maxProcesses = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -40,6 +47,25 @@ local function concurrencyOf(info, field)
     end
   end
   return total
+end
+
+-- Sidekiq writes each work entry as {"queue":...,"payload":...,"run_at":...} in that order: the queue
+-- and run_at are read from its two ends without decoding the job in the middle (most of the cost, and
+-- of the bytes); an entry of another shape is decoded whole.
+local HEAD = '{"queue":"'
+local function queueAndRunAt(work)
+  if string.sub(work, 1, #HEAD) == HEAD then
+    local close = string.find(work, '"', #HEAD + 1, true)
+    local runAt = tonumber(string.match(string.sub(work, -40), '"run_at":(%d+%.?%d*)}$'))
+    if close and runAt and string.sub(work, close - 1, close - 1) ~= '\\' and string.sub(work, close + 1, close + 1) == ',' then
+      return string.sub(work, #HEAD + 1, close - 1), runAt
+    end
+  end
+  local ok, job = pcall(cjson.decode, work)
+  if ok and type(job) == 'table' and type(job.queue) == 'string' and type(job.run_at) == 'number' then
+    return job.queue, job.run_at
+  end
+  return nil
 end
 
 local function entry(map, key, fresh)
@@ -79,11 +105,11 @@ for i = 1, math.min(#members, maxProcesses) do
       end
       for _, suffix in ipairs({ ':work', ':workers' }) do
         for _, work in ipairs(redis.call('HVALS', identity .. suffix)) do
-          local ok, job = pcall(cjson.decode, work)
-          if ok and type(job) == 'table' and type(job.queue) == 'string' and type(job.run_at) == 'number' then
-            local figures = entry(running, job.queue, function() return { jobs = 0, oldest = job.run_at } end)
+          local queue, runAt = queueAndRunAt(work)
+          if queue then
+            local figures = entry(running, queue, function() return { jobs = 0, oldest = runAt } end)
             figures.jobs = figures.jobs + 1
-            figures.oldest = math.min(figures.oldest, job.run_at)
+            figures.oldest = math.min(figures.oldest, runAt)
           end
         end
       end
@@ -124,7 +150,7 @@ local function rows(map, row)
   return list
 end
 
-return cjson.encode({
+local reply = cjson.encode({
   processed = redis.call('GET', prefix .. 'stat:processed') or '0',
   failed = redis.call('GET', prefix .. 'stat:failed') or '0',
   scheduled = redis.call('ZCARD', prefix .. 'schedule'),
@@ -143,3 +169,5 @@ return cjson.encode({
   end),
   running = rows(running, function(queue, figures) return { queue, figures.jobs, figures.oldest } end),
 })
+redis.call('SET', KEYS[1], reply, 'PX', ARGV[4])
+return reply

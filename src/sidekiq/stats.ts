@@ -208,17 +208,21 @@ function latency(enqueuedAt: string, nowEpochS: number): number {
   return Math.max(0, nowEpochS - toEpochSeconds(time));
 }
 
-/** Runs the script once; rejects when Redis does. */
+/**
+ * Runs the script once; rejects when Redis does. `fleetKey` keeps the reply STATS_CACHE_MS for every
+ * drain-init of the fleet (the figures are the same for all of them).
+ */
 export async function gatherSidekiqStats(
   client: Redis,
   keys: SidekiqKeys,
+  fleetKey: string,
   limits: StatsLimits,
   clock: Clock,
 ): Promise<Parsed<SidekiqStats>> {
   const reply = await STATS_SCRIPT.run(
     client,
-    [],
-    [keys.prefix, String(limits.maxQueues), String(limits.maxProcesses)],
+    [fleetKey],
+    [keys.prefix, String(limits.maxQueues), String(limits.maxProcesses), String(STATS_CACHE_MS)],
   );
   return parseStatsReply(reply, clock.epochMs() / 1000, limits);
 }

@@ -71,8 +71,14 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
       )
     : undefined;
   const { client } = connection;
+  const statsKey = [
+    config.redisPrefix,
+    'sidekiq-stats',
+    ...(config.sidekiqNamespace === undefined ? [] : [config.sidekiqNamespace]),
+  ].join(':');
   const stats = new CachedSidekiqStats(
-    () => (client.status === 'ready' ? gatherSidekiqStats(client, sidekiq, DEFAULT_LIMITS, clock) : undefined),
+    () =>
+      client.status === 'ready' ? gatherSidekiqStats(client, sidekiq, statsKey, DEFAULT_LIMITS, clock) : undefined,
     log,
     clock,
   );

@@ -210,4 +210,36 @@ describe("the exporter's standard metrics from a real Redis", () => {
     // The jobs' arguments never leave Redis.
     expect((await probeRequest(port, '/metrics')).body).not.toMatch(/monthly|weekly|hourly|lost/);
   });
+
+  it('costs the fleet one gather per 5 s: the first drain-init keeps the reply in Redis for the others', async () => {
+    await writeDump(redis(), versionDump('sidekiq-8.1.7'));
+    const pods = await Promise.all(
+      ['pod-a', 'pod-b', 'pod-c'].map(async (id) => {
+        const { run, port } = await startWithProbe([
+          ...['--preset', 'sidekiq', '--redis-url', redis().url, '--instance-id', id],
+          ...['--', 'sleep', '60'],
+        ]);
+        track(run);
+        return port;
+      }),
+    );
+    const gathered = async (): Promise<number> => {
+      const stats = await redis().command('INFO', 'commandstats');
+      return Number(/^cmdstat_set:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+    };
+    const scrape = async (port: number) => parseExposition((await probeRequest(port, '/metrics')).body);
+    // Until each pod's connection is up and it has its figures.
+    const deadline = Date.now() + 15_000;
+    while (!(await Promise.all(pods.map(scrape))).every((families) => families.has('sidekiq_workers'))) {
+      if (Date.now() > deadline) throw new Error("no Sidekiq figures in every pod's /metrics");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5_100));
+    await redis().call('CONFIG', 'RESETSTAT');
+    const figures = await Promise.all(pods.map(scrape));
+    // Each pod ran the script once (its own 5 s cache had run out); only the first gathered and kept the reply.
+    expect(await gathered()).toBe(1);
+    for (const families of figures) expect(sampleOf(families.get('sidekiq_workers'))).toBe(25);
+    expect(await redis().call('PTTL', 'drain-init:sidekiq-stats')).toBeGreaterThan(0);
+  });
 });
