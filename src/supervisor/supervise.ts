@@ -1,5 +1,7 @@
 // The composition root: builds drain-init's parts, lists what follows the worker's life, and hands them to
 // the run loop (run.ts). It holds no rule of its own: each rule lives in the folder that owns it.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
 import { formatDuration } from '../config/duration.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -14,11 +16,13 @@ import {
 } from '../process/exit-status.js';
 import { SignalForwarder } from '../process/forward.js';
 import { endLeftoverProcesses } from '../process/leftovers.js';
-import { processState } from '../process/proc.js';
+import { isRunning, processState } from '../process/proc.js';
 import { ZombieReaper } from '../process/reaper.js';
 import { parseSignal } from '../process/signals.js';
 import { SuspensionWatch } from '../process/suspension.js';
 import { startProbeServer } from '../probe/server.js';
+import { defaultInstanceId } from '../record/instance-id.js';
+import type { SupervisedProcesses } from '../recovery/guard.js';
 import { readSidekiqHints } from '../sidekiq/command-line.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
 import { StopSequence } from '../stop/sequence.js';
@@ -48,7 +52,8 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const host = prepareHost(config, clock, log);
   const worker: WorkerState = { pid: undefined, restarts: 0, restartPending: false };
   let settings = stopSettings(config, readSidekiqHints(config.command, config.args, log), log);
-  const redis = await assembleRedis(config, settings, () => worker.pid, clock, log);
+  const supervised = { childPid: () => worker.pid, alive: isRunning };
+  const redis = await assembleRedis(config, settings, supervised, clock, log);
 
   const forwarder = new SignalForwarder(
     { rewrite: config.rewrite, processGroup: config.processGroup, native: host.addon },
@@ -78,7 +83,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
             processGroup: config.processGroup,
             childPid: () => worker.pid,
             sendTo: (pid, signal) => void forwarder.sendTo(pid, signal),
-            beforeKill: redis.guard === undefined ? undefined : () => redis.guard?.lastLook() ?? Promise.resolve(),
+            beforeKill: () => redis.guard()?.lastLook() ?? Promise.resolve(),
           },
           clock,
           log,
@@ -107,7 +112,6 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       : new ZombieReaper(host.addon, log, () => (worker.pid === undefined ? [] : [worker.pid]));
   reaper?.start();
   host.trimAfterStart();
-  redis?.guard?.start();
   const probe = startProbeServer(config, log, {
     stop: sequence,
     forwarder,
@@ -115,7 +119,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
     restartPending: () => worker.restartPending,
     zombiesReaped: () => reaper?.total ?? 0,
     restarts: () => worker.restarts,
-    jobsRecovered: () => redis?.guard?.jobsRecovered ?? 0,
+    jobsRecovered: () => redis?.guard()?.jobsRecovered ?? 0,
     redis:
       redis === undefined
         ? undefined
@@ -193,7 +197,7 @@ function redisObservers(redis: RedisParts): RunObserver[] {
         redis.recorder.update({ state: 'starting', restarts: restart, lastExit: describeExit(exit) });
       },
     },
-    { died: (death) => redis.guard?.workerDied(death) },
+    { died: (death) => redis.guard()?.workerDied(death) },
   ];
 }
 
@@ -201,7 +205,7 @@ function redisObservers(redis: RedisParts): RunObserver[] {
 async function assembleRedis(
   config: Config,
   settings: StopSettings,
-  childPid: () => number | undefined,
+  supervised: SupervisedProcesses,
   clock: Clock,
   log: Logger,
 ): Promise<RedisParts | undefined> {
@@ -209,11 +213,21 @@ async function assembleRedis(
   const { assembleRedisParts } = await import('./redis-parts.js');
   return assembleRedisParts(config.redis, config, {
     identity: { program: config.command, version: VERSION },
+    requestedId: config.instanceId ?? defaultInstanceId(process.env, hostname(), readMountinfo()),
     expectSidekiq: settings.preset === 'sidekiq',
-    childPid,
+    supervised,
+    endpoint: false,
     clock,
     log,
   });
+}
+
+function readMountinfo(): string {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** The worker as the platform sees it: it gets the terminal when drain-init holds it, and the OOM score drain-init was given. */

@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
 import { startInstanceRecorder, type InstanceRecorder, type RecordConfig } from '../../src/record/recorder.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { eventually } from '../helpers/pid1.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
 
@@ -59,24 +60,16 @@ function start(
     ...overrides,
   };
   const connection = connectRedis(parseRedisUrl(url), log, `drain-init:${id}`, systemClock);
-  const recorder = startInstanceRecorder(connection, config, log, identity, systemClock);
+  const recorder = startInstanceRecorder(
+    connection,
+    config,
+    { token: `token-${id}`, beatEveryMs: INTERVAL_MS },
+    log,
+    identity,
+    systemClock,
+  );
   recorders.push({ recorder, connection });
   return { recorder, lines, id };
-}
-
-async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 10_000,
-  pollMs = 20,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(pollMs);
-  }
 }
 
 function sleep(ms: number): Promise<void> {
