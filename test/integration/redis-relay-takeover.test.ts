@@ -1,5 +1,6 @@
 // The relay's hooks against a real redis-server: a takeover of BRPOP answered from the hook's own commands,
 // ordering with pipelined commands, disconnects during the wait, protocols, and the observer.
+import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -116,15 +117,14 @@ describe('takeover', () => {
     const worker = await RawClient.connect(relay.port);
     worker.write(resp('BRPOP', 'empty', '0.1'));
     await worker.expect('*-1\r\n');
-    // HELLO 3 and the BRPOP in one write: HELLO's reply is not in yet when the takeover starts.
+    // A HELLO that fails changes nothing.
+    worker.write(Buffer.concat([resp('HELLO', '3', 'AUTH', 'nobody', 'wrong'), resp('BRPOP', 'empty', '0.1')]));
+    expect((await worker.until((bytes) => bytes.toString().endsWith('*-1\r\n'), 'nil')).toString()).toMatch(
+      /^-WRONGPASS.*\r\n\*-1\r\n$/s,
+    );
     worker.write(Buffer.concat([resp('HELLO', '3'), resp('BRPOP', 'empty', '0.1')]));
     expect((await worker.until((bytes) => bytes.toString().endsWith('_\r\n'), 'nil')).toString()).toMatch(
       /^%7\r\n.*_\r\n$/s,
-    );
-    // A HELLO that fails changes nothing.
-    worker.write(Buffer.concat([resp('HELLO', '3', 'AUTH', 'nobody', 'wrong'), resp('BRPOP', 'empty', '0.1')]));
-    expect((await worker.until((bytes) => bytes.toString().endsWith('_\r\n'), 'nil')).toString()).toMatch(
-      /^-WRONGPASS.*\r\n_\r\n$/s,
     );
     worker.write(Buffer.concat([resp('HELLO', '2'), resp('BRPOP', 'empty', '0.1')]));
     expect((await worker.until((bytes) => bytes.toString().endsWith('*-1\r\n'), 'nil')).toString()).toMatch(
@@ -134,6 +134,51 @@ describe('takeover', () => {
     expect((await worker.until((bytes) => bytes.toString().endsWith('*-1\r\n'), 'nil')).toString()).toMatch(
       /^%7\r\n.*\+RESET\r\n\*-1\r\n$/s,
     );
+    worker.close();
+  });
+
+  it('encodes a reply given at once with the protocol of when it is written, after a pipelined HELLO', async () => {
+    onBrpop = async (session) => {
+      expect(session.protocol).toBe(2);
+      await session.reply(encodeNullArray);
+    };
+    const worker = await RawClient.connect(relay.port);
+    // HELLO 3 and the BRPOP in one write: HELLO's reply is not in when the hook replies.
+    worker.write(Buffer.concat([resp('HELLO', '3'), resp('BRPOP', 'empty', '2')]));
+    expect((await worker.until((bytes) => bytes.toString().endsWith('_\r\n'), 'nil')).toString()).toMatch(
+      /^%7\r\n.*\r\n_\r\n$/s,
+    );
+    worker.close();
+  });
+
+  it('never writes a reply into the middle of a push', async () => {
+    const release = deferred<void>();
+    const replied = deferred<ReplyOutcome>();
+    onBrpop = async (session) => {
+      await release.promise;
+      replied.resolve(await session.reply(encodeNullArray));
+    };
+    // A 32 MB key name makes a 32 MB invalidation push, which the worker does not read at first.
+    const key = 'k'.repeat(32 * 1024 * 1024);
+    const worker = await RawClient.connect(relay.port);
+    await worker.exchange(Buffer.concat([resp('HELLO', '3'), resp('CLIENT', 'TRACKING', 'on'), resp('GET', key)]));
+    worker.write(resp('BRPOP', 'q', '2'));
+    await eventually(() => (takeoversOffered === 1 ? true : undefined), 'the takeover');
+    worker.socket.pause();
+    await redis().call('SET', key, 'changed');
+    await sleep(300);
+    // The push is half through the relay when the reply is given.
+    release.resolve();
+    await sleep(100);
+    worker.socket.resume();
+    const push = Buffer.concat([
+      Buffer.from(`>2\r\n$10\r\ninvalidate\r\n*1\r\n$${key.length}\r\n`),
+      Buffer.from(key),
+      Buffer.from('\r\n_\r\n'),
+    ]);
+    await eventually(() => (worker.receivedBytes >= push.length ? true : undefined), 'the push and the reply');
+    expect(worker.take().equals(push)).toBe(true);
+    expect(await replied.promise).toBe('flushed');
     worker.close();
   });
 
@@ -313,6 +358,94 @@ describe('takeover and disconnects', () => {
     expect((await other.exchange(resp('PING'))).toString()).toBe('+PONG\r\n');
     other.close();
     await failing.relay.close();
+  });
+});
+
+describe('limits and misbehaving servers', () => {
+  it('closes the connection when a reply to a hook command exceeds 64 MiB, with a warning', async () => {
+    await redis().call('SETRANGE', 'too-big', 64 * 1024 * 1024, 'x');
+    const failure = deferred<unknown>();
+    const limited = await startTestRelay(redis().port, {
+      hooks: {
+        ...hooks,
+        takeover: () => async (session) => {
+          failure.resolve(await session.send(['GET', 'too-big']).catch((error: unknown) => error));
+        },
+      },
+    });
+    const worker = await RawClient.connect(limited.port);
+    worker.write(resp('BRPOP', 'q', '2'));
+    await worker.closed;
+    expect(((await failure.promise) as ConnectionClosedError).closedBy).toBe('takeover');
+    expect(limited.warnings().map((line) => line.msg)).toEqual([
+      "a reply to a takeover's own command is too large; closed the connection",
+    ]);
+    await limited.relay.close();
+  });
+
+  it('aborts a takeover when the relay closes', async () => {
+    const ended = deferred<unknown>();
+    const closing = await startTestRelay(redis().port, {
+      hooks: {
+        ...hooks,
+        takeover: () => async (session) => ended.resolve(await wait(session, 10_000).catch((error: unknown) => error)),
+      },
+    });
+    const worker = await RawClient.connect(closing.port);
+    worker.write(resp('BRPOP', 'q', '2'));
+    await sleep(100);
+    await closing.relay.close();
+    expect(((await ended.promise) as ConnectionClosedError).closedBy).toBe('relay');
+    await worker.closed;
+  });
+
+  // Real Redis cannot be made to send these: a plain TCP server stands in for it.
+  async function fakeRedis(answer: (socket: Socket) => void): Promise<{ port: number; close: () => void }> {
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => answer(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    return {
+      port: typeof address === 'object' && address !== null ? address.port : 0,
+      close: () => void server.close(),
+    };
+  }
+
+  it('relays a reply nobody asked for and stops matching on that connection, with a warning', async () => {
+    const server = await fakeRedis((socket) => socket.write('+PONG\r\n+UNSOLICITED\r\n'));
+    const confused = await startTestRelay(server.port, { hooks: { ...hooks, takeover: () => fetch } });
+    const worker = await RawClient.connect(confused.port);
+    worker.write(resp('PING'));
+    await worker.expect('+PONG\r\n+UNSOLICITED\r\n');
+    // Pass-through from now on: no takeover.
+    worker.write(resp('BRPOP', 'q', '1'));
+    await sleep(100);
+    expect(confused.relay.stats().commandsTakenOver).toBe(0);
+    expect(confused.warnings().map((line) => line.msg)).toEqual([
+      "Redis sent a reply no command of a worker's connection was waiting for; relaying it without matching",
+    ]);
+    worker.close();
+    await confused.relay.close();
+    server.close();
+  });
+
+  it('closes the worker connection when the server sends bytes that are not RESP, with a warning', async () => {
+    const server = await fakeRedis((socket) => socket.write('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    const confused = await startTestRelay(server.port);
+    const worker = await RawClient.connect(confused.port);
+    worker.write(resp('PING'));
+    await worker.closed;
+    expect(worker.peek().length).toBe(0);
+    expect(confused.warnings()).toMatchObject([
+      {
+        msg: "Redis sent bytes that are not Redis protocol on a worker's connection; closed it",
+        reason: "Protocol error: unknown reply type 'H'",
+      },
+    ]);
+    await confused.relay.close();
+    server.close();
   });
 });
 

@@ -392,11 +392,14 @@ describe('disconnects', () => {
     );
   });
 
-  it('delivers the last reply before Redis closes (QUIT)', async () => {
+  it('delivers the last replies before Redis closes (QUIT), however large', async () => {
+    await redis().call('SETRANGE', 'large', 16 * 1024 * 1024 - 1, 'x');
     const client = await RawClient.connect(relay.port);
-    client.write(Buffer.concat([resp('SET', 'q', '1'), resp('QUIT')]));
+    client.write(Buffer.concat([resp('GET', 'large'), resp('QUIT')]));
     await client.closed;
-    expect(client.take().toString()).toBe('+OK\r\n+OK\r\n');
+    const replies = client.take();
+    expect(replies.length).toBe(`$${16 * 1024 * 1024}\r\n`.length + 16 * 1024 * 1024 + '\r\n+OK\r\n'.length);
+    expect(replies.subarray(-8).toString()).toBe('x\r\n+OK\r\n');
   });
 
   it('closes a client connection at once when Redis cannot be reached, with one warning for many', async () => {

@@ -56,6 +56,7 @@ function scan(
           args: command.args?.map((arg) => arg.toString('latin1')),
         });
         expect(command.raw === undefined).toBe(command.args === undefined);
+        if (command.raw !== undefined) expectWholeCommand(Buffer.concat(command.raw), command);
         output.push(...(command.raw ?? []));
         return false;
       },
@@ -63,6 +64,15 @@ function scan(
     expect(consumed).toBe(chunk.length);
   }
   return { commands, output: Buffer.concat(output), forwards };
+}
+
+/** A captured command's raw bytes are the whole command, none of it forwarded before: they scan as just it. */
+function expectWholeCommand(raw: Buffer, command: ScannedCommand): void {
+  const again: ScannedCommand[] = [];
+  const scanner = new CommandScanner(EVERYTHING);
+  scanner.feed(raw, { forward: () => {}, command: (found) => again.push(found) < 0 });
+  expect(scanner.atBoundary).toBe(true);
+  expect(again.map(({ name, args }) => ({ name, args }))).toEqual([{ name: command.name, args: command.args }]);
 }
 
 function resp(...args: string[]): string {
