@@ -541,7 +541,22 @@ describe('listening', () => {
     rmSync(parent, { recursive: true, force: true });
   });
 
-  it('close() stops listening and ends every connection; nothing keeps the process alive', async () => {
+  it('keeps nothing alive: its listening socket and its sockets are unref()ed', async () => {
+    const tcpHandles = (): number => process.getActiveResourcesInfo().filter((type) => type.startsWith('TCP')).length;
+    // The helper's short connections to redis-server close first.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = tcpHandles();
+    const idle = await startTestRelay(redis().port);
+    expect(tcpHandles()).toBe(before);
+    const client = await RawClient.connect(idle.port);
+    await client.exchange(resp('PING'));
+    // The client's own socket only: the relay's two sockets of this connection do not count.
+    expect(tcpHandles()).toBe(before + 1);
+    client.close();
+    await idle.relay.close();
+  });
+
+  it('close() stops listening and ends every connection', async () => {
     const closing = await startTestRelay(redis().port);
     const client = await RawClient.connect(closing.port);
     client.write(resp('BLPOP', 'never', '0'));

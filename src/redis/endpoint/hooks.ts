@@ -89,7 +89,10 @@ export type TakeoverHandler = (session: TakeoverSession) => Promise<void>;
 
 /** drain-init's view into the relay. Exceptions thrown by these are logged as warnings and do not stop the relay. */
 export interface RelayHooks {
-  /** Which commands to capture: observe() sees their arguments, and only captured commands can be taken over. */
+  /**
+   * Which commands to capture: observe() sees their arguments, and only captured commands can be taken over.
+   * The relay captures HELLO and CLIENT itself (up to 64 KiB) to follow the protocol and CLIENT REPLY.
+   */
   readonly capture?: CapturePolicy;
   /** Called for every command a worker sends, in order, when it is complete. */
   readonly observe?: (command: RelayedCommand) => void;
