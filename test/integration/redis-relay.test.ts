@@ -541,6 +541,14 @@ describe('listening', () => {
     rmSync(parent, { recursive: true, force: true });
   });
 
+  it('listens on a given port of 127.0.0.1', async () => {
+    const port = await freePort();
+    const fixed = await startTestRelay(redis().port, { listen: { port } });
+    expect(fixed.relay.port).toBe(port);
+    expect(await redisCli(port, [], 'PING\n')).toBe('PONG');
+    await fixed.relay.close();
+  });
+
   it('keeps nothing alive: its listening socket and its sockets are unref()ed', async () => {
     const tcpHandles = (): number => process.getActiveResourcesInfo().filter((type) => type.startsWith('TCP')).length;
     // The helper's short connections to redis-server close first.
