@@ -527,6 +527,36 @@ describe('back-pressure', () => {
   });
 });
 
+describe('back-pressure on commands', () => {
+  it('stops reading a client that pipelines without reading replies once 100,000 are owed', async () => {
+    await redis().call('CONFIG', 'RESETSTAT');
+    const value = 'v'.repeat(200);
+    await redis().call('SET', 'value', value);
+    const commands = 400_000;
+    const reply = `$${value.length}\r\n${value}\r\n`.length;
+    const socket = createConnection({ host: '127.0.0.1', port: relay.port });
+    let received = 0;
+    const all = new Promise<void>((resolve) =>
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= reply * commands) resolve();
+      }),
+    );
+    socket.pause();
+    socket.write(Buffer.concat(Array.from({ length: commands }, () => resp('GET', 'value'))));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const calls = async (): Promise<number> =>
+      Number(/^cmdstat_get:calls=(\d+)/m.exec(await redis().command('INFO', 'commandstats'))?.[1] ?? 0);
+    // 100,000 owed, plus the replies that fit in the socket buffers (a few MB), plus one chunk of commands.
+    expect(await calls()).toBeLessThan(200_000);
+    socket.resume();
+    await all;
+    expect(received).toBe(reply * commands);
+    expect(await calls()).toBe(commands);
+    socket.destroy();
+  });
+});
+
 describe('listening', () => {
   it('listens on a Unix socket in a private directory, removed on close', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'drain-init-relay-unix-'));

@@ -19,6 +19,11 @@ import {
 
 /** A worker's commands held back during a takeover, at most, before the relay stops reading its socket. */
 export const MAX_HELD_BYTES = 1024 * 1024;
+/**
+ * Replies owed by Redis at most before the relay stops reading the worker's commands (one pointer each): a worker
+ * that pipelines without reading its replies is held back here, not in the relay's memory.
+ */
+export const MAX_OWED_REPLIES = 100_000;
 /** The largest reply to a hook's own command; a bigger one closes the connection. */
 export const MAX_HOOK_REPLY_BYTES = 64 * 1024 * 1024;
 /** The relay reads HELLO and CLIENT itself, up to this size; a bigger one turns the connection to pass-through. */
@@ -67,6 +72,7 @@ const PASSTHROUGH = 2;
 
 const UPSTREAM_FULL = 1;
 const HOLDING = 2;
+const OWING = 4;
 
 /** A reply Redis owes: the worker's (with what it changes) or a hook's. */
 type Expected =
@@ -269,6 +275,7 @@ export class Link {
     if (this.#mode !== MATCHING) return;
     this.#expected.push(onReply === undefined ? WORKER_REPLY : { to: 'worker', onReply });
     this.#workerRepliesOwed++;
+    if (this.#expected.length > MAX_OWED_REPLIES) this.#pauseWorker(OWING);
   }
 
   #protocolChange(version: RespProtocol | undefined): ((kind: FrameKind) => void) | undefined {
@@ -459,6 +466,7 @@ export class Link {
       owner.onReply?.(kind);
       this.#workerRepliesDone++;
     }
+    if (this.#expected.length <= MAX_OWED_REPLIES / 2) this.#resumeWorker(OWING);
     this.#owner = this.#expected.peek();
     // A hook's reply is kept whole: the worker's bytes before it go out first.
     if (this.#owner?.to === 'hook') this.#writeRun(end);
