@@ -23,7 +23,7 @@ import { startRedis } from '../../test/helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TESTS = ['PING_INLINE', 'PING_MBULK', 'GET', 'SET', 'LPUSH'];
-const RUNS = 3;
+const RUNS = 5;
 const LATENCY_REQUESTS = 30_000;
 const LOAD_REQUESTS = 100_000;
 const PIPELINED_REQUESTS = 500_000;

@@ -513,7 +513,8 @@ export class Link {
       { connection: this.info.id },
       "Redis sent a reply no command of a worker's connection was waiting for; relaying it without matching",
     );
-    if (this.#takeoverActive) {
+    // A takeover's reply could no longer be put in its place.
+    if (this.#takeoverActive || this.#pendingReplies.length > 0) {
       this.close('protocol');
       return true;
     }

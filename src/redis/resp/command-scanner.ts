@@ -373,7 +373,7 @@ export class CommandScanner {
 }
 
 /** ASCII letters upper-cased, as redis-server's case-insensitive lookup sees a name; other bytes unchanged. */
-export function commandName(bytes: Buffer): string {
+function commandName(bytes: Buffer): string {
   const text = bytes.toString('latin1');
   return /[^\x00-\x7f]/.test(text) ? text.replace(/[a-z]+/g, (letters) => letters.toUpperCase()) : text.toUpperCase();
 }
