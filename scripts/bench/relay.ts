@@ -1,5 +1,5 @@
 /**
- * Benchmark of the Redis relay (src/redis/endpoint) against redis-server straight, in one run, with
+ * Benchmark of the Redis relay (src/redis/relay.ts) against redis-server straight, in one run, with
  * redis-benchmark (Debian's, from redis-tools) on loopback:
  *   1. latency: one connection (-c 1), so that a request never queues behind another: p50 and p99 of
  *      PING_INLINE, PING_MBULK, GET, SET and LPUSH, and what the relay adds to them;
@@ -34,7 +34,7 @@ const SAMPLE_EVERY_MS = 100;
 /** The relay as drain-init runs it, in a process of its own: prints its port, runs until stdin closes. */
 const RELAY_ENTRY = `
 import { pino } from 'pino';
-import { startRelay } from './endpoint/relay.ts';
+import { startRelay } from './relay.ts';
 let observed = 0;
 const relay = await startRelay({
   upstream: { host: '127.0.0.1', port: Number(process.argv[2]), tls: false },

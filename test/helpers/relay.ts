@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import { execa } from 'execa';
 import { pino } from 'pino';
-import { startRelay, type Relay, type RelayOptions } from '../../src/redis/endpoint/relay.js';
+import { startRelay, type Relay, type RelayOptions } from '../../src/redis/relay.js';
 
 export interface LogLine {
   readonly level: number;

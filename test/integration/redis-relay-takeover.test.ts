@@ -10,9 +10,9 @@ import {
   type ReplyOutcome,
   type TakeoverHandler,
   type TakeoverSession,
-} from '../../src/redis/endpoint/hooks.js';
-import { encodeBulkArray, encodeNullArray } from '../../src/redis/resp/encode.js';
-import { RespError, type RespValue } from '../../src/redis/resp/values.js';
+} from '../../src/redis/relay-hooks.js';
+import { encodeBulkArray, encodeNullArray } from '../../src/redis/resp-encode.js';
+import { RespError, type RespValue } from '../../src/redis/resp-values.js';
 import { redisTestBed } from '../helpers/redis.js';
 import { eventually, RawClient, resp, startTestRelay, type TestRelay } from '../helpers/relay.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { splitInlineArguments } from '../../src/redis/resp/command-scanner.js';
+import { splitInlineArguments } from '../../src/redis/resp-commands.js';
 import { freePort, redisTestBed, startRedis, type RedisServer } from '../helpers/redis.js';
 import { eventually, RawClient, redisCli, resp, show, startTestRelay, type TestRelay } from '../helpers/relay.js';
 import { makeCertificates } from '../helpers/tls.js';

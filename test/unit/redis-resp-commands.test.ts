@@ -6,8 +6,8 @@ import {
   splitInlineArguments,
   type CapturePolicy,
   type ScannedCommand,
-} from '../../src/redis/resp/command-scanner.js';
-import { ProtocolError } from '../../src/redis/resp/protocol-error.js';
+} from '../../src/redis/resp-commands.js';
+import { ProtocolError } from '../../src/redis/resp-error.js';
 import { cutAt, splits } from '../helpers/chunks.js';
 
 interface Seen {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBulkArray, encodeError, encodeNullArray } from '../../src/redis/resp/encode.js';
-import { ProtocolError } from '../../src/redis/resp/protocol-error.js';
-import { MAX_REPLY_DEPTH, ReplyScanner, type FrameKind } from '../../src/redis/resp/reply-scanner.js';
-import { decodeReply, RespError, RespMap, type RespValue } from '../../src/redis/resp/values.js';
+import { encodeBulkArray, encodeError, encodeNullArray } from '../../src/redis/resp-encode.js';
+import { ProtocolError } from '../../src/redis/resp-error.js';
+import { MAX_REPLY_DEPTH, ReplyScanner, type FrameKind } from '../../src/redis/resp-replies.js';
+import { decodeReply, RespError, RespMap, type RespValue } from '../../src/redis/resp-values.js';
 import { cutAt, splits } from '../helpers/chunks.js';
 
 interface Frame {

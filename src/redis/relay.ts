@@ -2,11 +2,12 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect as connectTcp, createServer, isIP, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
-import type { Logger } from '../../log/logger.js';
-import { ThrottledWarnings } from '../../log/throttle.js';
-import type { RedisEndpoint } from '../url.js';
-import type { RelayHooks } from './hooks.js';
-import { Link, type RelayCounters } from './link.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import type { Logger } from '../log/logger.js';
+import { ThrottledWarnings } from '../log/throttle.js';
+import type { RedisEndpoint } from './url.js';
+import type { RelayHooks } from './relay-hooks.js';
+import { Link, type RelayCounters } from './relay-link.js';
 
 /** Worker connections open at once, at most: a worker process opens a few (Sidekiq: concurrency + 2 or so). */
 export const MAX_CONNECTIONS = 1024;
@@ -22,8 +23,8 @@ export interface RelayOptions {
   /** Where to listen: a port on 127.0.0.1 (default: a free one), or a Unix socket in a new 0700 directory made under `unixSocketUnder`. */
   readonly listen?: { readonly port: number } | { readonly unixSocketUnder: string };
   readonly maxConnections?: number;
-  /** Milliseconds, for throttling warnings (default performance.now). */
-  readonly now?: () => number;
+  /** For throttling warnings and the connections' opening times (default: the system clock). */
+  readonly clock?: Pick<Clock, 'now' | 'epochMs'>;
 }
 
 export type RelayStats = Readonly<RelayCounters>;
@@ -50,7 +51,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const { upstream, log } = options;
   const hooks = options.hooks ?? {};
   const maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
-  const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, options.now);
+  const clock = options.clock ?? systemClock;
+  const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, clock);
   const redis = `${upstream.tls ? 'rediss' : 'redis'}://${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
   const counters: RelayCounters = {
     connectionsOpen: 0,
@@ -100,7 +102,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         workerAddress: worker.remoteAddress,
         workerPort: worker.remotePort,
         relayPort: worker.localPort,
-        openedAt: Date.now(),
+        openedAt: clock.epochMs(),
       },
       context,
     );

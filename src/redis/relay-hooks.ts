@@ -1,6 +1,6 @@
-import type { CapturePolicy } from '../resp/command-scanner.js';
-import type { RespProtocol } from '../resp/encode.js';
-import type { RespValue } from '../resp/values.js';
+import type { CapturePolicy } from './resp-commands.js';
+import type { RespProtocol } from './resp-encode.js';
+import type { RespValue } from './resp-values.js';
 
 /** One worker connection to the relay, and its own connection to Redis. */
 export interface ConnectionInfo {

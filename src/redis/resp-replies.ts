@@ -1,4 +1,4 @@
-import { CR, describeByte, IntegerLine, LF, ProtocolError } from './protocol-error.js';
+import { CR, describeByte, IntegerLine, LF, ProtocolError } from './resp-error.js';
 
 /** What a top-level frame is: a reply to a command (an error reply or another one), or an out-of-band push. */
 export type FrameKind = 'reply' | 'error' | 'push';

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
-import type { ThrottledWarnings } from '../../log/throttle.js';
-import { CommandScanner, type CapturePolicy, type CommandSink, type ScannedCommand } from '../resp/command-scanner.js';
-import { encodeBulkArray, encodeError, type RespProtocol } from '../resp/encode.js';
-import { ProtocolError } from '../resp/protocol-error.js';
-import { ReplyScanner, type FrameKind } from '../resp/reply-scanner.js';
-import { decodeReply, RespError, type RespValue } from '../resp/values.js';
+import type { ThrottledWarnings } from '../log/throttle.js';
+import { CommandScanner, type CapturePolicy, type CommandSink, type ScannedCommand } from './resp-commands.js';
+import { encodeBulkArray, encodeError, type RespProtocol } from './resp-encode.js';
+import { ProtocolError } from './resp-error.js';
+import { ReplyScanner, type FrameKind } from './resp-replies.js';
+import { decodeReply, RespError, type RespValue } from './resp-values.js';
 import { Fifo } from './fifo.js';
 import {
   ConnectionClosedError,
@@ -15,7 +15,7 @@ import {
   type ReplyOutcome,
   type TakeoverHandler,
   type TakeoverSession,
-} from './hooks.js';
+} from './relay-hooks.js';
 
 /** A worker's commands held back during a takeover, at most, before the relay stops reading its socket. */
 export const MAX_HELD_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { CR, describeByte, IntegerLine, LF, ProtocolError } from './protocol-error.js';
+import { CR, describeByte, IntegerLine, LF, ProtocolError } from './resp-error.js';
 
 /** What a client may send, as redis-server 7.0 checks it (src/networking.c, processMultibulkBuffer/processInlineBuffer). */
 export interface CommandLimits {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Fifo } from '../../src/redis/endpoint/fifo.js';
+import { Fifo } from '../../src/redis/fifo.js';
 
 describe('Fifo', () => {
   it('gives items back in the order pushed, across its compactions', () => {

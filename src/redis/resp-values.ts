@@ -1,4 +1,4 @@
-import { ProtocolError } from './protocol-error.js';
+import { ProtocolError } from './resp-error.js';
 
 /** An error reply (`-` or `!`): the message is the text after the type byte, such as `NOSCRIPT No matching script`. */
 export class RespError extends Error {
