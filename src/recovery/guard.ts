@@ -165,6 +165,11 @@ export class JobGuard {
     else if (write.kind === 'work') this.#ack(this.#inFlight.beat(process, write.jids));
   }
 
+  /** A worker connection to the endpoint closed: a process holding jobs may have ended. */
+  connectionClosed(): void {
+    this.sweep();
+  }
+
   /**
    * Ends the processes (other than the child) that held jobs and are gone: a Sidekiq process that a shell, a
    * swarm or a forking master ran beside others. Its jobs are dropped when it stopped cleanly, else requeued.

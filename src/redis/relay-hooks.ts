@@ -25,6 +25,8 @@ export interface RelayedCommand {
   readonly argCount: number;
   /** The arguments after the name, when the capture policy captured the command (and the relay's own needs may). */
   readonly args: readonly Buffer[] | undefined;
+  /** The first argument, when the capture policy asked to see it (whether or not the command was captured). */
+  readonly firstArgument: Buffer | undefined;
   readonly connection: ConnectionInfo;
   /** The connection's protocol as known when the command arrived (a HELLO before it may still be unanswered). */
   readonly protocol: RespProtocol;
@@ -101,4 +103,6 @@ export interface RelayHooks {
    * returns a handler to take the command over, or undefined to forward it.
    */
   readonly takeover?: (command: RelayedCommand) => TakeoverHandler | undefined;
+  /** Called once a worker connection has closed, whichever side closed it. */
+  readonly closed?: (connection: ConnectionInfo) => void;
 }

@@ -233,6 +233,7 @@ export class Link {
       name: command.name,
       argCount: command.argCount,
       args: command.args,
+      firstArgument: command.firstArgument,
       connection: this.info,
       protocol: this.#protocol,
       inTransaction: this.#inTransaction,

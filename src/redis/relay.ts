@@ -1,13 +1,13 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect as connectTcp, createServer, isIP, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { connect as connectTls } from 'node:tls';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
 import type { RedisEndpoint } from './url.js';
 import type { RelayHooks } from './relay-hooks.js';
 import { Link, type RelayCounters } from './relay-link.js';
+import { connectRedisSocket } from './socket.js';
 
 /** Worker connections open at once, at most: a worker process opens a few (Sidekiq: concurrency + 2 or so). */
 export const MAX_CONNECTIONS = 1024;
@@ -67,7 +67,26 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const links = new Set<Link>();
   /** Every worker socket, including those still flushing a last reply after their link closed. */
   const workers = new Set<Socket>();
-  const context = { hooks, counters, warnings, redis, closed: (link: Link) => links.delete(link) };
+  const context = {
+    hooks,
+    counters,
+    warnings,
+    redis,
+    closed: (link: Link) => {
+      links.delete(link);
+      if (hooks.closed !== undefined) {
+        try {
+          hooks.closed(link.info);
+        } catch (error) {
+          warnings.warn(
+            'hook closed',
+            { reason: (error as Error).message },
+            'a Redis relay hook failed; the relay goes on',
+          );
+        }
+      }
+    },
+  };
   let nextId = 1;
   let closing = false;
 
@@ -96,7 +115,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
     const link = new Link(
       worker,
-      connectUpstream(upstream),
+      connectRedisSocket(upstream),
       {
         id: nextId++,
         workerAddress: worker.remoteAddress,
@@ -143,16 +162,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       return closed;
     },
   };
-}
-
-function connectUpstream(upstream: Pick<RedisEndpoint, 'host' | 'port' | 'tls'>): Socket {
-  const { host, port } = upstream;
-  const socket = upstream.tls
-    ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
-    : connectTcp({ host, port });
-  socket.setNoDelay(true);
-  socket.unref();
-  return socket;
 }
 
 /** A new directory only this user can enter, for the Unix socket. */

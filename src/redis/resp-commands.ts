@@ -34,6 +34,8 @@ export interface ScannedCommand {
    * or consumes them. Undefined for an uncaptured command, whose bytes go through forward().
    */
   readonly raw: readonly Buffer[] | undefined;
+  /** The first argument, when the capture policy asked to see it: also when the command was not captured after all. */
+  readonly firstArgument: Buffer | undefined;
 }
 
 /**
@@ -94,6 +96,7 @@ export class CommandScanner {
   #firstArgument: ((first: Buffer) => number) | undefined;
   #name = '';
   #args: Buffer[] = [];
+  #peeked: Buffer | undefined;
   /** Pieces of the argument body being read, when it is kept. */
   #parts: Buffer[] = [];
   #collecting = false;
@@ -249,6 +252,7 @@ export class CommandScanner {
       this.#name = commandName(value);
       this.#decide(this.#capture(this.#name, this.#argsTotal - 1), this.#argsTotal > 1, pos, sink);
     } else if (this.#mode === PEEKING) {
+      this.#peeked = value;
       this.#budget = this.#firstArgument?.(value) ?? 0;
       this.#firstArgument = undefined;
       if (this.#budget > 0 && this.#rawBytes(pos) <= this.#budget) {
@@ -293,8 +297,10 @@ export class CommandScanner {
       argCount: this.#argsTotal - 1,
       args: captured ? this.#args : undefined,
       raw: captured ? this.#takeHeld(chunk.subarray(this.#commandStart, pos)) : undefined,
+      firstArgument: this.#peeked,
     };
     this.#args = [];
+    this.#peeked = undefined;
     if (captured) this.#forwardFrom = pos;
     if (!sink.command(command)) return false;
     this.#flush(chunk, pos, sink);

@@ -4,13 +4,14 @@
 -- for a queue to change and runs it again.
 --
 -- KEYS[1..n]  the queue lists, in the worker's order
--- KEYS[n+1]   the job record of this instance: hash jid -> JSON {queue, payload, process, fetchedAt}
+-- KEYS[n+1]   the job record of this instance: hash jid -> JSON {queue, payload, process, fetchedAt, fetch}
 -- KEYS[n+2]   the index of job records: hash instance id -> owner token
 -- KEYS[n+3]   the instance record, whose owner must be this drain-init (or none)
 -- ARGV[1]     the prefix of Sidekiq's queue keys: '<namespace>:queue:' or 'queue:'
 -- ARGV[2]     the process that fetches, 'host:pid'
 -- ARGV[3]     the instance id
 -- ARGV[4]     this drain-init's owner token
+-- ARGV[5]     this fetch's id, so that a fetch that never reached the worker can be put back (unfetch.lua)
 --
 -- Returns {queue key, job string, jid} for a job taken; false when every queue is empty. Nothing is taken
 -- when {'broken', key, type} (a key of drain-init's has another type) or {'not-owner', key, owner} (another
@@ -35,6 +36,7 @@ for i = 1, #KEYS - 3 do
       payload = job,
       process = ARGV[2],
       fetchedAt = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000),
+      fetch = ARGV[5],
     }
     redis.call('HSET', record, jid, cjson.encode(entry))
     redis.call('HSET', index, ARGV[3], ARGV[4])

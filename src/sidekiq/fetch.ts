@@ -3,8 +3,10 @@
 import { LuaScript } from '../redis/lua-script.js';
 import type { SidekiqKeys } from './keys.js';
 import fetchSource from './fetch.lua';
+import unfetchSource from './unfetch.lua';
 
 export const FETCH_SCRIPT = new LuaScript(fetchSource);
+export const UNFETCH_SCRIPT = new LuaScript(unfetchSource);
 
 /** A BRPOP whose keys are all Sidekiq queues: BasicFetch's, every version (`BRPOP queue:a queue:b 2`). */
 export interface QueueFetch {
@@ -36,12 +38,22 @@ export interface FetchTarget {
   readonly sidekiq: SidekiqKeys;
 }
 
-/** The script's keys and arguments for one fetch by `process` (`host:pid`). */
-export function fetchCall(fetch: QueueFetch, target: FetchTarget, process: string): { keys: string[]; args: string[] } {
+/** The script's keys and arguments for one fetch by `process` (`host:pid`), known later by `fetchId`. */
+export function fetchCall(
+  fetch: QueueFetch,
+  target: FetchTarget,
+  process: string,
+  fetchId: string,
+): { keys: string[]; args: string[] } {
   return {
     keys: [...fetch.queueKeys, target.record, target.index, target.instance],
-    args: [target.sidekiq.queue(''), process, target.instanceId, target.token],
+    args: [target.sidekiq.queue(''), process, target.instanceId, target.token, fetchId],
   };
+}
+
+/** unfetch.lua's keys and arguments: the job of fetch `fetchId` back to its queue. */
+export function unfetchCall(target: FetchTarget, fetchId: string): { keys: string[]; args: string[] } {
+  return { keys: [target.record], args: [fetchId, target.sidekiq.queue('')] };
 }
 
 export type FetchReply =

@@ -24,13 +24,16 @@ import { startProbeServer } from '../probe/server.js';
 import { defaultInstanceId } from '../record/instance-id.js';
 import type { SupervisedProcesses } from '../recovery/guard.js';
 import { readSidekiqHints } from '../sidekiq/command-line.js';
+import { sidekiqHostname } from '../sidekiq/match.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
+import { planEndpoint, type EndpointPlan } from '../sidekiq/worker-url.js';
 import { StopSequence } from '../stop/sequence.js';
 import { presetLearnsSidekiq, resolveStopSettings, type StopSettings, type WorkerHints } from '../stop/settings.js';
 import { describePlan } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
 import { VERSION } from '../version.js';
 import { prepareHost } from './host.js';
+import type { Endpoint } from './endpoint.js';
 import type { RedisParts } from './redis-parts.js';
 import { runWorker, type RunObserver } from './run.js';
 
@@ -53,7 +56,12 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const worker: WorkerState = { pid: undefined, restarts: 0, restartPending: false };
   let settings = stopSettings(config, readSidekiqHints(config.command, config.args, log), log);
   const supervised = { childPid: () => worker.pid, alive: isRunning };
-  const redis = await assembleRedis(config, settings, supervised, clock, log);
+  const plan = endpointPlan(config, settings, log);
+  const redis = await assembleRedis(config, settings, supervised, plan.kind === 'relay', clock, log);
+  const endpoint =
+    redis === undefined || plan.kind !== 'relay'
+      ? undefined
+      : await openEndpoint(plan, config, redis, supervised, clock, log);
 
   const forwarder = new SignalForwarder(
     { rewrite: config.rewrite, processGroup: config.processGroup, native: host.addon },
@@ -84,6 +92,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
             childPid: () => worker.pid,
             sendTo: (pid, signal) => void forwarder.sendTo(pid, signal),
             beforeKill: () => redis.guard()?.lastLook() ?? Promise.resolve(),
+            jobsInFlight: () => redis.guard()?.jobsInFlight,
           },
           clock,
           log,
@@ -124,7 +133,11 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       redis === undefined
         ? undefined
         : () => ({ connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures }),
-    sidekiq: () => (settings.preset === 'sidekiq' ? redis?.watcher.view : undefined),
+    sidekiq: () => {
+      const view = settings.preset === 'sidekiq' ? redis?.watcher.view : undefined;
+      const jobsInFlight = redis?.guard()?.jobsInFlight;
+      return view === undefined || jobsInFlight === undefined ? view : { ...view, jobsInFlight };
+    },
     sidekiqStats: () => (settings.preset === 'sidekiq' ? redis?.stats.get() : undefined),
     clock,
   });
@@ -155,7 +168,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   ];
 
   const exit = await runWorker({
-    spawn: () => spawnWorker(config, host.addon?.ownsTerminal(STDIN) ?? false, host.oomProtection),
+    spawn: () => spawnWorker(config, host.addon?.ownsTerminal(STDIN) ?? false, host.oomProtection, endpoint?.env),
     observers,
     endLeftovers: async (ended: Child) => {
       const scope = { self: process.pid, childGroup: ended.pid, wholeNamespace: process.pid === 1 };
@@ -179,6 +192,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const code = remapExitCode(status, config.remapExit);
   if (code !== status)
     log.info({ exitStatus: status }, `exit status ${status} counts as success (--remap-exit): exiting 0`);
+  await endpoint?.close();
   await redis?.close({ state: 'exited', lastExit: describeExit(exit) });
   probe?.close();
   return code;
@@ -201,11 +215,47 @@ function redisObservers(redis: RedisParts): RunObserver[] {
   ];
 }
 
+/** Whether the worker's Redis connections go through drain-init's endpoint; why not, where the user can mend it. */
+function endpointPlan(config: Config, settings: StopSettings, log: Logger): EndpointPlan {
+  if (config.redis === undefined) return { kind: 'none' };
+  const plan = planEndpoint({
+    wanted: config.redisEndpoint && config.recovery,
+    sidekiq: settings.preset === 'sidekiq',
+    redis: config.redis,
+    env: process.env,
+  });
+  if (plan.kind === 'none' && plan.reason !== undefined) log.warn(`no Redis endpoint for the worker: ${plan.reason}`);
+  return plan;
+}
+
+/** The endpoint's module is loaded only for a Sidekiq worker that uses it. */
+async function openEndpoint(
+  plan: Extract<EndpointPlan, { kind: 'relay' }>,
+  config: Config,
+  parts: RedisParts,
+  supervised: SupervisedProcesses,
+  clock: Clock,
+  log: Logger,
+): Promise<Endpoint | undefined> {
+  if (config.redis === undefined) return undefined;
+  const { startEndpoint } = await import('./endpoint.js');
+  return startEndpoint(plan, {
+    redis: config.redis,
+    prefix: config.redisPrefix,
+    parts,
+    hostname: sidekiqHostname(process.env, hostname()),
+    childPid: supervised.childPid,
+    clock,
+    log,
+  });
+}
+
 /** Loaded only when a Redis URL is set, so a plain init never pays for the Redis client. */
 async function assembleRedis(
   config: Config,
   settings: StopSettings,
   supervised: SupervisedProcesses,
+  endpoint: boolean,
   clock: Clock,
   log: Logger,
 ): Promise<RedisParts | undefined> {
@@ -216,7 +266,7 @@ async function assembleRedis(
     requestedId: config.instanceId ?? defaultInstanceId(process.env, hostname(), readMountinfo()),
     expectSidekiq: settings.preset === 'sidekiq',
     supervised,
-    endpoint: false,
+    endpoint,
     clock,
     log,
   });
@@ -235,8 +285,9 @@ function spawnWorker(
   config: Config,
   foreground: boolean,
   oomProtection: ReturnType<typeof prepareHost>['oomProtection'],
+  env: Readonly<Record<string, string>> | undefined,
 ): Child {
-  const spawn = (): Child => spawnChild(config.command, config.args, foreground);
+  const spawn = (): Child => spawnChild(config.command, config.args, foreground, env);
   return oomProtection === undefined ? spawn() : oomProtection.spawning(spawn);
 }
 
