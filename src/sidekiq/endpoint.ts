@@ -104,6 +104,8 @@ class SidekiqEndpoint implements RelayHooks {
   };
 
   readonly observe = (command: RelayedCommand): void => {
+    // While the connection is surely there: its process is needed at a fetch, when the worker may be gone.
+    this.#owner(command.connection);
     const writes = this.#readerFor(command.connection.id).command({
       name: command.name,
       firstArgument: (command.firstArgument ?? command.args?.[0])?.toString(),
@@ -203,8 +205,15 @@ class SidekiqEndpoint implements RelayHooks {
       }
       const remaining = deadline - clock.now();
       if (remaining <= 0) return this.#empty(session);
-      const waitMs = this.parts.changes.live ? remaining : Math.min(remaining, FETCH_POLL_MS);
-      if ((await this.parts.changes.wait(fetch.queueKeys, waitMs, session.signal)) === 'aborted') return;
+      const live = this.parts.changes.live;
+      const waited = await this.parts.changes.wait(
+        fetch.queueKeys,
+        live ? remaining : Math.min(remaining, FETCH_POLL_MS),
+        session.signal,
+      );
+      if (waited === 'aborted') return;
+      // Told of every change, a wait that timed out saw none: the queues are still empty, as at the last run.
+      if (waited === 'timeout' && live) return this.#empty(session);
     }
   }
 
