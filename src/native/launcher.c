@@ -448,8 +448,8 @@ __attribute__((used, noreturn)) void launch(uintptr_t *initial) {
   } else {
     long fd = sys_openat(loader_path, O_RDONLY | O_CLOEXEC);
     if (is_error(fd))
-      fail("this build needs glibc 2.28 or later, and its loader is missing:", loader_path,
-           fd); /* the standalone build runs without it */
+      fail(loader_path, "is missing: this is the glibc build (glibc 2.28 or later); use the standalone build",
+           fd);
     load_elf((int)fd, 0, page, loader_path, &loader, NULL, 0);
     sys_close((int)fd);
   }

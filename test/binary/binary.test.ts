@@ -1,70 +1,111 @@
-// The single executables (npm run build:binary): each runs as PID 1 with its embedded native addon,
-// also where the root file system is read-only, and the arm64 one under qemu.
+// The release executables (npm run build:binary), each as PID 1 of a root file system: Debian 12 and 11
+// (the glibc build and the standalone one), musl only and empty (the standalone one; the glibc one says
+// why it cannot start), with a read-only root as a non-root user, and the arm64 builds under qemu-user.
+// In each: signals forwarded, exit codes passed on, 1,000 orphans reaped, the addon loaded from memory.
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ROOT, killedAfterEach, logLines, startInit } from '../helpers/pid1.js';
+import { ROOT, killedAfterEach, logLines, startInit, waitFor, type Run } from '../helpers/pid1.js';
+import { type RootKind, startInRoot, staticWorker, zombiesUnder, type InRootOptions } from '../helpers/rootfs.js';
 
-const BINARY = `${ROOT}dist/bin/drain-init-linux-${process.arch}`;
-const ARM64 = `${ROOT}dist/bin/drain-init-linux-arm64`;
-const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
-/** Orphans that exit at once, then the worker lingers so drain-init reaps them before it exits. */
-const LEAVE_ORPHANS = ['sh', '-c', 'for i in 1 2 3 4 5; do (sleep 0.1 &); done; sleep 1'];
+const binary = (arch: string, variant: string): string => `${ROOT}dist/bin/drain-init-linux-${arch}-${variant}`;
+const ARCH = process.arch === 'arm64' ? 'arm64' : 'x64';
+const WORKER = '/opt/pid1-worker';
+const ORPHANS = 1000;
 
 const tracked = killedAfterEach();
 
-/** Runs argv as PID 1 of new PID and mount namespaces, after `mounts` (shell commands) ran in it. */
-async function runAsPid1(mounts: string, argv: readonly string[], env: Record<string, string> = {}) {
-  const run = tracked(startInit(['sh', '-c', `${mounts} exec "$@"`, 'sh', ...argv], { env }));
-  const done = await run.done;
-  return { ...done, log: logLines(done.stderr) };
+interface Started {
+  readonly run: Run;
+  readonly initPid: () => Promise<number>;
 }
 
-describe(`the ${process.arch} binary`, () => {
-  it('exists: setup builds it (npm run build:binary)', () => {
-    expect(existsSync(BINARY), `${BINARY} missing: run npm run build:binary`).toBe(true);
+/** The checks every build runs in every place it runs; `start` runs drain-init with the worker's path. */
+function pid1Checks(start: (args: readonly string[]) => Started, worker: string): void {
+  async function finished(args: readonly string[]) {
+    const { run } = start(['--log-level', 'debug', '--', worker, ...args]);
+    tracked(run);
+    const done = await run.done;
+    return { ...done, log: logLines(done.stderr) };
+  }
+
+  it('loads the addon from its memory file, passes on exit codes and 128 + the signal that killed the worker', async () => {
+    const exited = await finished(['exit', '3']);
+    expect(exited.code, exited.stderr).toBe(3);
+    expect(exited.log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(/^\/proc\/self\/fd\/\d+$/);
+    expect((await finished(['kill', '9'])).code).toBe(137);
   });
 
-  it('runs as PID 1 with its embedded addon and reaps orphans', async () => {
-    const { code, log } = await runAsPid1('', [BINARY, '--log-level', 'debug', '--', ...LEAVE_ORPHANS]);
+  it('forwards signals to the worker', async () => {
+    const { run, initPid } = start(['--', worker, 'signals']);
+    tracked(run);
+    await waitFor(() => run.stdout().includes('ready') || undefined, 'the worker to block its signals', 30_000);
+    const pid = await initPid();
+    for (const signal of ['SIGUSR1', 'SIGHUP', 'SIGWINCH'] as const) {
+      process.kill(pid, signal);
+      await sleep(50);
+    }
+    await waitFor(() => (run.stdout().match(/got \d+/g) ?? []).length >= 3 || undefined, 'three signals recorded');
+    expect(run.stdout().match(/got \d+/g)).toEqual(['got 10', 'got 1', 'got 28']);
+    process.kill(pid, 'SIGTERM');
+    expect((await run.done).code).toBe(0);
+  });
+
+  it(`reaps ${ORPHANS} orphans: no zombie is left`, async () => {
+    const { run, initPid } = start(['--log-level', 'debug', '--', worker, 'orphans', String(ORPHANS), '3']);
+    tracked(run);
+    await waitFor(() => run.stdout().includes(`orphaned ${ORPHANS}`) || undefined, 'the orphans', 60_000);
+    const pid = await initPid();
+    await waitFor(() => zombiesUnder(pid) === 0 || undefined, 'no zombie left', 5_000);
+    const { code, stderr } = await run.done;
     expect(code).toBe(0);
-    expect(log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(
-      /^\/tmp\/drain-init-\w+\/drain_init\.node$/,
-    );
-    expect(log.find((line) => line.msg === 'child exited')).toMatchObject({ exitCode: 0, zombiesReaped: 5 });
+    expect(logLines(stderr).find((line) => line.msg === 'child exited')).toMatchObject({ zombiesReaped: ORPHANS });
   });
+}
 
-  it('with /tmp read-only, writes the addon to TMPDIR', async () => {
-    const mounts = 'mount -t tmpfs -o ro tmpfs /tmp; mkdir -p /run/scratch && mount -t tmpfs tmpfs /run/scratch;';
-    const { log } = await runAsPid1(mounts, [BINARY, '--log-level', 'debug', '--', ...LEAVE_ORPHANS], {
-      TMPDIR: '/run/scratch',
-    });
-    expect(log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(
-      /^\/run\/scratch\/drain-init-\w+\/drain_init\.node$/,
-    );
-    expect(log.find((line) => line.msg === 'child exited')).toMatchObject({ zombiesReaped: 5 });
-  });
+function inRoot(kind: RootKind, variant: string, options: InRootOptions = {}) {
+  return (args: readonly string[]): Started => startInRoot(kind, binary(ARCH, variant), args, options);
+}
 
-  it('with nowhere writable and executable: one warning naming each place and why, and the worker still runs', async () => {
-    const mounts = [
-      'mount -t tmpfs -o noexec tmpfs /mnt;',
-      'for dir in /tmp /dev/shm /run; do mount -t tmpfs -o ro tmpfs $dir; done;',
-      'mount -o remount,bind,ro /dev;',
-    ].join(' ');
-    const { code, log, stderr } = await runAsPid1(mounts, [BINARY, '--', 'sh', '-c', 'exit 3'], { TMPDIR: '/mnt' });
-    expect(code).toBe(3);
-    const warning = log.find((line) => line.msg === 'native addon not loaded: orphaned processes will not be reaped');
-    expect(String(warning?.err)).toMatch(
-      /^no directory to write the embedded drain_init\.node to and load it from \(\/mnt: .*failed to map segment.*; \/tmp: EROFS.*; \/dev\/shm: EROFS.*; \/run: EROFS.*; \/dev: EROFS.*\): mount a writable tmpfs/,
-    );
-    expect(stderr.split('\n').filter((line) => line.includes('native addon')).length).toBe(1);
+describe.each([
+  ['bookworm', 'Debian 12, glibc 2.36'],
+  ['bullseye', 'Debian 11, glibc 2.31'],
+] as const)('in %s (%s)', (kind, _description) => {
+  describe.each(['glibc', 'standalone'])('the %s build', (variant) => pid1Checks(inRoot(kind, variant), WORKER));
+});
+
+describe.each([
+  ['musl', 'musl and busybox only'],
+  ['empty', 'nothing but drain-init and the worker'],
+] as const)('in a root file system with %s (%s)', (kind, _description) => {
+  describe('the standalone build', () => pid1Checks(inRoot(kind, 'standalone'), WORKER));
+
+  it('the glibc build does not start, and says which build does', async () => {
+    const { run } = startInRoot(kind, binary(ARCH, 'glibc'), ['--', WORKER, 'exit', '0']);
+    const { code, stderr } = await tracked(run).done;
+    expect(code).toBe(127);
+    expect(stderr).toMatch(/^drain-init: cannot start: .*glibc.*use the standalone build/);
   });
 });
 
-describe('the arm64 binary, under qemu-user', () => {
-  it('runs as PID 1 with its own (cross-compiled) addon and reaps orphans', async () => {
-    expect(existsSync(ARM64), `${ARM64} missing: run npm run build:binary`).toBe(true);
-    const { code, log } = await runAsPid1('', ['qemu-aarch64', '-L', ARM64_SYSROOT, ARM64, '--', ...LEAVE_ORPHANS]);
-    expect(code).toBe(0);
-    expect(log.find((line) => line.msg === 'child exited')).toMatchObject({ exitCode: 0, zombiesReaped: 5 });
+describe('a read-only root file system, as a non-root user (nobody)', () => {
+  describe.each([
+    ['bookworm', 'glibc'],
+    ['empty', 'standalone'],
+  ] as const)('in %s, the %s build', (kind, variant) =>
+    pid1Checks(inRoot(kind, variant, { readOnly: true, user: 65534 }), WORKER),
+  );
+});
+
+describe.each(['standalone', 'glibc'])('the arm64 %s build, under qemu-user', (variant) => {
+  // qemu-user runs the arm64 drain-init as PID 1; the worker it starts is this machine's.
+  const sysroot = variant === 'glibc' ? ['-L', '/usr/aarch64-linux-gnu'] : [];
+  pid1Checks((args) => {
+    const run = startInit(['qemu-aarch64', ...sysroot, binary('arm64', variant), ...args]);
+    return { run, initPid: () => run.pid() };
+  }, staticWorker('x64'));
+
+  it('exists: setup builds it', () => {
+    expect(existsSync(binary('arm64', variant))).toBe(true);
   });
 });

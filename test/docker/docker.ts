@@ -2,10 +2,10 @@
 // host's network (dockerd runs with --bridge=none: nothing leaves loopback).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach } from 'vitest';
 import { ROOT } from '../helpers/pid1.js';
 import { freePort } from '../helpers/redis.js';
+import { zombiesUnder } from '../helpers/rootfs.js';
 
 export const WORKER_IMAGE = 'drain-init-test-worker:latest';
 export const COMPOSE_FILES = [`${ROOT}examples/docker-compose/compose.yaml`, `${ROOT}test/docker/compose.test.yaml`];
@@ -140,29 +140,7 @@ export async function logs(container: string): Promise<string> {
  * the container's init. (docker top cannot tell: an exited process has left its cgroup.)
  */
 export async function zombies(container: string): Promise<number> {
-  const init = Number(await docker('inspect', '-f', '{{.State.Pid}}', container));
-  const processes = new Map<number, { parent: number; zombie: boolean }>();
-  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
-      const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      processes.set(Number(entry), { parent: Number(parent), zombie: state === 'Z' });
-    } catch {
-      // it ended meanwhile
-    }
-  }
-  const inContainer = (pid: number): boolean => {
-    for (
-      let current: number | undefined = pid;
-      current !== undefined && current > 1;
-      current = processes.get(current)?.parent
-    ) {
-      if (current === init) return true;
-    }
-    return false;
-  };
-  return [...processes].filter(([pid, { zombie }]) => zombie && inContainer(pid)).length;
+  return zombiesUnder(Number(await docker('inspect', '-f', '{{.State.Pid}}', container)));
 }
 
 /** `docker stop -t <grace>`: resolves to how long Docker took, in ms. */
