@@ -31,7 +31,7 @@ debian() {
 
 musl() {
   local dir=$CACHE/musl
-  [ -x "$dir/bin/sh" ] && return
+  [ -x "$dir/bin/busybox" ] && return
   local work debs
   work=$(mktemp -d "$CACHE/.musl.XXXXXX")
   debs=$(mktemp -d)
