@@ -155,9 +155,10 @@ async function singleExecutable(arch: Arch, version: string): Promise<string> {
     useLocalNode: true,
     seaConfig: {
       disableExperimentalSEAWarning: true,
-      useSnapshot: false,
-      // V8's code cache is specific to the CPU it was made on.
-      useCodeCache: arch === process.arch,
+      // A V8 start-up snapshot of the bundle, every module evaluated (src/native/release-main.ts): it is
+      // specific to the CPU it was made on, and pkg makes it with the Node that runs here.
+      useSnapshot: arch === process.arch,
+      useCodeCache: false,
     },
   });
   return output;

@@ -1,3 +1,5 @@
+import { startupSnapshot } from 'node:v8';
 import { takeHandoff } from './handoff.js';
 
-takeHandoff();
+// In a start-up snapshot, the build's own environment has no handoff: release-main.ts takes it at start.
+if (!startupSnapshot.isBuildingSnapshot()) takeHandoff();
