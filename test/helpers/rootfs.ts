@@ -11,6 +11,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  rmSync,
   statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -109,6 +110,11 @@ export function startInRoot(
     ],
     { asPid1: false },
   );
+  // The links (or copies) of drain-init and the worker, and an empty root, go when the run ends.
+  void run.done.then(() => {
+    rmSync(opt, { recursive: true, force: true });
+    if (kind === 'empty') rmSync(root, { recursive: true, force: true });
+  });
   const initPid = async (): Promise<number> => {
     const outer = await run.pid();
     return waitFor(() => childOf(outer), 'drain-init as PID 1');
