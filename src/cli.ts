@@ -1,4 +1,3 @@
-import { startupSnapshot } from 'node:v8';
 import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
 import { createLogger } from './log/logger.js';
@@ -30,19 +29,12 @@ async function main(argv: readonly string[]): Promise<number> {
   return supervise(config, log);
 }
 
-/** Runs drain-init with this process's arguments, and exits with its status. */
-export function runCli(): void {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(
-        `drain-init: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exit(1);
-    },
-  );
-}
-
-// A release executable's start-up snapshot holds this module evaluated; it runs the CLI when started
-// (src/native/release-main.ts).
-if (!startupSnapshot.isBuildingSnapshot()) runCli();
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `drain-init: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);

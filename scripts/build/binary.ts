@@ -147,19 +147,23 @@ function stripped(arch: Arch, node: string): string {
 /** Node with the bundle baked in (pkg's SEA mode): the payload's first part. */
 async function singleExecutable(arch: Arch, version: string): Promise<string> {
   const output = join(CACHE, `sea-${arch}`);
+  // Node's sea-config fields, as pkg passes them on (its own type lacks execArgvExtension).
+  const seaConfig = {
+    disableExperimentalSEAWarning: true,
+    // V8's code cache is specific to the CPU it was made on. A start-up snapshot starts about 15 ms
+    // sooner but holds a copy of itself, 7 MB more idle memory (README, Benchmarks): not used.
+    useSnapshot: false,
+    useCodeCache: arch === process.arch,
+    // NODE_OPTIONS in the environment is the worker's (a Node worker's flags), never drain-init's.
+    execArgvExtension: 'none',
+  };
   await pkgSea.default(ENTRY, {
     targets: [{ nodeRange: `node${version}`, platform: 'linux', arch, output }],
     nodePath: stripped(arch, baseNode(arch, version)),
     // pkg generates the blob with a Node that runs here; useLocalNode makes that this very Node (the
     // version checked above) instead of running the target's binary, which cannot run on another CPU.
     useLocalNode: true,
-    seaConfig: {
-      disableExperimentalSEAWarning: true,
-      // A V8 start-up snapshot of the bundle, every module evaluated (src/native/release-main.ts): it is
-      // specific to the CPU it was made on, and pkg makes it with the Node that runs here.
-      useSnapshot: arch === process.arch,
-      useCodeCache: false,
-    },
+    seaConfig,
   });
   return output;
 }
