@@ -109,3 +109,46 @@ describe.each(['standalone', 'glibc'])('the arm64 %s build, under qemu-user', (v
     expect(existsSync(binary('arm64', variant))).toBe(true);
   });
 });
+
+describe('what the launcher hands on', () => {
+  const run = async (argv: readonly string[], env: Record<string, string> = {}) => {
+    const { code, stdout } = await tracked(startInit(argv, { asPid1: false, env })).done;
+    return { code, stdout: stdout.trim() };
+  };
+  // Python blocks USR1 and TERM and ignores QUIT (it ignores PIPE and XFSZ itself), then execs argv.
+  const withSignalState = (argv: readonly string[]): string[] => [
+    'python3',
+    '-c',
+    'import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1, signal.SIGTERM]); ' +
+      'signal.signal(signal.SIGQUIT, signal.SIG_IGN); os.execvp(sys.argv[1], sys.argv[1:])',
+    ...argv,
+  ];
+
+  it.each(['glibc', 'standalone'])(
+    'the %s build records the signal mask and ignored signals it was started with, as /proc/self/status has them',
+    async (variant) => {
+      const status = await run(withSignalState(['grep', '-E', '^Sig(Blk|Ign):', '/proc/self/status']));
+      const [blocked, ignored] = status.stdout.split('\n').map((line) => line.split('\t')[1]);
+      expect(blocked).not.toBe('0000000000000000');
+      const recorded = await run(
+        withSignalState([binary(ARCH, variant), '--', 'sh', '-c', 'echo "$_DRAIN_INIT_INHERITED_SIGNALS"']),
+      );
+      expect(recorded.stdout).toBe(`${blocked}:${ignored}`);
+    },
+  );
+
+  it('NODE_OPTIONS, meant for a Node worker, does not reach drain-init', async () => {
+    const { code } = await run([binary(ARCH, 'glibc'), '--', 'sh', '-c', 'exit 4'], {
+      NODE_OPTIONS: '--require /nonexistent/module.js',
+    });
+    expect(code).toBe(4);
+  });
+
+  it("the standalone build's own preload is not the worker's: the caller's LD_PRELOAD is", async () => {
+    // A library that does not exist: the loader warns and goes on, in drain-init's place and the worker's.
+    const { stdout } = await run([binary(ARCH, 'standalone'), '--', 'sh', '-c', 'echo "[$LD_PRELOAD]"'], {
+      LD_PRELOAD: '/nonexistent/libcaller.so',
+    });
+    expect(stdout).toBe('[/nonexistent/libcaller.so]');
+  });
+});
