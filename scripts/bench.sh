@@ -12,3 +12,4 @@ node scripts/bench/stop.ts
 node scripts/bench/redis-beat.ts
 node scripts/bench/chaos.ts
 node scripts/bench/probe.ts
+node scripts/bench/release.ts
