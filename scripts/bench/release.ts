@@ -50,16 +50,14 @@ const INITS: readonly Init[] = [
   { label: 'tini', argv: ['tini', '--'], file: '/usr/bin/tini' },
   release('glibc'),
   release('standalone'),
-  // Another build to compare with, in the same rounds (an earlier release, say): BENCH_BASELINE=path.
-  ...(process.env.BENCH_BASELINE === undefined
-    ? []
-    : [
-        {
-          label: 'baseline',
-          argv: [process.env.BENCH_BASELINE, '--log-level', 'warn', '--'],
-          file: process.env.BENCH_BASELINE,
-        },
-      ]),
+  // Other builds to compare with, in the same rounds (an earlier release, say): BENCH_EXTRA=label=path,...
+  ...(process.env.BENCH_EXTRA ?? '')
+    .split(',')
+    .filter((entry) => entry.includes('='))
+    .map((entry): Init => {
+      const [label = '', file = ''] = entry.split('=');
+      return { label, argv: [file, '--log-level', 'warn', '--'], file };
+    }),
 ];
 
 function fail(message: string): never {
