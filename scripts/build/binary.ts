@@ -191,7 +191,7 @@ function libraries(arch: Arch, node: string): string[] {
 }
 
 /** The newest GLIBC_x.y symbol version an ELF file asks for. */
-export function newestGlibc(file: string): number[] {
+function newestGlibc(file: string): number[] {
   const versions = [...run('readelf', ['-V', '-W', file]).matchAll(/Name: GLIBC_(\d+)\.(\d+)/g)].map((match) => [
     Number(match[1]),
     Number(match[2]),

@@ -225,11 +225,10 @@ static void read_exactly(int fd, void *buf, size_t size, uint64_t offset, const 
   if (got != (long)size) fail("cannot read", what, is_error(got) ? got : 0);
 }
 
-/* The release file itself: /proc/self/exe, else the path the kernel was given. */
-static int open_self(const char *execfn) {
+/* The release file itself. Node loads the memory files by their /proc/self/fd paths too: /proc is needed. */
+static int open_self(void) {
   long fd = sys_openat("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  if (is_error(fd) && execfn != NULL) fd = sys_openat(execfn, O_RDONLY | O_CLOEXEC);
-  if (is_error(fd)) fail("cannot open its own executable", "/proc/self/exe", fd);
+  if (is_error(fd)) fail("/proc/self/exe cannot be opened: drain-init needs /proc mounted", NULL, fd);
   return (int)fd;
 }
 
@@ -400,10 +399,8 @@ __attribute__((used, noreturn)) void launch(uintptr_t *initial) {
   Elf64_auxv_t *auxv = (Elf64_auxv_t *)(envp + envc + 1);
   size_t auxc = 0;
   long page = 4096;
-  const char *execfn = NULL;
   while (auxv[auxc].a_type != AT_NULL) {
     if (auxv[auxc].a_type == AT_PAGESZ) page = (long)auxv[auxc].a_un.a_val;
-    if (auxv[auxc].a_type == AT_EXECFN) execfn = (const char *)auxv[auxc].a_un.a_val;
     auxc++;
   }
 
@@ -411,7 +408,7 @@ __attribute__((used, noreturn)) void launch(uintptr_t *initial) {
   append(&signals, "_DRAIN_INIT_INHERITED_SIGNALS=");
   inherited_signals(&signals);
 
-  int self = open_self(execfn);
+  int self = open_self();
   struct entry entries[MAX_ENTRIES];
   int count = read_table(self, entries);
   const struct entry *node = find_entry(entries, count, ENTRY_NODE);
@@ -438,6 +435,8 @@ __attribute__((used, noreturn)) void launch(uintptr_t *initial) {
       append_number(&preload, (unsigned long)memory_file(self, &entries[i], page));
     }
     append(&saved_preload, "_DRAIN_INIT_LD_PRELOAD=");
+    if (caller_preload != NULL && length(caller_preload) >= sizeof saved_preload_var - saved_preload.len)
+      fail("LD_PRELOAD is too long to keep for the worker", NULL, 0);
     if (caller_preload != NULL) append(&saved_preload, caller_preload);
   }
 
