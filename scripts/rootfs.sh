@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the root file systems the release tests run drain-init in as PID 1 (test/binary/), once per
-# machine, in $DRAIN_INIT_ROOTFS (default /var/cache/drain-init/rootfs), as root; never committed:
+# machine, in $ROOTFS_CACHE (default /var/cache/drain-init/rootfs), as root; never committed:
 #   bookworm  Debian 12 (glibc 2.36), debootstrap minbase from the machine's apt mirror
 #   bullseye  Debian 11 (glibc 2.31), the same
 #   musl      musl only: Debian's musl (its loader and libc) and busybox-static, no glibc at all
@@ -8,7 +8,7 @@
 # when missing, in a temporary directory renamed into place when complete. Prints where they are.
 set -euo pipefail
 
-CACHE=${DRAIN_INIT_ROOTFS:-/var/cache/drain-init/rootfs}
+CACHE=${ROOTFS_CACHE:-/var/cache/drain-init/rootfs}
 mkdir -p "$CACHE"
 
 # The first mirror of the machine's apt sources, in deb822 (URIs:) or one-line (deb URL) format.

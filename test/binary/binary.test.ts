@@ -15,16 +15,10 @@ const ORPHANS = 1000;
 
 const tracked = killedAfterEach();
 
-interface Started {
-  readonly run: Run;
-  readonly initPid: () => Promise<number>;
-}
-
 /** The checks every build runs in every place it runs; `start` runs drain-init with the worker's path. */
-function pid1Checks(start: (args: readonly string[]) => Started, worker: string): void {
+function pid1Checks(start: (args: readonly string[]) => Run, worker: string): void {
   async function finished(args: readonly string[]) {
-    const { run } = start(['--log-level', 'debug', '--', worker, ...args]);
-    tracked(run);
+    const run = tracked(start(['--log-level', 'debug', '--', worker, ...args]));
     const done = await run.done;
     return { ...done, log: logLines(done.stderr) };
   }
@@ -37,10 +31,9 @@ function pid1Checks(start: (args: readonly string[]) => Started, worker: string)
   });
 
   it('forwards signals to the worker', async () => {
-    const { run, initPid } = start(['--', worker, 'signals']);
-    tracked(run);
+    const run = tracked(start(['--', worker, 'signals']));
     await waitFor(() => run.stdout().includes('ready') || undefined, 'the worker to block its signals', 30_000);
-    const pid = await initPid();
+    const pid = await run.pid();
     for (const signal of ['SIGUSR1', 'SIGHUP', 'SIGWINCH'] as const) {
       process.kill(pid, signal);
       await sleep(50);
@@ -52,10 +45,9 @@ function pid1Checks(start: (args: readonly string[]) => Started, worker: string)
   });
 
   it(`reaps ${ORPHANS} orphans: no zombie is left`, async () => {
-    const { run, initPid } = start(['--log-level', 'debug', '--', worker, 'orphans', String(ORPHANS), '3']);
-    tracked(run);
+    const run = tracked(start(['--log-level', 'debug', '--', worker, 'orphans', String(ORPHANS), '3']));
     await waitFor(() => run.stdout().includes(`orphaned ${ORPHANS}`) || undefined, 'the orphans', 60_000);
-    const pid = await initPid();
+    const pid = await run.pid();
     await waitFor(() => zombiesUnder(pid) === 0 || undefined, 'no zombie left', 5_000);
     const { code, stderr } = await run.done;
     expect(code).toBe(0);
@@ -64,7 +56,7 @@ function pid1Checks(start: (args: readonly string[]) => Started, worker: string)
 }
 
 function inRoot(kind: RootKind, variant: string, options: InRootOptions = {}) {
-  return (args: readonly string[]): Started => startInRoot(kind, binary(ARCH, variant), args, options);
+  return (args: readonly string[]): Run => startInRoot(kind, binary(ARCH, variant), args, options);
 }
 
 describe.each([
@@ -81,8 +73,7 @@ describe.each([
   describe('the standalone build', () => pid1Checks(inRoot(kind, 'standalone'), WORKER));
 
   it('the glibc build does not start, and says which build does', async () => {
-    const { run } = startInRoot(kind, binary(ARCH, 'glibc'), ['--', WORKER, 'exit', '0']);
-    const { code, stderr } = await tracked(run).done;
+    const { code, stderr } = await tracked(startInRoot(kind, binary(ARCH, 'glibc'), ['--', WORKER, 'exit', '0'])).done;
     expect(code).toBe(127);
     expect(stderr).toMatch(/^drain-init: cannot start: .*glibc.*use the standalone build/);
   });
@@ -100,10 +91,7 @@ describe('a read-only root file system, as a non-root user (nobody)', () => {
 describe.each(['standalone', 'glibc'])('the arm64 %s build, under qemu-user', (variant) => {
   // qemu-user runs the arm64 drain-init as PID 1; the worker it starts is this machine's.
   const sysroot = variant === 'glibc' ? ['-L', '/usr/aarch64-linux-gnu'] : [];
-  pid1Checks((args) => {
-    const run = startInit(['qemu-aarch64', ...sysroot, binary('arm64', variant), ...args]);
-    return { run, initPid: () => run.pid() };
-  }, staticWorker('x64'));
+  pid1Checks((args) => startInit(['qemu-aarch64', ...sysroot, binary('arm64', variant), ...args]), staticWorker('x64'));
 
   it('exists: setup builds it', () => {
     expect(existsSync(binary('arm64', variant))).toBe(true);

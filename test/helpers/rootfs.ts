@@ -22,7 +22,7 @@ export type RootKind = 'bookworm' | 'bullseye' | 'musl' | 'empty';
 export type Arch = 'x64' | 'arm64';
 
 /** scripts/rootfs.sh's cache. */
-export const ROOTFS_CACHE = process.env.DRAIN_INIT_ROOTFS ?? '/var/cache/drain-init/rootfs';
+export const ROOTFS_CACHE = process.env.ROOTFS_CACHE ?? '/var/cache/drain-init/rootfs';
 const WORKER_SOURCE = `${ROOT}test/fixtures/pid1-worker.c`;
 const COMPILER: Record<Arch, string> = { x64: 'x86_64-linux-gnu-gcc', arm64: 'aarch64-linux-gnu-gcc' };
 
@@ -44,12 +44,6 @@ function place(file: string, dir: string, name: string): void {
   }
 }
 
-export interface InRoot {
-  readonly run: Run;
-  /** Host pid of drain-init, PID 1 of its namespace. */
-  readonly initPid: () => Promise<number>;
-}
-
 export interface InRootOptions {
   /** The root file system mounted read-only (drain-init's directory too). */
   readonly readOnly?: boolean;
@@ -61,14 +55,9 @@ export interface InRootOptions {
  * Starts `/opt/drain-init args...` as PID 1 in the root file system: the cached one, or for 'empty' a new
  * directory holding only /opt/drain-init, /opt/pid1-worker and the /proc mount point. drain-init and the
  * worker (x64, static) are bind-mounted on its /opt in a mount namespace of the test's own: the cached
- * root file system is never written to.
+ * root file system is never written to. The run's pid() is drain-init's host pid, PID 1 of its namespace.
  */
-export function startInRoot(
-  kind: RootKind,
-  binary: string,
-  args: readonly string[],
-  options: InRootOptions = {},
-): InRoot {
+export function startInRoot(kind: RootKind, binary: string, args: readonly string[], options: InRootOptions = {}): Run {
   // Readable by the user the test may run drain-init as (mkdtemp makes them private to root).
   const opt = mkdtempSync(join(tmpdir(), 'drain-init-opt-'));
   chmodSync(opt, 0o755);
@@ -115,11 +104,12 @@ export function startInRoot(
     rmSync(opt, { recursive: true, force: true });
     if (kind === 'empty') rmSync(root, { recursive: true, force: true });
   });
+  // unshare --mount execs sh, which execs unshare --pid --fork: drain-init is the child of the first pid.
   const initPid = async (): Promise<number> => {
     const outer = await run.pid();
     return waitFor(() => childOf(outer), 'drain-init as PID 1');
   };
-  return { run, initPid };
+  return { ...run, pid: initPid };
 }
 
 /** How many descendants of pid are zombies (state Z), from the host's /proc. */
