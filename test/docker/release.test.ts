@@ -139,11 +139,13 @@ describe('examples/docker-compose/compose.yaml as it stands', () => {
     try {
       await compose('up', '-d');
       const worker = await compose('ps', '-q', 'worker');
-      await waitForSidekiqRegistered(connectRedis(redisPort), { timeoutMs: 60_000 });
+      await waitForSidekiqRegistered(connectRedis(redisPort), { timeoutMs: 45_000 }).catch(async (error: unknown) => {
+        throw new Error(`${(error as Error).message}; the worker's output: ${await logs(worker)}`);
+      });
       await compose('stop');
       expect(await exitCode(worker), await logs(worker)).toBe(0);
     } finally {
       await compose('down', '-t', '0');
     }
-  });
+  }, 120_000);
 });
