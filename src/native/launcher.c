@@ -465,7 +465,8 @@ __attribute__((used, noreturn)) void launch(uintptr_t *initial) {
   for (long i = 0; i < argc; i++) stack[at++] = (uintptr_t)argv[i];
   stack[at++] = 0;
   for (size_t i = 0; i < envc; i++) {
-    int replaced = 0;
+    /* Only the launcher's own says which descriptors Node may close: never a caller's. */
+    int replaced = has_name(envp[i], "_DRAIN_INIT_LD_PRELOAD");
     for (size_t j = 0; j < sizeof ours / sizeof ours[0]; j++) {
       if (ours[j] == NULL) continue;
       size_t name = 0;

@@ -125,6 +125,13 @@ describe('what the launcher hands on', () => {
     },
   );
 
+  it("the glibc build ignores a caller's _DRAIN_INIT_LD_PRELOAD: only the launcher's own is taken", async () => {
+    const { stdout } = await run([binary(ARCH, 'glibc'), '--', 'sh', '-c', 'echo "[$LD_PRELOAD]"'], {
+      _DRAIN_INIT_LD_PRELOAD: '/nonexistent/libcaller.so',
+    });
+    expect(stdout).toBe('[]');
+  });
+
   it('NODE_OPTIONS, meant for a Node worker, does not reach drain-init', async () => {
     const { code } = await run([binary(ARCH, 'glibc'), '--', 'sh', '-c', 'exit 4'], {
       NODE_OPTIONS: '--require /nonexistent/module.js',
