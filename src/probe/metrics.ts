@@ -1,7 +1,7 @@
 // The /metrics families: drain-init's own, then Sidekiq's under the names of the standalone Sidekiq
 // Prometheus exporter, so its dashboards and alerts work unchanged.
 import type { MetricFamily, Sample } from './exposition.js';
-import type { SidekiqStats } from './sidekiq-stats.js';
+import type { SidekiqStats } from '../sidekiq/stats.js';
 import { PROBE_STATES, type ProbeSnapshot } from './state.js';
 
 export function drainInitFamilies(snapshot: ProbeSnapshot): MetricFamily[] {

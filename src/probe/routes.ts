@@ -1,7 +1,7 @@
 // Which request gets which answer, without I/O: the server feeds it requests and snapshots.
 import { EXPOSITION_CONTENT_TYPE, renderExposition } from './exposition.js';
 import { drainInitFamilies, sidekiqFamilies } from './metrics.js';
-import type { SidekiqStats } from './sidekiq-stats.js';
+import type { SidekiqStats } from '../sidekiq/stats.js';
 import { liveness, readiness, statusDocument, type ProbeSnapshot, type Verdict } from './state.js';
 
 export type Endpoint = 'livez' | 'readyz' | 'status' | 'metrics';

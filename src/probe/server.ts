@@ -3,17 +3,17 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/parse.js';
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
-import type { RedisConnection } from '../redis/connection.js';
+import type { SidekiqStats } from '../sidekiq/stats.js';
 import type { WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 import { describePlan, type StopPlan } from '../stop/timeline.js';
 import { answer, route, type ProbeResponse } from './routes.js';
-import { CachedSidekiqStats, DEFAULT_LIMITS, gatherSidekiqStats } from './sidekiq-stats.js';
 import type { ProbeSnapshot } from './state.js';
 
-export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'sidekiqNamespace'>;
+export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs'>;
 
 /** Kubelets and Prometheus need a few; the rest are refused at once. */
 export const MAX_CONNECTIONS = 64;
@@ -45,17 +45,13 @@ export interface ProbeSources {
   readonly zombiesReaped: () => number;
   readonly restarts: () => number;
   readonly jobsRecovered: () => number;
-  /** The worker is stopped as a Sidekiq: Sidekiq's view of it and its figures are reported. */
-  readonly isSidekiq: () => boolean;
   /** Undefined without a Redis URL. */
-  readonly redis: ProbeRedis | undefined;
-}
-
-/** What the probe reads of the Redis session. */
-export interface ProbeRedis {
-  readonly connection: RedisConnection;
-  readonly recorder: { readonly heartbeatFailures: number };
-  readonly watcher: { readonly view: WorkerView };
+  readonly redis: (() => { readonly connected: boolean; readonly heartbeatFailures: number }) | undefined;
+  /** Sidekiq's view of the worker; undefined unless it is stopped as a Sidekiq watched through Redis. */
+  readonly sidekiq: () => WorkerView | undefined;
+  /** Sidekiq's fleet-wide figures for /metrics; undefined when there are none to give. Never rejects. */
+  readonly sidekiqStats: () => Promise<SidekiqStats | undefined> | undefined;
+  readonly clock: Clock;
 }
 
 export interface ProbeServer {
@@ -72,9 +68,7 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   // Loaded only when needed, and not with import(): an ES import of node:http evaluates all its exports,
   // loading undici, http2, tls and crypto (tens of ms and about 6 MB); this takes 3 ms and about 1.5 MB.
   const { createServer } = process.getBuiltinModule('node:http');
-  const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS);
-  const stats =
-    sources.redis === undefined ? undefined : sidekiqStats(sources.redis, config, () => sources.isSidekiq(), log);
+  const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, sources.clock);
   const server = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,
@@ -84,7 +78,7 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
       maxHeaderSize: MAX_HEADER_BYTES,
     },
     (request, response) => {
-      void respond(request, response, config, sources, stats).catch((error: unknown) => {
+      void respond(request, response, config, sources).catch((error: unknown) => {
         warnings.warn(
           'internal',
           { err: error instanceof Error ? error.message : String(error) },
@@ -119,33 +113,18 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   return { close: () => closeServer(server) };
 }
 
-function sidekiqStats(
-  redis: ProbeRedis,
-  config: ProbeConfig,
-  isSidekiq: () => boolean,
-  log: Logger,
-): CachedSidekiqStats {
-  const { client } = redis.connection;
-  const gather = () =>
-    client.status === 'ready' && isSidekiq()
-      ? gatherSidekiqStats(client, config.sidekiqNamespace, DEFAULT_LIMITS)
-      : undefined;
-  return new CachedSidekiqStats(gather, log);
-}
-
 async function respond(
   request: IncomingMessage,
   response: ServerResponse,
   config: ProbeConfig,
   sources: ProbeSources,
-  stats: CachedSidekiqStats | undefined,
 ): Promise<void> {
   const routed = route(request);
   if ('refusal' in routed) {
     send(response, routed.refusal);
     return;
   }
-  const sidekiqFigures = routed.endpoint === 'metrics' ? await stats?.get() : undefined;
+  const sidekiqFigures = routed.endpoint === 'metrics' ? await sources.sidekiqStats() : undefined;
   send(
     response,
     answer(routed.endpoint, { snapshot: snapshot(sources), maxBeatAgeMs: config.maxBeatAgeMs, stats: sidekiqFigures }),
@@ -158,11 +137,11 @@ function send(response: ServerResponse, { status, headers, body }: ProbeResponse
 }
 
 function snapshot(sources: ProbeSources): ProbeSnapshot {
-  const nowMono = performance.now();
-  const nowEpochMs = Date.now();
+  const nowMono = sources.clock.now();
+  const nowEpochMs = sources.clock.epochMs();
   const childPid = sources.childPid();
   const { phase, plan, deadline } = sources.stop;
-  const redis = sources.redis;
+  const redis = sources.redis?.();
   return {
     state: childPid !== undefined ? phase : sources.restartPending() ? 'starting' : 'exited',
     childPid,
@@ -176,11 +155,8 @@ function snapshot(sources: ProbeSources): ProbeSnapshot {
         : { plan: describePlan(plan), deadlineEpochMs: nowEpochMs + deadline - nowMono },
     signalsForwarded: sources.forwarder.forwardedCounts,
     zombiesReaped: sources.zombiesReaped(),
-    redis:
-      redis === undefined
-        ? undefined
-        : { connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures },
-    sidekiq: redis !== undefined && sources.isSidekiq() ? redis.watcher.view : undefined,
+    redis,
+    sidekiq: sources.sidekiq(),
   };
 }
 

@@ -30,10 +30,11 @@ export class SignalForwarder {
   readonly #forwardedCounts = new Map<NodeJS.Signals, number>();
   #childPid: number | undefined;
 
+  #intercept: SignalInterceptor = () => false;
+
   constructor(
     private readonly options: ForwardOptions,
     private readonly log: Logger,
-    private readonly intercept: SignalInterceptor = () => false,
   ) {}
 
   /** Signals forwarded so far, by name. */
@@ -41,7 +42,9 @@ export class SignalForwarder {
     return this.#forwardedCounts;
   }
 
-  install(): void {
+  /** Starts handling every forwarded signal; `intercept` sees each one first (after --rewrite). */
+  install(intercept: SignalInterceptor = () => false): void {
+    this.#intercept = intercept;
     for (const name of FORWARDED_SIGNALS) {
       const handler = () => this.#receive(name);
       this.#handlers.set(name, handler);
@@ -90,7 +93,7 @@ export class SignalForwarder {
       this.log.info({ signal: name }, 'received signal, dropped by --rewrite');
       return;
     }
-    if (this.intercept(signal)) return;
+    if (this.#intercept(signal)) return;
     const sent = signalName(signal);
     const fields = {
       signal: name,

@@ -1,40 +1,18 @@
+// The stop sequence: the platform's SIGTERM becomes quiet, then stop, then kill, each at its time on the
+// injected clock; what it does to the worker goes through WorkerControl.
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { parseSignal, signalName } from '../process/signals.js';
 import type { StopSettings } from './settings.js';
 import { describePlan, planStop, type StopPlan } from './timeline.js';
+import type { WorkerControl } from './worker.js';
 
 export type StopPhase = 'running' | 'quieting' | 'stopping' | 'killing';
-
-/** Time and timers, injected so the phase machine can be tested with a fake clock. */
-export interface Timers {
-  now(): number;
-  /** Runs `action` after `delayMs`; the returned function cancels it. */
-  schedule(delayMs: number, action: () => void): () => void;
-}
-
-/** What the sequence does to the worker. */
-export interface StopActions {
-  /** Sends a signal the way forwarded signals go (the child, or its group with -g). */
-  send(signal: number): void;
-  /** SIGKILL to the child's whole process group. */
-  killGroup(): void;
-  /** From now on a suspended worker is resumed (--job-control or not): a suspended worker cannot shut down. */
-  keepRunning(): void;
-  /** What Sidekiq says of the worker; undefined when that is not known (no Redis, or Redis did not answer). */
-  worker?(): WorkerReport | undefined;
-}
-
-export interface WorkerReport {
-  /** A supervised process is registered in Sidekiq's `processes`: its signal handlers are installed. */
-  readonly registered: boolean;
-  readonly jobsInFlight: number;
-}
 
 export type PhaseListener = (phase: StopPhase, plan: StopPlan, sinceT0Ms: number) => void;
 
 const SIGTERM = parseSignal('TERM');
 const SIGINT = parseSignal('INT');
-const SIGCONT = parseSignal('CONT');
 
 /** TERM and INT start the stop sequence (and move it on); every other signal is forwarded. */
 export function startsStop(signal: number): boolean {
@@ -52,14 +30,21 @@ export class StopSequence {
   #t0 = 0;
   #cancels: (() => void)[] = [];
   #finished = false;
+  /** A stop signal came and waits for a fresh report of the worker before the stop is planned. */
+  #starting = false;
+  readonly #listeners: PhaseListener[] = [];
 
   constructor(
     private settings: StopSettings,
-    private readonly actions: StopActions,
-    private readonly timers: Timers,
+    private readonly worker: WorkerControl,
+    private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly onPhase: PhaseListener = () => {},
   ) {}
+
+  /** Called at each phase entered, in the order they were added. */
+  onPhase(listener: PhaseListener): void {
+    this.#listeners.push(listener);
+  }
 
   get phase(): StopPhase {
     return this.#phase;
@@ -69,25 +54,37 @@ export class StopSequence {
     return this.#plan;
   }
 
-  /** The platform's deadline on the timers' clock, once a stop has begun. */
+  /** The platform's deadline on the clock, once a stop has begun. */
   get deadline(): number | undefined {
     return this.#plan === undefined ? undefined : this.#t0 + this.#plan.deadlineMs;
   }
 
-  /** When the kill step is due on the timers' clock, once a stop has begun. */
+  /** When the kill step is due on the clock, once a stop has begun. */
   get killAt(): number | undefined {
     return this.#plan === undefined ? undefined : this.#t0 + this.#plan.killAtMs;
   }
 
   /**
-   * The signal interceptor: takes TERM and INT over, leaves every other signal to be forwarded.
-   * `receivedAt` (the timers' clock) is T0 when the caller held the signal back for a moment.
+   * The signal interceptor: takes TERM and INT over, leaves every other signal to be forwarded. When the
+   * worker's report must be read afresh first, the stop is planned once it is, from the moment the signal came.
    */
-  handleSignal(signal: number, receivedAt = this.timers.now()): boolean {
+  handleSignal(signal: number): boolean {
     if (this.#finished || !startsStop(signal)) return false;
     const name = signalName(signal);
-    if (this.#phase === 'running') {
-      this.#begin(name, receivedAt);
+    if (this.#phase === 'running' && !this.#starting) {
+      const receivedAt = this.clock.now();
+      const fresh = this.worker.freshReport?.();
+      if (fresh === undefined) {
+        this.#begin(signal, receivedAt);
+        return true;
+      }
+      this.#starting = true;
+      void fresh.then(() => {
+        this.#starting = false;
+        if (!this.#finished && this.#phase === 'running') this.#begin(signal, receivedAt);
+      });
+    } else if (this.#phase === 'running') {
+      this.log.info({ signal: name }, 'received signal again: ignored, the stop is about to begin');
     } else if (signal === SIGINT) {
       this.log.info({ signal: name, phase: this.#phase }, 'received signal again: moving to the next phase now');
       this.#advance();
@@ -115,14 +112,14 @@ export class StopSequence {
     for (const cancel of this.#cancels.splice(0)) cancel();
   }
 
-  #begin(trigger: string, receivedAt: number): void {
-    const plan = planStop(this.settings);
+  #begin(trigger: number, receivedAt: number): void {
+    const plan = planStop(this.settings, trigger);
     this.#plan = plan;
     this.#t0 = receivedAt;
     for (const warning of plan.warnings) this.log.warn({ preset: this.settings.preset }, warning);
     this.log.info(
       {
-        signal: trigger,
+        signal: signalName(trigger),
         plan: describePlan(plan),
         preset: this.settings.preset,
         gracePeriodMs: this.settings.gracePeriodMs,
@@ -136,12 +133,12 @@ export class StopSequence {
     );
     this.#at(plan.killAtMs, () => this.#kill());
     // Before the quiet signal: a CONT sent after it would discard it while it is still pending.
-    this.actions.keepRunning();
+    this.worker.keepRunning();
     if (plan.quietSignal === undefined) {
       this.#stop();
       return;
     }
-    if (this.actions.worker?.()?.registered === false) {
+    if (this.worker.report()?.registered === false) {
       // Sidekiq installs its handlers only once booted: a TSTP before that would suspend it, or be discarded.
       this.log.info(
         { signal: signalName(plan.quietSignal) },
@@ -151,7 +148,7 @@ export class StopSequence {
       return;
     }
     this.#enter('quieting');
-    this.actions.send(plan.quietSignal);
+    this.worker.signal(plan.quietSignal);
     this.log.info({ signal: signalName(plan.quietSignal) }, 'sent quiet signal');
     this.#at(plan.stopAtMs, () => this.#stop());
   }
@@ -164,9 +161,10 @@ export class StopSequence {
   #stop(): void {
     if (this.#phase === 'stopping' || this.#phase === 'killing' || this.#plan === undefined) return;
     this.#enter('stopping');
-    this.actions.send(this.#plan.stopSignal);
-    // A worker that a job-control signal suspended can only act on its stop signal once resumed.
-    this.actions.send(SIGCONT);
+    this.worker.signal(this.#plan.stopSignal);
+    // A worker that a job-control signal suspended can only act on its stop signal once resumed; one that
+    // runs gets no CONT, as under tini.
+    this.worker.keepRunning();
     this.log.info(
       { signal: signalName(this.#plan.stopSignal), sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() },
       'sent stop signal',
@@ -180,25 +178,26 @@ export class StopSequence {
       { sinceT0Ms: this.#sinceT0(), ...this.#jobsInFlight() },
       'the worker is still running: sending SIGKILL to its process group',
     );
-    this.actions.killGroup();
+    this.worker.kill();
   }
 
   #enter(phase: StopPhase): void {
     this.#phase = phase;
-    if (this.#plan !== undefined) this.onPhase(phase, this.#plan, this.#sinceT0());
+    const plan = this.#plan;
+    if (plan !== undefined) for (const listener of this.#listeners) listener(phase, plan, this.#sinceT0());
   }
 
   #at(offsetMs: number, action: () => void): void {
-    const delay = Math.max(0, this.#t0 + offsetMs - this.timers.now());
-    this.#cancels.push(this.timers.schedule(delay, action));
+    const delay = Math.max(0, this.#t0 + offsetMs - this.clock.now());
+    this.#cancels.push(this.clock.schedule(delay, action, true));
   }
 
   #jobsInFlight(): { jobsInFlight?: number } {
-    const worker = this.actions.worker?.();
+    const worker = this.worker.report();
     return worker === undefined ? {} : { jobsInFlight: worker.jobsInFlight };
   }
 
   #sinceT0(): number {
-    return Math.round(this.timers.now() - this.#t0);
+    return Math.round(this.clock.now() - this.#t0);
   }
 }

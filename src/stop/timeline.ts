@@ -18,9 +18,11 @@ export interface StopPlan {
 /**
  * TERM goes out late enough that the worker's own shutdown timeout and the stop margin end before
  * the kill, and never before T0; KILL goes out `killMargin` before the platform's deadline. A worker
- * with no quiet signal has nothing to wait for, so it gets TERM at T0.
+ * with no quiet signal has nothing to wait for, so it gets its stop signal at T0. `received` is the
+ * signal that started the stop, which is the stop signal unless the settings name one.
  */
-export function planStop(settings: StopSettings): StopPlan {
+export function planStop(settings: StopSettings, received: number): StopPlan {
+  const stopSignal = settings.stopSignal === 'received' ? received : settings.stopSignal;
   const deadlineMs = settings.gracePeriodMs;
   const warnings: string[] = [];
   const killAtMs = Math.max(0, deadlineMs - settings.killMarginMs);
@@ -34,13 +36,13 @@ export function planStop(settings: StopSettings): StopPlan {
   if (settings.quietSignal !== undefined && wanted < 0) {
     warnings.push(
       `shutdown timeout ${formatDuration(settings.shutdownTimeoutMs)} + stop margin ${formatDuration(settings.stopMarginMs)} ` +
-        `do not fit in the grace period ${formatDuration(deadlineMs)}: ${signalName(settings.stopSignal)} at once`,
+        `do not fit in the grace period ${formatDuration(deadlineMs)}: ${signalName(stopSignal)} at once`,
     );
   }
   const stopAtMs = Math.min(Math.max(0, wanted), killAtMs);
   return {
     quietSignal: stopAtMs > 0 ? settings.quietSignal : undefined,
-    stopSignal: settings.stopSignal,
+    stopSignal,
     stopAtMs,
     killAtMs,
     deadlineMs,

@@ -1,18 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../../src/process/proc-state.js';
+import { processState } from '../../src/process/proc.js';
 import { CLI, FIXTURES, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
 
 const ON_PTY = `${FIXTURES}on-pty.py`;
 const track = killedAfterEach();
 
-/** drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal (docker run -it). */
-function onTerminal(args: readonly string[], controlling = true): Run {
+/**
+ * drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal (docker run
+ * -it). Its log is asked for as JSON, which these tests read; what it logs on a terminal by default is tested
+ * on its own below.
+ */
+function onTerminal(args: readonly string[], controlling = true, logFormat: string[] = ['--log-format', 'json']): Run {
   const pty = [ON_PTY, ...(controlling ? [] : ['--no-ctty']), '--'];
+  const init = [process.execPath, CLI, ...logFormat, ...args];
   return track(
-    startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args], {
-      asPid1: false,
-    }),
+    startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', ...init], { asPid1: false }),
   );
 }
 
@@ -50,6 +53,26 @@ const READY = ['--', 'sh', '-c', 'echo ready; exec sleep 60'];
 const type = (run: Run, keys: string) => run.process.stdin?.write(keys);
 
 describe('on a terminal (docker run -it), as PID 1', () => {
+  it('says nothing of a normal start and exit, and writes a warning as a readable line, as tini is quiet', async () => {
+    const quiet = await onTerminal(['--', 'sh', '-c', 'echo hello; exit 3'], true, []).done;
+    expect(quiet.code).toBe(3);
+    expect(quiet.stdout.replaceAll('\r', '').trim()).toBe('hello');
+
+    const run = onTerminal(READY, true, []);
+    const { init } = await initAndWorker(run);
+    process.kill(init, 'SIGTSTP');
+    await waitFor(() => run.stdout().includes(RESUMED), 'the warning');
+    process.kill(init, 'SIGTERM');
+    await run.done;
+    const warning =
+      run
+        .stdout()
+        .split('\n')
+        .find((line) => line.includes(RESUMED)) ?? '';
+    expect(warning).toMatch(/^\S+Z WARN  the worker was suspended/);
+    expect(run.stdout()).not.toContain('{"level"');
+  });
+
   it("makes the worker's own process group the terminal's foreground", async () => {
     const probe = 'import os; print("FG", os.getpid(), os.getpgrp(), os.tcgetpgrp(0), os.getsid(0) != os.getpid())';
     const result = await onTerminal(['--', 'python3', '-c', probe]).done;

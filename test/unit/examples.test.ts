@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import type { IContainer } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
+import { OPTIONS, envName } from '../../src/config/options.js';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../../src/config/parse.js';
 
@@ -91,6 +92,14 @@ describe('docker-compose', () => {
 
 describe('the README', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+  it('has a row for every option, with its flag and its environment variable', () => {
+    const rows = readme.split('\n').filter((line) => line.startsWith('| `-'));
+    const missing = OPTIONS.filter(
+      (spec) => !rows.some((row) => row.includes(`--${spec.name}`) && row.includes(envName(spec))),
+    );
+    expect(missing.map((spec) => spec.name)).toEqual([]);
+  });
   const blocks = [...readme.matchAll(/```(?:yaml|json)\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
   const block = (marker: string): string => blocks.find((text) => text.includes(marker)) ?? '';
   /** Lines compared without indentation or a trailing comma, so an excerpt of a nested entry matches. */

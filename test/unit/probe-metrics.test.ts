@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderExposition, type MetricFamily } from '../../src/probe/exposition.js';
 import { drainInitFamilies, sidekiqFamilies } from '../../src/probe/metrics.js';
-import type { SidekiqStats } from '../../src/probe/sidekiq-stats.js';
+import type { SidekiqStats } from '../../src/sidekiq/stats.js';
 import type { ProbeSnapshot } from '../../src/probe/state.js';
 import { parseExposition } from '../helpers/exposition.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CachedSidekiqStats, parseStatsReply, type SidekiqStats } from '../../src/probe/sidekiq-stats.js';
+import { CachedSidekiqStats, parseStatsReply, type SidekiqStats } from '../../src/sidekiq/stats.js';
 import type { Parsed } from '../../src/sidekiq/parse.js';
-import { captureLogger } from '../helpers/fake.js';
+import { captureLogger, FakeClock } from '../helpers/fake.js';
 
 const NOW_S = 1_795_325_500;
 const LIMITS = { maxQueues: 2, maxProcesses: 3 };
@@ -86,10 +86,10 @@ const STATS: SidekiqStats = {
 
 describe('the stats cache', () => {
   function cache(gather: () => Promise<Parsed<SidekiqStats>> | undefined) {
-    let now = 0;
+    const clock = new FakeClock();
     const { log, records } = captureLogger();
-    const cached = new CachedSidekiqStats(gather, log, () => now, 5_000);
-    return { cached, records, advance: (ms: number) => (now += ms) };
+    const cached = new CachedSidekiqStats(gather, log, clock, 5_000);
+    return { cached, records, advance: (ms: number) => clock.advance(ms) };
   }
 
   it('gathers once per period, however many scrapes, and joins the gather under way', async () => {

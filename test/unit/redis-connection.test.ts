@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { systemClock } from '../../src/lib/clock.js';
 import { describe, expect, it } from 'vitest';
 import { COMMAND_TIMEOUT_MS, OutageLog, reconnectDelay, redisOptions } from '../../src/redis/connection.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
@@ -43,7 +44,7 @@ describe('redisOptions', () => {
 describe('OutageLog', () => {
   it('logs one line when an outage starts and one when it ends, whatever happens in between', () => {
     const { log, text } = capture();
-    const outages = new OutageLog(log, 'redis://h:6379/0', undefined);
+    const outages = new OutageLog(log, 'redis://h:6379/0', undefined, systemClock);
     expect(outages.inOutage).toBe(true);
     outages.up();
     expect(outages.inOutage).toBe(false);
@@ -60,7 +61,7 @@ describe('OutageLog', () => {
 
   it('logs a failure before the first connection once, and no "connected" line after it', () => {
     const { log, text } = capture();
-    const outages = new OutageLog(log, 'redis://h:6379/0', undefined);
+    const outages = new OutageLog(log, 'redis://h:6379/0', undefined, systemClock);
     outages.down('connect ECONNREFUSED');
     outages.down('connect ECONNREFUSED');
     outages.up();
@@ -72,7 +73,7 @@ describe('OutageLog', () => {
 
   it('scrubs the password from reasons', () => {
     const { log, text } = capture();
-    new OutageLog(log, 'redis://:***@h:6379/0', 'hunter2').down('ERR something echoed hunter2');
+    new OutageLog(log, 'redis://:***@h:6379/0', 'hunter2', systemClock).down('ERR something echoed hunter2');
     expect(text()).toContain('ERR something echoed ***');
     expect(text()).not.toContain('hunter2');
   });

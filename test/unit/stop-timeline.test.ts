@@ -11,9 +11,11 @@ const GENERIC: StopSettings = {
   stopMarginMs: 0,
 };
 
+const TERM = 15;
+
 describe('planStop', () => {
   it('quiets now, stops at grace - timeout - margin, kills before the deadline', () => {
-    const plan = planStop(SIDEKIQ);
+    const plan = planStop(SIDEKIQ, TERM);
     expect(plan).toEqual({
       quietSignal: 20,
       stopSignal: 15,
@@ -36,13 +38,16 @@ describe('planStop', () => {
   ])(
     'grace %d, timeout %d, stop margin %d, kill margin %d: TERM at %d, KILL at %d',
     (grace, timeout, stopMargin, killMargin, stopAt, killAt) => {
-      const plan = planStop({
-        ...SIDEKIQ,
-        gracePeriodMs: grace,
-        shutdownTimeoutMs: timeout,
-        stopMarginMs: stopMargin,
-        killMarginMs: killMargin,
-      });
+      const plan = planStop(
+        {
+          ...SIDEKIQ,
+          gracePeriodMs: grace,
+          shutdownTimeoutMs: timeout,
+          stopMarginMs: stopMargin,
+          killMarginMs: killMargin,
+        },
+        TERM,
+      );
       expect(plan.stopAtMs).toBe(stopAt);
       expect(plan.killAtMs).toBe(killAt);
       expect(plan.stopAtMs).toBeLessThanOrEqual(plan.killAtMs);
@@ -51,14 +56,14 @@ describe('planStop', () => {
   );
 
   it('sends the stop signal at once with no quiet phase when there is no time for one', () => {
-    const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 30_000 });
+    const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 30_000 }, TERM);
     expect(plan).toMatchObject({ quietSignal: undefined, stopAtMs: 0, killAtMs: 28_000 });
     expect(plan.warnings).toEqual([]);
     expect(describePlan(plan)).toBe('TERM now, KILL at +28.0 s, deadline at +30.0 s');
   });
 
   it('warns and degrades to TERM at T0 when timeout and margins do not fit', () => {
-    const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 10_000 });
+    const plan = planStop({ ...SIDEKIQ, gracePeriodMs: 10_000 }, TERM);
     expect(plan).toMatchObject({ quietSignal: undefined, stopAtMs: 0, killAtMs: 8_000 });
     expect(plan.warnings).toEqual([
       'shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once',
@@ -66,19 +71,19 @@ describe('planStop', () => {
   });
 
   it('kills at once, with a warning, when the kill margin exceeds the grace period', () => {
-    const plan = planStop({ ...GENERIC, gracePeriodMs: 1_000, killMarginMs: 2_000 });
+    const plan = planStop({ ...GENERIC, gracePeriodMs: 1_000, killMarginMs: 2_000 }, TERM);
     expect(plan).toMatchObject({ stopAtMs: 0, killAtMs: 0 });
     expect(plan.warnings[0]).toContain('kill margin 2s is longer than the grace period 1s');
   });
 
   it('has no quiet phase for the generic preset: TERM at T0, KILL at the deadline less the margin', () => {
-    const plan = planStop(GENERIC);
+    const plan = planStop(GENERIC, TERM);
     expect(plan).toMatchObject({ quietSignal: undefined, stopAtMs: 0, killAtMs: 58_000 });
     expect(describePlan(plan)).toBe('TERM now, KILL at +58.0 s, deadline at +60.0 s');
   });
 
   it('uses the configured stop signal', () => {
-    expect(describePlan(planStop({ ...GENERIC, stopSignal: 3 }))).toBe(
+    expect(describePlan(planStop({ ...GENERIC, stopSignal: 3 }, TERM))).toBe(
       'QUIT now, KILL at +58.0 s, deadline at +60.0 s',
     );
   });

@@ -1,12 +1,14 @@
 // Sidekiq's fleet-wide figures for /metrics, as the standalone exporter reads them (Sidekiq::Stats and
-// Sidekiq::Queue), in one round trip of a read-only script (sidekiq-stats.lua) whose cost is capped.
+// Sidekiq::Queue), in one round trip of a read-only script (stats.lua) whose cost is capped.
 import type { Redis } from 'ioredis';
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
 import { LuaScript } from '../redis/lua-script.js';
-import { toEpochSeconds, type Parsed } from '../sidekiq/parse.js';
-import { MAX_IDENTITIES } from '../sidekiq/reader.js';
-import statsSource from './sidekiq-stats.lua';
+import type { SidekiqKeys } from './keys.js';
+import { toEpochSeconds, type Parsed } from './parse.js';
+import { MAX_IDENTITIES } from './reader.js';
+import statsSource from './stats.lua';
 
 /** The queues read at most (two O(1) commands each); the others are left out with a warning. */
 export const MAX_QUEUES = 100;
@@ -110,15 +112,16 @@ function latency(enqueuedAt: string, nowEpochS: number): number {
 /** Runs the script once; rejects when Redis does. */
 export async function gatherSidekiqStats(
   client: Redis,
-  namespace: string | undefined,
+  keys: SidekiqKeys,
   limits: StatsLimits,
+  clock: Clock,
 ): Promise<Parsed<SidekiqStats>> {
   const reply = await STATS_SCRIPT.run(
     client,
     [],
-    [namespace ?? '', String(limits.maxQueues), String(limits.maxProcesses)],
+    [keys.prefix, String(limits.maxQueues), String(limits.maxProcesses)],
   );
-  return parseStatsReply(reply, Date.now() / 1000, limits);
+  return parseStatsReply(reply, clock.epochMs() / 1000, limits);
 }
 
 export const DEFAULT_LIMITS: StatsLimits = { maxQueues: MAX_QUEUES, maxProcesses: MAX_IDENTITIES };
@@ -136,16 +139,16 @@ export class CachedSidekiqStats {
     /** Undefined when Redis cannot be asked now. */
     private readonly gather: () => Promise<Parsed<SidekiqStats>> | undefined,
     log: Logger,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock,
     private readonly cacheMs = STATS_CACHE_MS,
   ) {
-    this.#warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, now);
+    this.#warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, clock);
   }
 
   /** The figures of the last gather within the cache period; undefined when Redis did not give them. Never rejects. */
   get(): Promise<SidekiqStats | undefined> {
     const cached = this.#cached;
-    if (cached !== undefined && this.now() - cached.atMs < this.cacheMs) return Promise.resolve(cached.stats);
+    if (cached !== undefined && this.clock.now() - cached.atMs < this.cacheMs) return Promise.resolve(cached.stats);
     this.#pending ??= this.#gather().finally(() => (this.#pending = undefined));
     return this.#pending;
   }
@@ -164,7 +167,7 @@ export class CachedSidekiqStats {
         "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
       );
     }
-    this.#cached = { atMs: this.now(), stats };
+    this.#cached = { atMs: this.clock.now(), stats };
     return stats;
   }
 }

@@ -3,16 +3,43 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  childrenFromParents,
-  descendants,
-  parentFromStat,
-  parseChildren,
-  processTree,
-} from '../../src/sidekiq/process-tree.js';
+import { childrenByParent, descendants, parseChildren, parseStat, processTree } from '../../src/process/proc.js';
 
 const sorted = (pids: Iterable<number>): number[] => [...pids].sort((a, b) => a - b);
 const lookup = (children: ReadonlyMap<number, readonly number[]>) => (pid: number) => children.get(pid) ?? [];
+
+describe('parseStat', () => {
+  it('reads pid, command, state, parent and process group', () => {
+    expect(parseStat('1234 (sleep) S 1 1200 1200 0 -1 4194304 95 0 0 0 0 0 0 0 20 0 1 0 6047 2461696 208')).toEqual({
+      pid: 1234,
+      command: 'sleep',
+      state: 'S',
+      ppid: 1,
+      pgrp: 1200,
+    });
+  });
+
+  it('takes a command name holding spaces and parentheses whole', () => {
+    expect(parseStat('77 (a) b (c) T 9 77 77 0')).toMatchObject({
+      pid: 77,
+      command: 'a) b (c',
+      state: 'T',
+      ppid: 9,
+      pgrp: 77,
+    });
+  });
+
+  it('reads the ppid after the command name, whatever it holds', () => {
+    expect(parseStat('16214 (cat) R 16206 16206 13203 0 -1 4194304')?.ppid).toBe(16206);
+    expect(parseStat('42 (ruby (sidekiq) 7.3 [0 of 5 busy]) S 7 42 1 0')?.ppid).toBe(7);
+  });
+
+  it('rejects what is not a stat line', () => {
+    expect(parseStat('')).toBeUndefined();
+    expect(parseStat('12 no parentheses S 1 1')).toBeUndefined();
+    expect(parseStat('12 (x)')).toBeUndefined();
+  });
+});
 
 describe('the tree below a root (pure)', () => {
   it('walks every level, root included, and nothing beside it', () => {
@@ -45,14 +72,14 @@ describe('the tree below a root (pure)', () => {
   });
 
   it("builds each parent's children from each process's parent", () => {
-    const parents = new Map([
-      [6, 1],
-      [7, 6],
-      [12, 7],
-      [13, 7],
-      [99, 0],
-    ]);
-    expect(childrenFromParents(parents)).toEqual(
+    const processes = [
+      { pid: 6, ppid: 1 },
+      { pid: 7, ppid: 6 },
+      { pid: 12, ppid: 7 },
+      { pid: 13, ppid: 7 },
+      { pid: 99, ppid: 0 },
+    ];
+    expect(childrenByParent(processes)).toEqual(
       new Map([
         [1, [6]],
         [6, [7]],
@@ -60,13 +87,7 @@ describe('the tree below a root (pure)', () => {
         [0, [99]],
       ]),
     );
-    expect(sorted(descendants(6, lookup(childrenFromParents(parents))))).toEqual([6, 7, 12, 13]);
-  });
-
-  it('reads the ppid after the command name, whatever it holds', () => {
-    expect(parentFromStat('16214 (cat) R 16206 16206 13203 0 -1 4194304')).toBe(16206);
-    expect(parentFromStat('42 (ruby (sidekiq) 7.3 [0 of 5 busy]) S 7 42 1 0')).toBe(7);
-    expect(parentFromStat('')).toBeUndefined();
+    expect(sorted(descendants(6, lookup(childrenByParent(processes))))).toEqual([6, 7, 12, 13]);
   });
 
   it('reads a children file', () => {

@@ -4,7 +4,7 @@
 -- decoded here, so only its enqueue time leaves Redis, never its arguments. Keys are built here, not
 -- passed in KEYS: drain-init supports standalone Redis only.
 --
--- ARGV[1] Sidekiq's redis-namespace, '' for none
+-- ARGV[1] the prefix of Sidekiq's keys: 'namespace:' under redis-namespace, else ''
 -- ARGV[2] the most queues read (by name)
 -- ARGV[3] the most processes whose busy count is read
 --
@@ -12,7 +12,7 @@
 -- for each queue read its name, its size and the enqueue time of its oldest job: '' when it has none
 -- (an empty queue, or a job without enqueued_at or created_at), '?' when that job is not a JSON object.
 
-local prefix = ARGV[1] == '' and '' or ARGV[1] .. ':'
+local prefix = ARGV[1]
 local maxQueues, maxProcesses = tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local processes = redis.call('SMEMBERS', prefix .. 'processes')
