@@ -37,7 +37,7 @@ function pid1Checks(start: (args: readonly string[]) => Run, worker: string): vo
     const expected = { SIGUSR1: 'got 10', SIGHUP: 'got 1', SIGWINCH: 'got 28' } as const;
     for (const [signal, line] of Object.entries(expected)) {
       process.kill(pid, signal);
-      await waitFor(() => run.stdout().includes(line) || undefined, `${signal} recorded by the worker`);
+      await waitFor(() => run.stdout().split('\n').includes(line) || undefined, `${signal} recorded by the worker`);
     }
     expect(run.stdout().match(/got \d+/g)).toEqual(Object.values(expected));
     process.kill(pid, 'SIGTERM');
