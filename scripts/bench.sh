@@ -13,3 +13,4 @@ node scripts/bench/redis-beat.ts
 node scripts/bench/chaos.ts
 node scripts/bench/probe.ts
 node scripts/bench/relay.ts
+node scripts/bench/release.ts
