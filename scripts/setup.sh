@@ -9,8 +9,10 @@ APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g+
   redis-sentinel prometheus
   # the single executables: the arm64 addon's cross compiler, and qemu to run the arm64 binary in a test
   gcc-aarch64-linux-gnu qemu-user libstdc++6-arm64-cross
-  # the Docker tests: the engine, compose v1, and debootstrap for the base images
-  docker.io docker-compose debootstrap)
+  # the Docker tests: the engine, compose v1, and debootstrap for the base images and the release tests'
+  # root file systems (scripts/rootfs.sh); the release's launcher and standalone libraries, and the
+  # static worker of the release tests: glibc's static and arm64 development files
+  docker.io docker-compose debootstrap libc6-dev libc6-dev-arm64-cross)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -35,4 +37,5 @@ hash -r
 echo "setup: building with $(node --version)"
 npm run --silent build
 node scripts/build/binary.ts >/dev/null
+bash scripts/rootfs.sh >/dev/null
 bash scripts/docker/setup.sh

@@ -160,6 +160,7 @@ async function beatPhase(
   const recorder = startInstanceRecorder(
     connection,
     { instanceId: 'bench', redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: 1_000 },
+    { token: 'bench', beatEveryMs: INTERVAL_MS },
     log,
     { program: 'sidekiq', version: 'bench' },
     systemClock,
@@ -228,6 +229,7 @@ async function outagePhase(
       heartbeatIntervalMs: OUTAGE_INTERVAL_MS,
       heartbeatTtlMs: OUTAGE_TTL_MS,
     },
+    { token: 'bench-outage', beatEveryMs: OUTAGE_INTERVAL_MS },
     log,
     { program: 'sidekiq', version: 'bench' },
     systemClock,

@@ -1,6 +1,5 @@
 // The command line and the environment into a Config, through the option table (options.ts): a flag wins
 // over its env var, which wins over a fallback variable such as REDIS_URL, which wins over the default.
-import { hostname } from 'node:os';
 import type { LogFormat, LogLevel } from '../log/logger.js';
 import type { RedisEndpoint } from '../redis/url.js';
 import { redactRedisUrl, withSentinel } from '../redis/url.js';
@@ -52,7 +51,8 @@ export interface Config {
   readonly stopSignal: number | undefined;
   /** Where Redis is; may hold a password, so log it only through describeEndpoint. Unset turns every Redis feature off. */
   readonly redis: RedisEndpoint | undefined;
-  readonly instanceId: string;
+  /** Unset: unique per container on its host (record/instance-id.ts). */
+  readonly instanceId: string | undefined;
   readonly redisPrefix: string;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTtlMs: number;
@@ -61,6 +61,10 @@ export interface Config {
   readonly recovery: boolean;
   /** Only these queues' jobs are mirrored and recovered; undefined: every queue. */
   readonly recoveryQueues: ReadonlySet<string> | undefined;
+  /** Relay a Sidekiq worker's Redis connections and record each fetch (with recovery). */
+  readonly redisEndpoint: boolean;
+  /** Worker deaths within 72 h that send a job to the Dead set; 0: never. */
+  readonly maxJobDeaths: number;
   readonly restart: RestartSettings;
   /** A received signal that restarts the worker instead of being forwarded. */
   readonly restartSignal: number | undefined;
@@ -272,13 +276,15 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     quietSignal: options.get(OPTION.quietSignal),
     stopSignal: options.get(OPTION.stopSignal),
     redis,
-    instanceId: options.get(OPTION.instanceId) ?? hostname(),
+    instanceId: options.get(OPTION.instanceId),
     redisPrefix: options.get(OPTION.redisPrefix),
     heartbeatIntervalMs,
     heartbeatTtlMs: heartbeatTtlMs ?? HEARTBEAT_TTL_BEATS * heartbeatIntervalMs,
     sidekiqNamespace: options.get(OPTION.sidekiqNamespace),
     recovery: options.get(OPTION.recovery),
     recoveryQueues: recoveryQueues.length === 0 ? undefined : new Set(recoveryQueues),
+    redisEndpoint: options.get(OPTION.redisEndpoint),
+    maxJobDeaths: options.get(OPTION.maxJobDeaths),
     restart: {
       policy: options.get(OPTION.restart),
       firstDelayMs: restartDelayMs,

@@ -19,13 +19,15 @@ const WARNING_INTERVAL_MS = 600_000;
 export class FleetStops {
   readonly #keys: [string, string];
   readonly #warnings: ThrottledWarnings;
-  #marked = false;
+  /** The id the stop was marked under; undefined while none is. */
+  #marked: string | undefined;
   #cached: { atMs: number; count: Promise<number | undefined> } | undefined;
 
   constructor(
     private readonly connection: RedisConnection,
     prefix: string,
-    private readonly instanceId: string,
+    /** This instance's id in Redis, as claimed (the one asked for until the claim is made). */
+    private readonly instanceId: () => string,
     private readonly clock: Clock,
     log: Logger,
   ) {
@@ -35,19 +37,14 @@ export class FleetStops {
 
   /** The platform's stop began: its deadline is `gracePeriodMs` from now. Never waits. */
   begin(gracePeriodMs: number): void {
-    this.#marked = true;
-    void this.#run(['begin', this.instanceId, String(Math.round(gracePeriodMs))]);
+    this.#marked = this.instanceId();
+    void this.#run(['begin', this.#marked, String(Math.round(gracePeriodMs))]);
   }
 
   /** The stop ended, in time or not (`ranOutOfTime`: drain-init's kill step came); at most 1 s. */
   async end(ranOutOfTime: boolean): Promise<void> {
-    if (!this.#marked) return;
-    await within(
-      this.clock,
-      this.#run(['end', this.instanceId, ranOutOfTime ? '1' : '0']),
-      COMMAND_TIMEOUT_MS,
-      undefined,
-    );
+    if (this.#marked === undefined) return;
+    await within(this.clock, this.#run(['end', this.#marked, ranOutOfTime ? '1' : '0']), COMMAND_TIMEOUT_MS, undefined);
   }
 
   /** The fleet's stops that ran out of time; undefined when Redis does not say. Never rejects. */

@@ -9,13 +9,19 @@ export interface Child {
 }
 
 /**
- * Starts the worker with no shell, stdio inherited, environment and arguments passed as they are.
+ * Starts the worker with no shell, stdio inherited, environment (but for the variables `env` sets) and
+ * arguments passed as they are.
  * It leads a process group of its own, so that -g and the final KILL reach every process it started
  * and never drain-init itself. With `foreground` (drain-init holds the terminal) that group becomes the
  * terminal's foreground, in drain-init's session (see terminal.ts); otherwise the worker leads a session
  * of its own too.
  */
-export function spawnChild(command: string, args: readonly string[], foreground = false): Child {
+export function spawnChild(
+  command: string,
+  args: readonly string[],
+  foreground = false,
+  env: Readonly<Record<string, string>> = {},
+): Child {
   const spawned = foreground ? foregroundCommand(command, args) : { file: command, args };
   const subprocess = execa(spawned.file, spawned.args, {
     stdio: foreground ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit',
@@ -23,6 +29,7 @@ export function spawnChild(command: string, args: readonly string[], foreground 
     detached: !foreground,
     cleanup: false,
     stripFinalNewline: false,
+    env,
   });
   const exited = subprocess.then((result): ChildExit => {
     const execError: unknown = result.stdio[EXEC_ERROR_FD];

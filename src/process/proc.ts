@@ -73,6 +73,12 @@ export function processState(pid: number): string | undefined {
   return readProcess(pid)?.state;
 }
 
+/** The process exists and is not a zombie. */
+export function isRunning(pid: number): boolean {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z';
+}
+
 /** Every process of a /proc, whoever owns it. */
 export function readProcesses(procDir = '/proc'): ProcessInfo[] {
   return tryRead(() => readdirSync(procDir), [])

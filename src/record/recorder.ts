@@ -1,20 +1,27 @@
 // Keeps this instance's record in Redis: written at once on every change and refreshed every heartbeat
-// interval, in one pipeline, with Redis's own clock for every timestamp.
+// interval, in one script run (beat.lua) that writes only while this drain-init owns the record, with
+// Redis's own clock for every timestamp.
 import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
 import { within, type Cancel, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
+import { LuaScript } from '../redis/lua-script.js';
+import beatSource from './beat.lua';
 import { RedisClock } from './redis-clock.js';
 import {
   applyUpdate,
   initialRecord,
+  parseCollisionNote,
   recordFields,
   recordKeys,
   type Identity,
+  type Ownership,
   type RecordState,
   type RecordUpdate,
 } from './schema.js';
+
+const BEAT_SCRIPT = new LuaScript(beatSource);
 
 export type { InstanceState, RecordUpdate } from './schema.js';
 
@@ -30,7 +37,10 @@ export interface InstanceRecorder {
 
 const CLOSE_BUDGET_MS = COMMAND_TIMEOUT_MS;
 
-export type RecordConfig = Pick<Config, 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'>;
+export interface RecordConfig extends Pick<Config, 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'> {
+  /** Claimed (claim.ts). */
+  readonly instanceId: string;
+}
 
 /** Where the record is written: Redis through the shared connection (recordStore), or a test's fake. */
 export interface RecordStore {
@@ -42,19 +52,25 @@ export interface RecordStore {
   readonly endpoint: string;
   /** Called at every (re)connection: Redis may have lost the record with a restart. */
   onReady(listener: () => void): void;
-  /** Writes every field, refreshes the TTLs and the registry; resolves with Redis's TIME read in the same round trip. */
-  write(fields: Readonly<Record<string, string>>, nowMs: number): Promise<unknown>;
+  /** Writes every field and refreshes the TTLs and the registry, unless another owns the record. */
+  write(fields: Readonly<Record<string, string>>, nowMs: number): Promise<BeatReply>;
   /** Redis's TIME. */
   time(): Promise<unknown>;
   succeeded(): void;
   failed(error: unknown): void;
 }
 
-/** The record's store in Redis: one pipeline of six O(1) commands per write. */
-export function recordStore(connection: RedisConnection, config: RecordConfig): RecordStore {
+export type BeatReply =
+  /** Written; `time` is Redis's TIME read in the same step; `note` what a drain-init that wanted this id left. */
+  | { readonly kind: 'written'; readonly time: unknown; readonly note: string | undefined }
+  /** Another drain-init owns the record now: nothing was written. */
+  | { readonly kind: 'taken'; readonly owner: string };
+
+/** The record's store in Redis: one run of beat.lua (six O(1) commands) per write. */
+export function recordStore(connection: RedisConnection, config: RecordConfig, token: string): RecordStore {
   const { client } = connection;
   const keys = recordKeys(config.redisPrefix, config.instanceId);
-  const ttl = config.heartbeatTtlMs;
+  const ttl = String(config.heartbeatTtlMs);
   return {
     ready: () => client.status === 'ready',
     get available() {
@@ -62,33 +78,27 @@ export function recordStore(connection: RedisConnection, config: RecordConfig): 
     },
     endpoint: connection.endpoint,
     onReady: (listener) => void client.on('ready', listener),
-    write: async (fields, nowMs) =>
-      lastReply(
-        await client
-          .pipeline()
-          .hset(keys.instance, fields)
-          .pexpire(keys.instance, ttl)
-          .zadd(keys.registry, nowMs, config.instanceId)
-          .zremrangebyscore(keys.registry, '-inf', `(${nowMs - ttl}`)
-          .pexpire(keys.registry, ttl)
-          .time()
-          .exec(),
-      ),
+    write: async (fields, nowMs) => {
+      const pairs = Object.entries(fields).flat();
+      const args = [token, ttl, config.instanceId, String(nowMs), ...pairs];
+      return parseBeatReply(await BEAT_SCRIPT.run(client, [keys.instance, keys.registry], args));
+    },
     time: () => client.time(),
     succeeded: () => connection.commandSucceeded(),
     failed: (error) => connection.commandFailed(error),
   };
 }
 
-/** Starts the heartbeat of this instance's record on a connection its caller owns and closes. */
+/** Starts the heartbeat of this instance's record (claimed for `owner`) on a connection its caller owns and closes. */
 export function startInstanceRecorder(
   connection: RedisConnection,
   config: RecordConfig,
+  owner: Ownership,
   log: Logger,
   identity: Identity,
   clock: Clock,
 ): InstanceRecorder {
-  return new Recorder(recordStore(connection, config), config, log, identity, clock);
+  return new Recorder(recordStore(connection, config, owner.token), config, owner, log, identity, clock);
 }
 
 export class Recorder implements InstanceRecorder {
@@ -100,15 +110,18 @@ export class Recorder implements InstanceRecorder {
   #stale = false;
   #closed = false;
   #failures = 0;
+  /** Another drain-init took the record over (it found this one dead): no more writes. */
+  #taken = false;
 
   constructor(
     private readonly store: RecordStore,
-    config: RecordConfig,
+    private readonly config: RecordConfig,
+    owner: Ownership,
     private readonly log: Logger,
     identity: Identity,
     private readonly clock: Clock,
   ) {
-    this.#record = initialRecord(identity, process.pid, hostname(), clock.now());
+    this.#record = initialRecord(identity, owner, process.pid, hostname(), clock.now());
     this.#stopBeating = clock.every(config.heartbeatIntervalMs, () => this.#beat());
     store.onReady(() => this.#write());
   }
@@ -148,7 +161,7 @@ export class Recorder implements InstanceRecorder {
   }
 
   #write(): void {
-    if (this.#closed || !this.store.ready()) return;
+    if (this.#closed || this.#taken || !this.store.ready()) return;
     if (this.#writing !== undefined) {
       this.#stale = true;
       return;
@@ -163,6 +176,7 @@ export class Recorder implements InstanceRecorder {
   }
 
   async #writeFinal(): Promise<boolean> {
+    if (this.#taken) return true;
     if (!this.store.ready()) return false;
     await this.#writing;
     return this.#send();
@@ -175,15 +189,34 @@ export class Recorder implements InstanceRecorder {
       const sentAt = this.clock.now();
       const offset = this.#redisClock.offset();
       const now = Math.round(sentAt + offset);
-      const time = await this.store.write(recordFields(this.#record, offset, now), now);
-      this.#redisClock.observe(time, sentAt, this.clock.now());
+      const reply = await this.store.write(recordFields(this.#record, offset, now), now);
       this.store.succeeded();
+      if (reply.kind === 'taken') {
+        this.#taken = true;
+        this.log.error(
+          { instanceId: this.config.instanceId, owner: reply.owner },
+          "another drain-init took this instance's record over (it found this one dead): this one writes it no more; give each container its own --instance-id",
+        );
+        return true;
+      }
+      this.#redisClock.observe(reply.time, sentAt, this.clock.now());
+      if (reply.note !== undefined) this.#reportCollision(reply.note);
       return true;
     } catch (error) {
       this.#failures++;
       this.store.failed(error);
       return false;
     }
+  }
+
+  #reportCollision(text: string): void {
+    const note = parseCollisionNote(text);
+    this.log.warn(
+      { instanceId: this.config.instanceId, other: note ?? text },
+      note === undefined
+        ? 'another drain-init started with this instance id while this one runs'
+        : `another drain-init (pid ${note.pid} on ${note.hostname}) started with this instance id while this one runs: it took '${note.instanceId}' instead`,
+    );
   }
 
   async #readClock(): Promise<void> {
@@ -193,9 +226,59 @@ export class Recorder implements InstanceRecorder {
   }
 }
 
-/** The last command's reply; throws the first error of any command in the pipeline. */
-function lastReply(replies: [Error | null, unknown][] | null): unknown {
-  if (replies === null) throw new Error('pipeline aborted');
-  for (const [error] of replies) if (error !== null) throw error;
-  return replies.at(-1)?.[1];
+/** beat.lua's reply. */
+export function parseBeatReply(reply: unknown): BeatReply {
+  if (Array.isArray(reply) && reply.every((item) => typeof item === 'string')) {
+    const [kind, first = '', seconds, micros] = reply as string[];
+    if (kind === 'taken' && reply.length === 2) return { kind, owner: first };
+    if (kind === 'ok' && reply.length === 4)
+      return { kind: 'written', time: [seconds, micros], note: first || undefined };
+  }
+  throw new Error(`unexpected beat reply ${JSON.stringify(reply)}`);
+}
+
+/**
+ * The recorder of a record whose instance id is not claimed yet (the claim waits for Redis, and may wait a
+ * heartbeat interval to tell whether an earlier owner lives): it keeps the latest state and hands it to the
+ * real recorder once there is one. Meanwhile it counts the beats Redis was not there for, as the real one does.
+ */
+export class DeferredRecorder implements InstanceRecorder {
+  #target: InstanceRecorder | undefined;
+  #pending: RecordUpdate = {};
+  #closed = false;
+  #missedBeats = 0;
+  readonly #stopCounting: Cancel;
+
+  constructor(redisReady: () => boolean, clock: Clock, heartbeatIntervalMs: number) {
+    this.#stopCounting = clock.every(heartbeatIntervalMs, () => {
+      if (!redisReady()) this.#missedBeats++;
+    });
+  }
+
+  get connected(): boolean {
+    return this.#target?.connected ?? false;
+  }
+
+  get heartbeatFailures(): number {
+    return this.#missedBeats + (this.#target?.heartbeatFailures ?? 0);
+  }
+
+  update(fields: RecordUpdate): void {
+    if (this.#target !== undefined) this.#target.update(fields);
+    else this.#pending = { ...this.#pending, ...fields };
+  }
+
+  /** The recorder of the claimed record; nothing is bound once closed (drain-init is on its way out). */
+  bind(target: InstanceRecorder): void {
+    this.#stopCounting();
+    if (this.#closed) return;
+    this.#target = target;
+    if (Object.keys(this.#pending).length > 0) target.update(this.#pending);
+  }
+
+  async close(final: RecordUpdate): Promise<void> {
+    this.#closed = true;
+    this.#stopCounting();
+    await this.#target?.close(final);
+  }
 }

@@ -21,6 +21,13 @@ export interface Identity {
   readonly version: string;
 }
 
+/** Who owns the record: one drain-init's start, by a random token (also its Redis connection's name). */
+export interface Ownership {
+  readonly token: string;
+  /** Its heartbeat interval: a claimant that cannot list Redis's clients waits this long to see a beat. */
+  readonly beatEveryMs: number;
+}
+
 /** What the record says, with times on this process's monotonic clock (performance.now()). */
 export interface RecordState {
   readonly state: InstanceState;
@@ -28,6 +35,7 @@ export interface RecordState {
   readonly program: string;
   readonly version: string;
   readonly hostname: string;
+  readonly owner: Ownership;
   readonly startedAtMono: number;
   readonly restarts: number;
   readonly childPid?: number;
@@ -44,17 +52,57 @@ export interface RecordKeys {
   readonly registry: string;
 }
 
+/**
+ * What a drain-init that found this record's id owned by a live drain-init leaves in it (field `collision`),
+ * so that both logs tell what happened: who it is, and the id it took instead.
+ */
+export interface CollisionNote {
+  readonly pid: number;
+  readonly hostname: string;
+  readonly instanceId: string;
+}
+
+export function collisionNote(note: CollisionNote): string {
+  return JSON.stringify(note);
+}
+
+/** Undefined for a note of another shape (written by something else): it is only ever logged. */
+export function parseCollisionNote(text: string): CollisionNote | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<CollisionNote>;
+    const { pid, hostname, instanceId } = value;
+    if (typeof pid === 'number' && typeof hostname === 'string' && typeof instanceId === 'string') {
+      return { pid, hostname, instanceId };
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
+/** The name of a drain-init's own Redis connection: CLIENT LIST shows whether the owner of a record is connected. */
+export function connectionName(token: string): string {
+  return `drain-init:${token}`;
+}
+
 export function recordKeys(prefix: string, instanceId: string): RecordKeys {
   return { instance: `${prefix}:instance:${instanceId}`, registry: `${prefix}:instances` };
 }
 
-export function initialRecord(identity: Identity, pid: number, hostname: string, nowMono: number): RecordState {
+export function initialRecord(
+  identity: Identity,
+  owner: Ownership,
+  pid: number,
+  hostname: string,
+  nowMono: number,
+): RecordState {
   return {
     state: 'starting',
     pid,
     program: identity.program,
     version: identity.version,
     hostname,
+    owner,
     startedAtMono: nowMono,
     restarts: 0,
   };
@@ -77,6 +125,8 @@ export function recordFields(record: RecordState, redisOffsetMs: number, lastBea
     program: record.program,
     version: record.version,
     hostname: record.hostname,
+    owner: record.owner.token,
+    beatEveryMs: String(record.owner.beatEveryMs),
     startedAt: toRedis(record.startedAtMono),
     lastBeat: String(lastBeatMs),
     restarts: String(record.restarts),

@@ -39,15 +39,6 @@ export class BeatWriteReader {
 
   constructor(private readonly keys: SidekiqKeys) {}
 
-  /** Whether the endpoint should capture this command's arguments (it knows the name and the first argument). */
-  wants(name: string, firstArgument: string | undefined): boolean {
-    if (name === 'SREM') return firstArgument === this.keys.processes;
-    if (name === 'DEL' || name === 'UNLINK' || name === 'HSET' || name === 'HMSET') {
-      return firstArgument !== undefined && this.#identityOf(firstArgument) !== undefined;
-    }
-    return false;
-  }
-
   /** The next command of the connection; returns what it completed. */
   command(command: SeenCommand): BeatWrite[] {
     const { name, args, firstArgument: key } = command;
@@ -96,12 +87,25 @@ export class BeatWriteReader {
     return { kind: 'work', identity, jids: new Set(work.value.map((job) => job.jid)) };
   }
 
-  /** The identity of a work hash key `<prefix><identity>:work(ers)`. */
   #identityOf(key: string): string | undefined {
-    if (!key.startsWith(this.keys.prefix)) return undefined;
-    const suffix = WORK_SUFFIXES.find((ending) => key.endsWith(ending));
-    if (suffix === undefined) return undefined;
-    const identity = key.slice(this.keys.prefix.length, -suffix.length);
-    return /^[^:\s]+:\d+:[^:\s]+$/.test(identity) ? identity : undefined;
+    return workHashIdentity(this.keys, key);
   }
+}
+
+/** Whether the endpoint must capture a command to read the heartbeat writes: it knows the name and first argument. */
+export function isBeatWrite(keys: SidekiqKeys, name: string, firstArgument: string | undefined): boolean {
+  if (name === 'SREM') return firstArgument === keys.processes;
+  if (name === 'DEL' || name === 'UNLINK' || name === 'HSET' || name === 'HMSET') {
+    return firstArgument !== undefined && workHashIdentity(keys, firstArgument) !== undefined;
+  }
+  return false;
+}
+
+/** The identity of a work hash key `<prefix><identity>:work(ers)`. */
+function workHashIdentity(keys: SidekiqKeys, key: string): string | undefined {
+  if (!key.startsWith(keys.prefix)) return undefined;
+  const suffix = WORK_SUFFIXES.find((ending) => key.endsWith(ending));
+  if (suffix === undefined) return undefined;
+  const identity = key.slice(keys.prefix.length, -suffix.length);
+  return /^[^:\s]+:\d+:[^:\s]+$/.test(identity) ? identity : undefined;
 }

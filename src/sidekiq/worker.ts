@@ -23,6 +23,8 @@ export interface SidekiqWorkerOptions {
   readonly sendTo: (pid: number, signal: number) => void;
   /** Runs before drain-init's SIGKILL; bounded by whoever gives it. */
   readonly beforeKill?: (() => Promise<void>) | undefined;
+  /** The jobs in flight as the job record holds them (exact from the fetch on); undefined: as the last heartbeat showed. */
+  readonly jobsInFlight?: () => number | undefined;
 }
 
 export class SidekiqWorker implements WorkerControl {
@@ -73,7 +75,8 @@ export class SidekiqWorker implements WorkerControl {
   report(): WorkerReport | undefined {
     const { view } = this.watcher;
     const registered = isRegistered(view);
-    return registered === undefined ? undefined : { registered, jobsInFlight: view.jobsInFlight };
+    if (registered === undefined) return undefined;
+    return { registered, jobsInFlight: this.options.jobsInFlight?.() ?? view.jobsInFlight };
   }
 
   /** A worker that looked unregistered at the last read may have registered a moment ago: it must still be quieted. */

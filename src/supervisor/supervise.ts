@@ -1,5 +1,7 @@
 // The composition root: builds drain-init's parts, lists what follows the worker's life, and hands them to
 // the run loop (run.ts). It holds no rule of its own: each rule lives in the folder that owns it.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
@@ -13,18 +15,23 @@ import {
 } from '../process/exit-status.js';
 import { SignalForwarder } from '../process/forward.js';
 import { endLeftoverProcesses } from '../process/leftovers.js';
-import { processState } from '../process/proc.js';
+import { isRunning, processState } from '../process/proc.js';
 import { ZombieReaper } from '../process/reaper.js';
 import { parseSignal } from '../process/signals.js';
 import { SuspensionWatch } from '../process/suspension.js';
 import { startProbeServer } from '../probe/server.js';
+import { defaultInstanceId } from '../record/instance-id.js';
+import type { SupervisedProcesses } from '../recovery/guard.js';
+import { sidekiqHostname } from '../sidekiq/match.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
+import { planEndpoint, type EndpointPlan } from '../sidekiq/worker-url.js';
 import { StopSequence } from '../stop/sequence.js';
 import type { StopSettings } from '../stop/settings.js';
 import { describePlan } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
 import { VERSION } from '../version.js';
 import { prepareHost } from './host.js';
+import type { Endpoint } from './endpoint.js';
 import type { RedisParts } from './redis-parts.js';
 import { runWorker, type RunObserver } from './run.js';
 import { StopSettingsSource } from './stop-settings.js';
@@ -48,7 +55,13 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const worker: WorkerState = { pid: undefined, restarts: 0, restartPending: false };
   // A stop before the platform's API answers uses the platform's default grace period.
   const stopSettings = new StopSettingsSource(config, log, clock);
-  const redis = await assembleRedis(config, stopSettings.settings, () => worker.pid, clock, log);
+  const supervised = { childPid: () => worker.pid, alive: isRunning };
+  const plan = endpointPlan(config, stopSettings.settings, log);
+  const redis = await assembleRedis(config, stopSettings.settings, supervised, plan.kind === 'relay', clock, log);
+  const endpoint =
+    redis === undefined || plan.kind !== 'relay'
+      ? undefined
+      : await openEndpoint(plan, config, redis, supervised, clock, log);
 
   const forwarder = new SignalForwarder(
     { rewrite: config.rewrite, processGroup: config.processGroup, native: host.addon },
@@ -78,7 +91,8 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
             processGroup: config.processGroup,
             childPid: () => worker.pid,
             sendTo: (pid, signal) => void forwarder.sendTo(pid, signal),
-            beforeKill: redis.guard === undefined ? undefined : () => redis.guard?.lastLook() ?? Promise.resolve(),
+            beforeKill: () => redis.guard()?.lastLook() ?? Promise.resolve(),
+            jobsInFlight: () => redis.guard()?.jobsInFlight,
           },
           clock,
           log,
@@ -114,7 +128,6 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       : new ZombieReaper(host.addon, log, () => (worker.pid === undefined ? [] : [worker.pid]));
   reaper?.start();
   host.trimAfterStart();
-  redis?.guard?.start();
   const probe = startProbeServer(config, log, {
     stop: sequence,
     forwarder,
@@ -122,12 +135,16 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
     restartPending: () => worker.restartPending,
     zombiesReaped: () => reaper?.total ?? 0,
     restarts: () => worker.restarts,
-    jobsRecovered: () => redis?.guard?.jobsRecovered ?? 0,
+    jobsRecovered: () => redis?.guard()?.jobsRecovered ?? 0,
     redis:
       redis === undefined
         ? undefined
         : () => ({ connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures }),
-    sidekiq: () => (stopSettings.settings.preset === 'sidekiq' ? redis?.watcher.view : undefined),
+    sidekiq: () => {
+      const view = stopSettings.settings.preset === 'sidekiq' ? redis?.watcher.view : undefined;
+      const jobsInFlight = redis?.guard()?.jobsInFlight;
+      return view === undefined || jobsInFlight === undefined ? view : { ...view, jobsInFlight };
+    },
     sidekiqStats: () => (stopSettings.settings.preset === 'sidekiq' ? redis?.stats.get() : undefined),
     stopsCut: redis === undefined ? undefined : () => redis.stops.count(),
     clock,
@@ -164,7 +181,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   ];
 
   const exit = await runWorker({
-    spawn: () => spawnWorker(config, host.addon?.ownsTerminal(STDIN) ?? false, host.oomProtection),
+    spawn: () => spawnWorker(config, host.addon?.ownsTerminal(STDIN) ?? false, host.oomProtection, endpoint?.env),
     observers,
     endLeftovers: async (ended: Child) => {
       const scope = { self: process.pid, childGroup: ended.pid, wholeNamespace: process.pid === 1 };
@@ -189,6 +206,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   const code = remapExitCode(status, config.remapExit);
   if (code !== status)
     log.info({ exitStatus: status }, `exit status ${status} counts as success (--remap-exit): exiting 0`);
+  await endpoint?.close();
   // Drain-init's own kill step came: the stop ran out of the platform's time.
   await redis?.stops.end(sequence.stopRequested && sequence.phase === 'killing');
   await redis?.close({ state: 'exited', lastExit: describeExit(exit) });
@@ -209,15 +227,51 @@ function redisObservers(redis: RedisParts): RunObserver[] {
         redis.recorder.update({ state: 'starting', restarts: restart, lastExit: describeExit(exit) });
       },
     },
-    { died: (death) => redis.guard?.workerDied(death) },
+    { died: (death) => redis.guard()?.workerDied(death) },
   ];
+}
+
+/** Whether the worker's Redis connections go through drain-init's endpoint; why not, where the user can mend it. */
+function endpointPlan(config: Config, settings: StopSettings, log: Logger): EndpointPlan {
+  if (config.redis === undefined) return { kind: 'none' };
+  const plan = planEndpoint({
+    wanted: config.redisEndpoint && config.recovery,
+    sidekiq: settings.preset === 'sidekiq',
+    redis: config.redis,
+    env: process.env,
+  });
+  if (plan.kind === 'none' && plan.reason !== undefined) log.warn(`no Redis endpoint for the worker: ${plan.reason}`);
+  return plan;
+}
+
+/** The endpoint's module is loaded only for a Sidekiq worker that uses it. */
+async function openEndpoint(
+  plan: Extract<EndpointPlan, { kind: 'relay' }>,
+  config: Config,
+  parts: RedisParts,
+  supervised: SupervisedProcesses,
+  clock: Clock,
+  log: Logger,
+): Promise<Endpoint | undefined> {
+  if (config.redis === undefined) return undefined;
+  const { startEndpoint } = await import('./endpoint.js');
+  return startEndpoint(plan, {
+    redis: config.redis,
+    prefix: config.redisPrefix,
+    parts,
+    hostname: sidekiqHostname(process.env, hostname()),
+    childPid: supervised.childPid,
+    clock,
+    log,
+  });
 }
 
 /** Loaded only when a Redis URL is set, so a plain init never pays for the Redis client. */
 async function assembleRedis(
   config: Config,
   settings: StopSettings,
-  childPid: () => number | undefined,
+  supervised: SupervisedProcesses,
+  endpoint: boolean,
   clock: Clock,
   log: Logger,
 ): Promise<RedisParts | undefined> {
@@ -225,11 +279,21 @@ async function assembleRedis(
   const { assembleRedisParts } = await import('./redis-parts.js');
   return assembleRedisParts(config.redis, config, {
     identity: { program: config.command, version: VERSION },
+    requestedId: config.instanceId ?? defaultInstanceId(process.env, hostname(), readMountinfo()),
     expectSidekiq: settings.preset === 'sidekiq',
-    childPid,
+    supervised,
+    endpoint,
     clock,
     log,
   });
+}
+
+function readMountinfo(): string {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** The worker as the platform sees it: it gets the terminal when drain-init holds it, and the OOM score drain-init was given. */
@@ -237,8 +301,9 @@ function spawnWorker(
   config: Config,
   foreground: boolean,
   oomProtection: ReturnType<typeof prepareHost>['oomProtection'],
+  env: Readonly<Record<string, string>> | undefined,
 ): Child {
-  const spawn = (): Child => spawnChild(config.command, config.args, foreground);
+  const spawn = (): Child => spawnChild(config.command, config.args, foreground, env);
   return oomProtection === undefined ? spawn() : oomProtection.spawning(spawn);
 }
 

@@ -156,6 +156,22 @@ export async function waitFor<T>(probe: () => T | undefined, what: string, timeo
   }
 }
 
+/** Polls an async `probe` until it resolves to a value (not undefined), for at most `timeoutMs`; a rejection counts as none. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 10_000,
+  pollMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 /** Lines a recorder.mjs worker wrote: `SIGNAME <monotonic ms>` (and `READY <pid> <ms>` first). */
 export function recorded(file: string): { name: string; at: number }[] {
   if (!existsSync(file)) return [];

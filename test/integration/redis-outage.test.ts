@@ -77,6 +77,7 @@ describe('a 12 s Redis outage under a 10 ms heartbeat and constant state churn',
       const started = startInstanceRecorder(
         connection,
         { instanceId: id, redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: TTL_MS },
+        { token: 'outage', beatEveryMs: INTERVAL_MS },
         log,
         {
           program: 'sidekiq',

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type Config } from '../../src/config/parse.js';
 import { describeEndpoint } from '../../src/redis/url.js';
@@ -28,7 +27,8 @@ describe('Redis options', () => {
   it('turns Redis off and uses the defaults when nothing is set', () => {
     const parsed = config([]);
     expect(parsed.redis).toBeUndefined();
-    expect(parsed.instanceId).toBe(hostname());
+    // Unset: the default, unique per container, is made at start (record/instance-id.ts).
+    expect(parsed.instanceId).toBeUndefined();
     expect(parsed.redisPrefix).toBe('drain-init');
     expect(parsed.heartbeatIntervalMs).toBe(10_000);
     expect(parsed.heartbeatTtlMs).toBe(30_000);
@@ -49,8 +49,8 @@ describe('Redis options', () => {
     expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redis).toBeUndefined();
   });
 
-  it('names the instance after POD_NAME, then the flag or DRAIN_INIT_INSTANCE_ID', () => {
-    expect(config([], { POD_NAME: 'worker-7f9c' }).instanceId).toBe('worker-7f9c');
+  it('takes the instance id from the flag or DRAIN_INIT_INSTANCE_ID; POD_NAME goes into the default', () => {
+    expect(config([], { POD_NAME: 'worker-7f9c' }).instanceId).toBeUndefined();
     expect(config([], { POD_NAME: 'pod', DRAIN_INIT_INSTANCE_ID: 'env' }).instanceId).toBe('env');
     expect(config(['--instance-id=flag'], { DRAIN_INIT_INSTANCE_ID: 'env' }).instanceId).toBe('flag');
   });

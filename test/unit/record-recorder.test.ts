@@ -1,6 +1,6 @@
 // The recorder's pacing on a clock driven by hand and a store made in the test: what it writes and when.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Recorder, type RecordConfig, type RecordStore } from '../../src/record/recorder.js';
+import { Recorder, type BeatReply, type RecordConfig, type RecordStore } from '../../src/record/recorder.js';
 import { captureLogger, FakeClock } from '../helpers/fake.js';
 
 const CONFIG: RecordConfig = {
@@ -26,6 +26,8 @@ const time = (): [string, string] => {
   return [String(Math.floor(ms / 1000)), String((ms % 1000) * 1000)];
 };
 
+const written = (): BeatReply => ({ kind: 'written', time: time(), note: undefined });
+
 const store: RecordStore = {
   ready: () => ready,
   available: true,
@@ -33,9 +35,9 @@ const store: RecordStore = {
   onReady: (listener) => void readyListeners.push(listener),
   write: (fields, nowMs) => {
     writes.push({ fields, nowMs, at: clock.now() - 1_000 });
-    if (autoAnswer) return Promise.resolve(time());
+    if (autoAnswer) return Promise.resolve(written());
     return new Promise((resolve, reject) =>
-      pending.push((failure) => (failure === undefined ? resolve(time()) : reject(failure))),
+      pending.push((failure) => (failure === undefined ? resolve(written()) : reject(failure))),
     );
   },
   time: () => Promise.resolve(time()),
@@ -45,7 +47,8 @@ const store: RecordStore = {
 
 function recorder() {
   const { log, records } = captureLogger();
-  return { recorder: new Recorder(store, CONFIG, log, { program: 'sidekiq', version: '1.0' }, clock), records };
+  const owner = { token: 'own', beatEveryMs: CONFIG.heartbeatIntervalMs };
+  return { recorder: new Recorder(store, CONFIG, owner, log, { program: 'sidekiq', version: '1.0' }, clock), records };
 }
 
 beforeEach(() => {

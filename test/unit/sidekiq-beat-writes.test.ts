@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BeatWriteReader, type SeenCommand } from '../../src/sidekiq/beat-writes.js';
+import { BeatWriteReader, isBeatWrite, type SeenCommand } from '../../src/sidekiq/beat-writes.js';
 import { sidekiqKeys, SIDEKIQ_KEYS } from '../../src/sidekiq/keys.js';
 import { capturedDump, hashAt } from '../fixtures/sidekiq-versions/dumps.js';
 
@@ -92,9 +92,9 @@ describe('the heartbeat writes of a worker', () => {
     ];
     expect(read(reader, others)).toEqual([]);
     expect(reader.end()).toEqual([]);
-    expect(reader.wants('HSET', WORKERS)).toBe(true);
-    expect(reader.wants('HSET', 'some:hash')).toBe(false);
-    expect(reader.wants('SREM', 'processes')).toBe(true);
-    expect(reader.wants('GET', WORKERS)).toBe(false);
+    expect(isBeatWrite(SIDEKIQ_KEYS, 'HSET', WORKERS)).toBe(true);
+    expect(isBeatWrite(SIDEKIQ_KEYS, 'HSET', 'some:hash')).toBe(false);
+    expect(isBeatWrite(SIDEKIQ_KEYS, 'SREM', 'processes')).toBe(true);
+    expect(isBeatWrite(SIDEKIQ_KEYS, 'GET', WORKERS)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { RedisClock, timeReplyMs } from '../../src/record/redis-clock.js';
 import { applyUpdate, initialRecord, recordFields, recordKeys } from '../../src/record/schema.js';
 
 const identity = { program: 'bundle', version: '0.1.0' };
+const OWNER = { token: 'f00d', beatEveryMs: 10_000 };
 
 describe('recordKeys', () => {
   it('puts every key under the prefix', () => {
@@ -15,13 +16,15 @@ describe('recordKeys', () => {
 
 describe('recordFields', () => {
   it('writes the whole record, times moved onto the Redis clock', () => {
-    const record = initialRecord(identity, 1, 'host-a', 100);
+    const record = initialRecord(identity, OWNER, 1, 'host-a', 100);
     expect(recordFields(record, 1_700_000_000_000, 1_700_000_000_500)).toEqual({
       state: 'starting',
       pid: '1',
       program: 'bundle',
       version: '0.1.0',
       hostname: 'host-a',
+      owner: 'f00d',
+      beatEveryMs: '10000',
       startedAt: '1700000000100',
       lastBeat: '1700000000500',
       restarts: '0',
@@ -29,7 +32,7 @@ describe('recordFields', () => {
   });
 
   it('adds the child, exit, stop plan, absolute deadline and jobs once known', () => {
-    let record = initialRecord(identity, 1, 'host-a', 0);
+    let record = initialRecord(identity, OWNER, 1, 'host-a', 0);
     record = applyUpdate(record, { state: 'running', childPid: 42, jobsInFlight: 3 }, 10);
     record = applyUpdate(
       record,
@@ -49,7 +52,7 @@ describe('recordFields', () => {
   });
 
   it('never holds the arguments of the program', () => {
-    const fields = recordFields(initialRecord({ program: 'sidekiq', version: '1' }, 1, 'h', 0), 0, 0);
+    const fields = recordFields(initialRecord({ program: 'sidekiq', version: '1' }, OWNER, 1, 'h', 0), 0, 0);
     expect(Object.values(fields).join(' ')).not.toMatch(/--|password/);
   });
 });
