@@ -4,7 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/parse.js';
-import type { Clock } from '../lib/clock.js';
+import type { Cancel, Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
 import type { SidekiqStats } from '../sidekiq/stats.js';
@@ -21,6 +21,10 @@ export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs
  * room (see ConnectionRoom), so idle connections held open by anyone (slowloris) cannot lock probes out.
  */
 export const MAX_CONNECTIONS = 64;
+/** A connection is closed to make room only once it has been open this long; over the hard cap, the second. */
+const MIN_AGE_TO_CLOSE_MS = 100;
+const HARD_CAP_CONNECTIONS = 4 * MAX_CONNECTIONS;
+const MIN_AGE_TO_CLOSE_OVER_CAP_MS = 10;
 /** A client has this long to send its request headers, and a connection with no request is closed. */
 export const HEADERS_TIMEOUT_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -95,24 +99,24 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
       });
     },
   );
-  const room = new ConnectionRoom(MAX_CONNECTIONS, sources.clock);
-  server.maxRequestsPerSocket = MAX_REQUESTS_PER_SOCKET;
-  server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
-  server.on('connection', (socket: Socket) => {
-    const made = room.admit(socket);
-    if (made === 'evicted')
+  const room = new ConnectionRoom(
+    {
+      capacity: MAX_CONNECTIONS,
+      hardCap: HARD_CAP_CONNECTIONS,
+      minAgeMs: MIN_AGE_TO_CLOSE_MS,
+      minAgeOverCapMs: MIN_AGE_TO_CLOSE_OVER_CAP_MS,
+    },
+    sources.clock,
+    () =>
       warnings.warn(
         'evicted',
         { maxConnections: MAX_CONNECTIONS },
         'probe: too many connections open: the one idle the longest was closed to make room',
-      );
-    else if (made === 'refused')
-      warnings.warn(
-        'drop',
-        { maxConnections: MAX_CONNECTIONS },
-        'probe: connection refused, every open one is being answered',
-      );
-  });
+      ),
+  );
+  server.maxRequestsPerSocket = MAX_REQUESTS_PER_SOCKET;
+  server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
+  server.on('connection', (socket: Socket) => room.admit(socket));
   server.on('request', (request: IncomingMessage, response: ServerResponse) => room.answering(request, response));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => refuseClient(error, socket, warnings));
   server.on('error', (error: Error) => {
@@ -192,40 +196,53 @@ function snapshot(sources: ProbeSources): ProbeSnapshot {
   };
 }
 
+/** Runs `action` once the event loop has read what is pending on the sockets accepted so far. */
+export type AfterPendingReads = (action: () => void) => void;
+
 /**
- * The open connections, and which to close when one more comes than there is room for: never one whose
- * request is being answered; of the others, the one idle the longest (since it connected, or since its
- * last answer). A probe that sends its request at once is answered before many newer connections could
- * push it out, while connections that never finish a request are the first to go.
+ * A connection's data is read in the turn of the event loop after the one that accepted it; a callback set
+ * with setImmediate from a setImmediate runs after that turn's reads.
+ */
+const afterPendingReads: AfterPendingReads = (action) => setImmediate(() => setImmediate(action));
+
+/**
+ * The open connections, and which to close when there are more than there is room for: never one whose
+ * request is being answered, nor one accepted so recently that what it sent has not been read yet (a
+ * probe sends its request with the connection, so it is being answered by then, however many came in the
+ * same burst); of the others, the one idle the longest (since it connected, or since its last answer),
+ * once it has been open `minAgeMs`, or `minAgeOverCapMs` while there are more than `hardCap`, which bounds
+ * how far past the room a flood can push. Connections that never finish a request are the first to go.
  */
 export class ConnectionRoom {
-  readonly #open = new Map<Duplex, { idleSince: number; answering: number }>();
+  readonly #open = new Map<Duplex, { since: number; answering: number; batch: number }>();
+  /** Connections of a batch up to this one have had what they sent read. */
+  #settledBatch = -1;
+  #batch = 0;
+  #settling = false;
+  #trimLater: { readonly atMs: number; readonly cancel: Cancel } | undefined;
 
   constructor(
-    private readonly capacity: number,
-    private readonly clock: Pick<Clock, 'now'>,
+    private readonly limits: {
+      readonly capacity: number;
+      readonly hardCap: number;
+      readonly minAgeMs: number;
+      readonly minAgeOverCapMs: number;
+    },
+    private readonly clock: Clock,
+    /** A connection was closed to make room. */
+    private readonly evicted: () => void,
+    private readonly settle: AfterPendingReads = afterPendingReads,
   ) {}
 
   get size(): number {
     return this.#open.size;
   }
 
-  /** Takes a new connection in, closing another to make room (`evicted`), or closes it when none can go (`refused`). */
-  admit(socket: Duplex): 'admitted' | 'evicted' | 'refused' {
-    let made: 'admitted' | 'evicted' | 'refused' = 'admitted';
-    if (this.#open.size >= this.capacity) {
-      const victim = this.#longestIdle();
-      if (victim === undefined) {
-        socket.destroy();
-        return 'refused';
-      }
-      this.#open.delete(victim);
-      victim.destroy();
-      made = 'evicted';
-    }
-    this.#open.set(socket, { idleSince: this.clock.now(), answering: 0 });
+  admit(socket: Duplex): void {
+    this.#open.set(socket, { since: this.clock.now(), answering: 0, batch: this.#batch });
     socket.once('close', () => this.#open.delete(socket));
-    return made;
+    this.#settleLater();
+    this.#trim();
   }
 
   /** A request of one of the connections is being answered until its response is done. */
@@ -235,18 +252,56 @@ export class ConnectionRoom {
     entry.answering++;
     response.once('close', () => {
       entry.answering--;
-      entry.idleSince = this.clock.now();
+      entry.since = this.clock.now();
     });
   }
 
-  #longestIdle(): Duplex | undefined {
-    let victim: Duplex | undefined;
-    let since = Infinity;
-    for (const [socket, entry] of this.#open) {
-      if (entry.answering === 0 && entry.idleSince < since) {
-        victim = socket;
-        since = entry.idleSince;
+  /** The connections accepted until now count as read once the event loop has read what they sent. */
+  #settleLater(): void {
+    if (this.#settling) return;
+    this.#settling = true;
+    const batch = this.#batch++;
+    this.settle(() => {
+      this.#settling = false;
+      this.#settledBatch = batch;
+      if ([...this.#open.values()].some((entry) => entry.batch > batch)) this.#settleLater();
+      this.#trim();
+    });
+  }
+
+  /** Closes connections until there is room, or until those left are being answered, unread or too young. */
+  #trim(): void {
+    while (this.#open.size > this.limits.capacity) {
+      const minAgeMs = this.#open.size > this.limits.hardCap ? this.limits.minAgeOverCapMs : this.limits.minAgeMs;
+      const victim = this.#longestIdle();
+      if (victim === undefined) return;
+      const [socket, since] = victim;
+      if (this.clock.now() - since < minAgeMs) {
+        this.#trimAt(since + minAgeMs);
+        return;
       }
+      this.#open.delete(socket);
+      socket.destroy();
+      this.evicted();
+    }
+  }
+
+  /** Trims again at `atMs` on the clock, unless a trim is due sooner. */
+  #trimAt(atMs: number): void {
+    if (this.#trimLater !== undefined && this.#trimLater.atMs <= atMs) return;
+    this.#trimLater?.cancel();
+    const cancel = this.clock.schedule(atMs - this.clock.now(), () => {
+      this.#trimLater = undefined;
+      this.#trim();
+    });
+    this.#trimLater = { atMs, cancel };
+  }
+
+  #longestIdle(): [Duplex, number] | undefined {
+    let victim: [Duplex, number] | undefined;
+    for (const [socket, entry] of this.#open) {
+      const candidate = entry.answering === 0 && entry.batch <= this.#settledBatch;
+      if (candidate && (victim === undefined || entry.since < victim[1])) victim = [socket, entry.since];
     }
     return victim;
   }

@@ -1,5 +1,6 @@
 // Hostile clients against the probe endpoint of drain-init as PID 1: garbage bytes, huge headers,
 // 1,000 idle connections, slow clients and request bodies, all at once, while signals keep coming.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -142,42 +143,35 @@ describe('the probe endpoint under slowloris', () => {
   it('answers every probe while 1,000 idle connections are held open, some trickling header bytes', async () => {
     const { run, port } = await startWithProbe(['--', 'sleep', '120']);
     track(run);
-    // The attacker keeps 1,000 connections open: each one closed is opened again at once. One in
-    // four sends a request line and then a header byte every second, never ending its headers.
-    let attacking = true;
-    let opened = 0;
-    const holders: Socket[] = [];
-    const hold = (index: number): void => {
-      if (!attacking) return;
-      opened++;
-      const socket = connect(port, '127.0.0.1', () => {
-        if (index % 4 === 0) slowly(socket, `GET /livez HTTP/1.1\r\nHost: probe\r\nX-${'a'.repeat(100)}`, 1_000);
-      });
-      socket.on('error', () => {});
-      socket.on('close', () => hold(index));
-      holders[index] = socket;
-    };
-    for (let index = 0; index < 1_000; index++) hold(index);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-
-    // As the kubelet probes: a new connection each time, a few a second, for longer than the header timeout.
-    const answers: string[] = [];
-    for (let probe = 0; probe < 24; probe++) {
-      const path = probe % 2 === 0 ? '/livez' : '/';
-      answers.push(
-        await probeRequest(port, path).then(
-          (answer) => `${path} ${answer.status}`,
-          (error: Error) => `${path} ${error.message}`,
-        ),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    // The attacker is a process of its own, as the kubelet is: it keeps 1,000 connections open, opening
+    // each one closed again at once.
+    const attacker = spawn(process.execPath, [`${FIXTURES}slowloris.mjs`, String(port), '1000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    attacker.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const ended = new Promise((resolve) => attacker.once('exit', resolve));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // As the kubelet probes: a new connection each time, a few a second, for longer than the header timeout.
+      const answers: string[] = [];
+      for (let probe = 0; probe < 24; probe++) {
+        const path = probe % 2 === 0 ? '/livez' : '/';
+        answers.push(
+          await probeRequest(port, path).then(
+            (answer) => `${path} ${answer.status}`,
+            (error: Error) => `${path} ${error.message}`,
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(answers).toEqual(Array.from({ length: 24 }, (_, probe) => (probe % 2 === 0 ? '/livez 200' : '/ 200')));
+    } finally {
+      attacker.kill('SIGTERM');
+      await ended;
     }
-    attacking = false;
-    for (const socket of holders) socket.destroy();
-
-    expect(answers).toEqual(Array.from({ length: 24 }, (_, probe) => (probe % 2 === 0 ? '/livez 200' : '/ 200')));
     // The attack was real: connections kept being pushed out and opened again.
-    expect(opened).toBeGreaterThan(1_500);
+    expect(Number(output.trim())).toBeGreaterThan(1_500);
     const evicted = logLines(run.stderr()).filter((line) => String(line.msg).includes('idle the longest'));
     expect(evicted.length).toBeGreaterThan(0);
   }, 60_000);

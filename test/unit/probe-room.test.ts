@@ -11,45 +11,80 @@ function answer(room: ConnectionRoom, socket: PassThrough): () => void {
   return () => response.emit('close');
 }
 
+/** A room whose "the event loop has read what is pending" comes when the test says: `read()`. */
+function room(capacity: number, hardCap: number) {
+  const clock = new FakeClock();
+  let evicted = 0;
+  const pending: (() => void)[] = [];
+  const connections = new ConnectionRoom(
+    { capacity, hardCap, minAgeMs: 100, minAgeOverCapMs: 10 },
+    clock,
+    () => evicted++,
+    (action) => pending.push(action),
+  );
+  const open = (): PassThrough => {
+    const socket = new PassThrough();
+    connections.admit(socket);
+    return socket;
+  };
+  /** One round of reads: what was pending before it is read (a round may ask for another). */
+  const read = (): void => {
+    for (const action of pending.splice(0)) action();
+  };
+  return { clock, connections, open, read, evicted: () => evicted };
+}
+
 describe('the room for connections', () => {
-  it('closes the connection idle the longest to let a new one in, never one being answered', () => {
-    const clock = new FakeClock();
-    const room = new ConnectionRoom(3, clock);
-    const sockets = Array.from({ length: 3 }, () => {
-      const socket = new PassThrough();
-      expect(room.admit(socket)).toBe('admitted');
-      clock.advance(10);
-      return socket;
-    });
-    const [first, second, third] = sockets as [PassThrough, PassThrough, PassThrough];
-    // The oldest is being answered, so the next oldest goes.
-    const done = answer(room, first);
-    expect(room.admit(new PassThrough())).toBe('evicted');
-    expect(second.destroyed).toBe(true);
-    expect(first.destroyed).toBe(false);
-    // Once answered, its idle time counts from its answer: the third, untouched since it connected, goes first.
-    clock.advance(10);
-    done();
-    clock.advance(10);
-    expect(room.admit(new PassThrough())).toBe('evicted');
+  it('closes the connection idle the longest to make room, never one being answered, and never a young one', () => {
+    const { clock, connections, open, read, evicted } = room(2, 10);
+    const first = open();
+    clock.advance(200);
+    const second = open();
+    read();
+    clock.advance(200);
+    const done = answer(connections, first);
+    // Over the room: once what the new one sent is read, the oldest idle goes (the oldest is being answered).
+    const third = open();
+    expect(second.destroyed).toBe(false);
+    read();
+    expect([first.destroyed, second.destroyed, third.destroyed]).toEqual([false, true, false]);
+    // A burst: the new ones are all younger than 100 ms, so they stay until they are not.
+    const burst = [open(), open(), open()];
+    read();
+    read();
+    expect(burst.some((socket) => socket.destroyed)).toBe(false);
+    expect(connections.size).toBe(5);
+    // One of the burst sent its request at once and is being answered: it is never picked.
+    answer(connections, burst[1] ?? new PassThrough());
+    clock.advance(100);
     expect(third.destroyed).toBe(true);
-    expect(first.destroyed).toBe(false);
-    expect(room.size).toBe(3);
+    expect(burst.map((socket) => socket.destroyed)).toEqual([true, false, true]);
+    expect(connections.size).toBe(2);
+    done();
+    expect(evicted()).toBe(4);
   });
 
-  it('refuses a new connection when every open one is being answered, and frees the room of closed ones', async () => {
-    const room = new ConnectionRoom(2, new FakeClock());
-    const [one, two] = [new PassThrough(), new PassThrough()];
-    room.admit(one);
-    room.admit(two);
-    answer(room, one);
-    answer(room, two);
-    const late = new PassThrough();
-    expect(room.admit(late)).toBe('refused');
-    expect(late.destroyed).toBe(true);
-    one.destroy();
+  it('over the hard cap closes idle ones sooner, but never one whose request has not been read yet', async () => {
+    const { clock, connections, open, read, evicted } = room(1, 2);
+    const [one, two] = [open(), open()];
+    read();
+    clock.advance(50);
+    // Over the hard cap: the oldest idle goes at once (older than 10 ms), not when 100 ms old.
+    const three = open();
+    expect([one.destroyed, two.destroyed, three.destroyed]).toEqual([true, false, false]);
+    // A flood over the hard cap: the newest are kept until what they sent is read, old or not.
+    answer(connections, two);
+    const flood = [open(), open(), open()];
+    clock.advance(20);
+    expect(flood.some((socket) => socket.destroyed)).toBe(false);
+    answer(connections, flood[0] ?? new PassThrough());
+    read();
+    expect(flood.some((socket) => socket.destroyed)).toBe(false);
+    read();
+    expect([three.destroyed, ...flood.map((socket) => socket.destroyed)]).toEqual([true, false, true, true]);
+    expect(evicted()).toBe(4);
+    two.destroy();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(room.size).toBe(1);
-    expect(room.admit(new PassThrough())).toBe('admitted');
+    expect(connections.size).toBe(1);
   });
 });
