@@ -45,6 +45,9 @@ export function planEndpoint(wish: EndpointWish): EndpointPlan {
   if (!sameRedis(worker, wish.redis)) {
     return { kind: 'none', reason: `the worker's ${variable} names another Redis than drain-init's: ${fallback}` };
   }
+  // The relay connects to host:port; with Sentinel the primary is only known by asking the sentinels.
+  if (wish.redis.sentinel !== undefined)
+    return { kind: 'none', reason: `the endpoint does not follow a Sentinel failover: ${fallback}` };
   return { kind: 'relay', variable, workerUrl };
 }
 

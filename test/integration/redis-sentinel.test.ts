@@ -67,7 +67,7 @@ describe('Redis Sentinel', () => {
     );
     track(run);
     await until(() => lastBeat(primary), "drain-init's record on the primary", 15_000);
-    expect(await primary.command('CLIENT', 'LIST')).toContain(`name=drain-init:${INSTANCE}`);
+    expect(await primary.command('CLIENT', 'LIST')).toMatch(/ name=drain-init:/);
 
     await primary.stop();
     const promoted = await until(
@@ -86,7 +86,7 @@ describe('Redis Sentinel', () => {
       15_000,
     );
     expect(newer).toBeGreaterThan(afterFailover);
-    expect(await replica.command('CLIENT', 'LIST')).toContain(`name=drain-init:${INSTANCE}`);
+    expect(await replica.command('CLIENT', 'LIST')).toMatch(/ name=drain-init:/);
     const redisUp = await waitForRedisUp(port);
     expect(redisUp).toBe(1);
     const messages = logLines(run.stderr()).map((line) => line.msg);
@@ -120,8 +120,8 @@ describe('Redis Sentinel', () => {
       "drain-init's heartbeat on the new primary",
       15_000,
     );
-    expect(await replica.command('CLIENT', 'LIST')).toContain(`name=drain-init:${INSTANCE}`);
-    expect(await primary.command('CLIENT', 'LIST')).not.toContain(`name=drain-init:${INSTANCE}`);
+    expect(await replica.command('CLIENT', 'LIST')).toMatch(/ name=drain-init:/);
+    expect(await primary.command('CLIENT', 'LIST')).not.toMatch(/ name=drain-init:/);
     expect(await waitForRedisUp(port)).toBe(1);
   }, 90_000);
 });

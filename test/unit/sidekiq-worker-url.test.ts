@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRedisUrl } from '../../src/redis/url.js';
+import { parseRedisUrl, withSentinel } from '../../src/redis/url.js';
 import { planEndpoint, pointedAtEndpoint, workerUrlVariable } from '../../src/sidekiq/worker-url.js';
 
 const REDIS = parseRedisUrl('redis://:secret@redis.internal:6380/2');
@@ -46,5 +46,9 @@ describe("the worker's Redis URL", () => {
     expect(planEndpoint(wish({ REDIS_URL: 'http://x' }))).toMatchObject({
       reason: expect.stringContaining('not a URL the endpoint relays'),
     });
+    const sentinel = withSentinel(REDIS, { sentinels: [{ host: 's1', port: 26379 }], masterName: undefined });
+    expect(
+      planEndpoint({ ...wish({ REDIS_URL: 'redis://:secret@redis.internal:6380/2' }), redis: sentinel }),
+    ).toMatchObject({ kind: 'none', reason: expect.stringContaining('does not follow a Sentinel failover') });
   });
 });
