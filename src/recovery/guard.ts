@@ -28,6 +28,9 @@ import {
 } from './recover.js';
 import type { PoisonRule } from './requeue.js';
 
+/** What the guard reads of the worker in Sidekiq: the watcher's view, its jobs, and a read on demand. */
+export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll'>;
+
 /** How often dead peers are looked for, and a failed recovery of the own record is tried again. */
 export const PEER_SCAN_EVERY_MS = 30_000;
 /** How often the processes holding jobs are checked for their end, and refused acks written again. */
@@ -93,7 +96,7 @@ export class JobGuard {
 
   constructor(
     private readonly connection: RedisConnection,
-    private readonly watcher: SidekiqWatcher,
+    private readonly watcher: WorkerReads,
     private readonly supervised: SupervisedProcesses,
     private readonly settings: GuardSettings,
     private readonly log: Logger,
