@@ -23,6 +23,7 @@ import {
   recoverDeadPeers,
   recoverRecord,
   releaseHeldJob,
+  trimJobDeaths,
   type RecoveryResult,
   type RecoverySettings,
 } from './recover.js';
@@ -80,6 +81,8 @@ export class JobGuard {
   /** Jobs held in the record after worker deaths, going back to their queues one at a time. */
   readonly #quarantine = new Quarantine();
   #putBackRunning = false;
+  /** Where the walk of the deaths hash for counts past the window goes on. */
+  #deathsCursor = '0';
   /** Held jobs whose return Redis refused, each said once. */
   readonly #warnedPutBack = new Set<string>();
   /** Nothing is recorded or mirrored while the record holds jobs of a dead worker or an earlier life. */
@@ -156,6 +159,7 @@ export class JobGuard {
       clock.every(PEER_SCAN_EVERY_MS, () => {
         if (this.#ownPending) void this.#recoverOwn();
         void this.#recoverPeers();
+        void this.#trimDeaths();
       }),
       clock.every(SWEEP_EVERY_MS, () => this.sweep()),
     ];
@@ -348,6 +352,15 @@ export class JobGuard {
     if (this.#standingAside || this.connection.client.status !== 'ready') return;
     const results = await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log);
     for (const result of results) this.#tally(result);
+  }
+
+  async #trimDeaths(): Promise<void> {
+    if (this.#standingAside || this.connection.client.status !== 'ready') return;
+    try {
+      this.#deathsCursor = await trimJobDeaths(this.connection.client, this.#recovery, this.#deathsCursor);
+    } catch (error) {
+      this.connection.commandFailed(error);
+    }
   }
 
   #tally(result: RecoveryResult): void {

@@ -12,6 +12,7 @@ import type { SidekiqKeys } from '../sidekiq/keys.js';
 import { readSidekiq } from '../sidekiq/reader.js';
 import burySource from './bury.lua';
 import releaseSource from './release.lua';
+import trimDeathsSource from './trim-deaths.lua';
 import { deadJobEntry } from './dead-job.js';
 import { recoveryKeys, type RecoveryKeys } from './keys.js';
 import { acquireLock, releaseLock } from './lock.js';
@@ -32,6 +33,9 @@ const DEAD_MAX_JOBS = 10_000;
 const DEAD_TIMEOUT_S = 180 * 24 * 3600;
 const BURY_SCRIPT = new LuaScript(burySource);
 const RELEASE_SCRIPT = new LuaScript(releaseSource);
+const TRIM_DEATHS_SCRIPT = new LuaScript(trimDeathsSource);
+/** Fields of the deaths hash looked at per trim step. */
+const TRIM_DEATHS_COUNT = 1_000;
 
 export interface RecoverySettings {
   /** drain-init's key prefix (--redis-prefix). */
@@ -194,6 +198,17 @@ export async function releaseHeldJob(
   const keys = recoveryKeys(settings.prefix, instanceId);
   const queue = await RELEASE_SCRIPT.run(client, [keys.jobs], [jid, settings.sidekiq.prefix]);
   return typeof queue === 'string' ? queue : undefined;
+}
+
+/**
+ * One step of forgetting deaths older than the window (a job run to its end outside drain-init is never
+ * acked): resolves to the cursor of the next step, '0' once the hash was walked. Rejects when Redis fails.
+ */
+export async function trimJobDeaths(client: Redis, settings: RecoverySettings, cursor: string): Promise<string> {
+  const keys = recoveryKeys(settings.prefix, '');
+  const args = [cursor, String(settings.poison.windowMs), String(TRIM_DEATHS_COUNT)];
+  const reply = await TRIM_DEATHS_SCRIPT.run(client, [keys.deaths], args);
+  return Array.isArray(reply) && typeof reply[0] === 'string' ? reply[0] : '0';
 }
 
 /** Moves each poison job from the record to Sidekiq's Dead set; one that is not a job object stays (logged). */

@@ -1,6 +1,6 @@
 // The job guard's pace, on a FakeClock against a real redis-server: nothing happens before its time, and
 // what is due happens when the clock gets there: the sweep for ended processes, the held jobs going back
-// one at a time, the look for dead peers.
+// one at a time, the look for dead peers and the trim of old death counts.
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
@@ -133,5 +133,18 @@ describe('the job guard on a fake clock', () => {
     await eventually(async () => ((await queue()).length > 0 ? true : undefined), "the peer's job back");
     expect(await queue()).toEqual([jobString('orphan')]);
     expect(guard.jobsRecovered).toBe(1);
+  });
+
+  it('forgets, at the look for dead peers, the deaths counted longer ago than the window', async () => {
+    const clock = new FakeClock();
+    await startGuard(clock);
+    const deaths = recoveryKeys(PREFIX, OWN).deaths;
+    const hour = 3_600_000;
+    await redis().call('HSET', deaths, 'old', `2:${Date.now() - 73 * hour}`, 'recent', `2:${Date.now() - hour}`);
+    await redis().call('HSET', deaths, 'garbage', 'not a count');
+
+    await clock.advanceAsync(PEER_SCAN_EVERY_MS);
+    await eventually(async () => (Number(await redis().call('HLEN', deaths)) === 1 ? true : undefined), 'the trim');
+    expect(await redis().call('HKEYS', deaths)).toEqual(['recent']);
   });
 });
