@@ -4,8 +4,13 @@ import { addonScratchDirs, loadEmbedded } from './embedded.js';
 
 /** The system calls Node does not offer, from drain_init.c. */
 export interface NativeAddon {
-  /** Reaps every exited child except the given pids (the ones Node waits for itself); returns how many. */
+  /**
+   * Reaps every exited child except the given pids (the ones Node waits for itself), which the SIGCHLD
+   * handler protects from now on too; returns how many, the handler's since the last call included.
+   */
   reapOrphans(protectedPids: readonly number[]): number;
+  /** Reaps orphans in the SIGCHLD handler, which passes on to Node only a change of a protected child; call after listening for SIGCHLD. */
+  reapInSignalHandler(): void;
   setChildSubreaper(): void;
   isChildSubreaper(): boolean;
   /** Lets the kernel reclaim the pages of read-only file mappings (the node executable); returns the bytes advised. */

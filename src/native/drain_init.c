@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +53,11 @@ static int reap_if_orphan(pid_t pid, const protected_set *set) {
   return waitpid(pid, &status, WNOHANG) == pid ? 1 : 0;
 }
 
-/* Walks every thread's children list: orphans are re-parented to a thread of ours. */
-static int reap_listed_children(const protected_set *set, bool *listed) {
+/*
+ * Walks every thread's children list (orphans are re-parented to a thread of ours): slow with many
+ * children, as each list is read whole, so only when a zombie Node waits for hides the others.
+ */
+static int reap_listed_children(const protected_set *set) {
   DIR *tasks = opendir("/proc/self/task");
   if (tasks == NULL) return 0;
   int reaped = 0;
@@ -63,7 +68,6 @@ static int reap_listed_children(const protected_set *set, bool *listed) {
     snprintf(path, sizeof path, "/proc/self/task/%s/children", task->d_name);
     FILE *children = fopen(path, "r");
     if (children == NULL) continue;
-    *listed = true;
     long pid;
     while (fscanf(children, "%ld", &pid) == 1) reaped += reap_if_orphan((pid_t)pid, set);
     fclose(children);
@@ -72,21 +76,137 @@ static int reap_listed_children(const protected_set *set, bool *listed) {
   return reaped;
 }
 
-/* Without /proc children lists, peek at waitable children one at a time. */
-static int reap_by_peeking(const protected_set *set) {
+/*
+ * Peeks at the first exited child (of any of our threads) and reaps it by pid unless Node waits for
+ * it: two system calls a zombie, whatever the number of children. Stops at a protected zombie, as
+ * waitid would show it first again, and says so in *hidden.
+ */
+static int reap_by_peeking(const protected_set *set, bool *hidden) {
   int reaped = 0;
   for (;;) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) break;
-    if (info.si_pid == 0 || is_protected(set, info.si_pid)) break;
-    if (reap_if_orphan(info.si_pid, set) == 0) break;
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return reaped;
+    if (is_protected(set, info.si_pid)) {
+      *hidden = true;
+      return reaped;
+    }
+    if (reap_if_orphan(info.si_pid, set) == 0) return reaped;
     reaped++;
   }
-  return reaped;
 }
 
-/* reapOrphans(protectedPids: number[]): number of zombies reaped */
+/*
+ * Reaping in the SIGCHLD handler itself. Node hears of a signal through libuv's signal pipe and a turn
+ * of its event loop, which costs many times the reaping: with orphans exiting one after another, that
+ * was most of drain-init's CPU. The handler reaps the orphans and passes the signal on to the handler it
+ * replaced (libuv's, and so Node) only when a child Node waits for changed state: it exited (libuv reaps
+ * it), stopped or continued (drain-init resumes a suspended worker). After a fork of this process it
+ * reaps nothing and passes every SIGCHLD on until JavaScript gives the pids it protects again: the new
+ * child may be one Node waits for.
+ */
+static atomic_int fork_count;
+/* fork_count when JavaScript last gave the protected pids; -1 while the handler must not reap. */
+static atomic_int forks_known = -1;
+static atomic_int handler_protected[MAX_PROTECTED];
+static atomic_int handler_protected_count;
+static atomic_int reaped_by_handler;
+static struct sigaction replaced_child_action;
+
+static void count_fork(void) { atomic_fetch_add(&fork_count, 1); }
+
+/*
+ * Forks are counted by a pthread_atfork handler, which runs for libuv's fork(). Should a child ever be
+ * made some other way (posix_spawn, vfork), a protected pid would turn up with no fork counted: the
+ * handler then stops reaping for good, and passes every SIGCHLD on as Node's own handler would. So that
+ * such a child is never reaped before that is seen, the handler reaps only while a protected child runs
+ * (none between a worker's exit and its restart).
+ */
+static protected_set last_protected;
+static int forks_at_last_protect;
+static bool forks_uncounted = false;
+
+static void protect_in_handler(const protected_set *set) {
+  int forks = atomic_load(&fork_count);
+  for (size_t i = 0; i < set->count; i++) {
+    if (!is_protected(&last_protected, set->pids[i]) && forks == forks_at_last_protect) forks_uncounted = true;
+  }
+  last_protected = *set;
+  forks_at_last_protect = forks;
+  atomic_store(&forks_known, -1);
+  if (forks_uncounted || set->count == 0) return;
+  for (size_t i = 0; i < set->count; i++) atomic_store(&handler_protected[i], set->pids[i]);
+  atomic_store(&handler_protected_count, (int)set->count);
+  atomic_store(&forks_known, forks);
+}
+
+/* Calls a handler the way the kernel would have. */
+static void call_action(const struct sigaction *action, int signo, siginfo_t *info, void *context) {
+  if (action->sa_flags & SA_SIGINFO) {
+    action->sa_sigaction(signo, info, context);
+  } else if (action->sa_handler != SIG_DFL && action->sa_handler != SIG_IGN) {
+    action->sa_handler(signo);
+  }
+}
+
+/*
+ * True when a protected child has exited, stopped or continued. A stop or continue is consumed (libuv
+ * waits for exits only): the next SIGCHLD is passed on for the next change, not for this one again.
+ */
+static bool protected_child_changed(const protected_set *set) {
+  for (size_t i = 0; i < set->count; i++) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)set->pids[i], &info, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) != 0) continue;
+    if (info.si_pid == 0) continue;
+    if (info.si_code != CLD_EXITED && info.si_code != CLD_KILLED && info.si_code != CLD_DUMPED) {
+      waitid(P_PID, (id_t)set->pids[i], &info, WSTOPPED | WCONTINUED | WNOHANG);
+    }
+    return true;
+  }
+  return false;
+}
+
+static void on_child_signal(int signo, siginfo_t *info, void *context) {
+  int saved = errno;
+  bool pass_on = true;
+  if (atomic_load(&forks_known) == atomic_load(&fork_count)) {
+    protected_set set = {.count = (size_t)atomic_load(&handler_protected_count)};
+    for (size_t i = 0; i < set.count && i < MAX_PROTECTED; i++) set.pids[i] = atomic_load(&handler_protected[i]);
+    bool hidden = false;
+    atomic_fetch_add(&reaped_by_handler, reap_by_peeking(&set, &hidden));
+    pass_on = hidden || protected_child_changed(&set);
+  }
+  errno = saved;
+  if (pass_on) call_action(&replaced_child_action, signo, info, context);
+}
+
+/* reapInSignalHandler(): wraps the SIGCHLD handler now installed (libuv's); call after listening for SIGCHLD. */
+static napi_value reap_in_signal_handler(napi_env env, napi_callback_info cbinfo) {
+  (void)cbinfo;
+  static bool counting_forks = false;
+  if (!counting_forks) {
+    int error = pthread_atfork(count_fork, NULL, NULL);
+    if (error != 0) {
+      errno = error;
+      return throw_errno(env, "pthread_atfork");
+    }
+    counting_forks = true;
+  }
+  struct sigaction current;
+  if (sigaction(SIGCHLD, NULL, &current) != 0) return throw_errno(env, "sigaction");
+  if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_child_signal) return NULL;
+  replaced_child_action = current;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_child_signal;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&action.sa_mask);
+  if (sigaction(SIGCHLD, &action, NULL) != 0) return throw_errno(env, "sigaction");
+  return NULL;
+}
+
+/* reapOrphans(protectedPids: number[]): zombies reaped, here and by the SIGCHLD handler since the last call */
 static napi_value reap_orphans(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 1;
   napi_value argv[1];
@@ -106,10 +226,12 @@ static napi_value reap_orphans(napi_env env, napi_callback_info cbinfo) {
     napi_get_element(env, argv[0], i, &element);
     if (napi_get_value_int32(env, element, &pid) == napi_ok) set.pids[set.count++] = pid;
   }
+  protect_in_handler(&set);
 
-  bool listed = false;
-  int reaped = reap_listed_children(&set, &listed);
-  if (!listed) reaped += reap_by_peeking(&set);
+  bool hidden = false;
+  int reaped = reap_by_peeking(&set, &hidden);
+  if (hidden) reaped += reap_listed_children(&set);
+  reaped += atomic_exchange(&reaped_by_handler, 0);
 
   napi_value result;
   napi_create_int32(env, reaped, &result);
@@ -349,6 +471,7 @@ static napi_value forward_realtime_signals(napi_env env, napi_callback_info cbin
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"reapOrphans", NULL, reap_orphans, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"reapInSignalHandler", NULL, reap_in_signal_handler, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isChildSubreaper", NULL, is_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimResidentSet", NULL, trim_resident_set, NULL, NULL, NULL, napi_enumerable, NULL},

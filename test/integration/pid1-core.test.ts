@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   CLI,
   FIXTURES,
+  ROOT,
   killedAfterEach,
   logLines,
   recorded,
@@ -181,6 +183,27 @@ describe('zombies', () => {
     const result = await run.done;
     const exit = logLines(result.stderr).find((line) => line.msg === 'child killed by signal');
     expect(exit?.zombiesReaped).toBeGreaterThanOrEqual(1000);
+  });
+
+  it.each([true, false])(
+    'sees the exit of each of 30 workers restarted at once, which the SIGCHLD handler must leave to Node (PID 1: %s)',
+    async (asPid1) => {
+      const args = ['-s', '--restart', 'always', '--restart-delay', '10ms', '--restart-max-delay', '10ms'];
+      const run = start([...args, '--', 'sh', '-c', '(sleep 0.05 &); exit 0'], { asPid1 });
+      const started = () => logLines(run.stderr()).filter((line) => line.msg === 'started child').length;
+      await waitFor(() => started() >= 30 || undefined, '30 workers', 30_000);
+      process.kill(await run.pid(), 'SIGTERM');
+      expect((await run.done).code).toBe(0);
+    },
+  );
+
+  it('the SIGCHLD handler leaves to Node a child Node spawns while the handler reaps', () => {
+    // It counts forks: without that, it would reap the new child before Node knew to protect it.
+    const result = spawnSync(process.execPath, [`${FIXTURES}reap-spawn.mjs`, `${ROOT}dist/drain_init.node`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.stdout).toBe(`${Array(20).fill(3).join(',')}\n`);
   });
 
   it('reaps orphans when not PID 1 with -s, and warns without it', async () => {
