@@ -25,8 +25,15 @@ export interface NativeAddon {
   execInForeground(file: string, args: readonly string[], errorFd: number): void;
   /** Lets a real fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) kill drain-init though it handles those signals when sent with kill. */
   guardFaultSignals(): void;
-  /** Forwards SIGRTMIN..SIGRTMAX to target (a pid, or a process group as a negative number) from their handler; 0 drops them. */
-  forwardRealtimeSignals(target: number): void;
+  /**
+   * Forwards each received signal of the routes as the sent one from its signal handler, and SIGRTMIN..SIGRTMAX
+   * unchanged, to the target; an empty list stops it. Call after listening for them and after guardFaultSignals.
+   */
+  forwardSignals(routes: readonly (readonly [received: number, sent: number])[]): void;
+  /** Where forwardSignals sends: a pid, a process group as a negative number, or 0 for nowhere. */
+  setForwardTarget(target: number): void;
+  /** How many times the signal handler has forwarded this received signal. */
+  forwardedCount(received: number): number;
 }
 
 /** Copied beside the bundle (dist/drain-init.mjs) by the build, and an asset of the single executable. */

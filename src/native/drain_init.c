@@ -2,7 +2,8 @@
  * The few system calls Node does not offer a PID 1: reaping orphans without
  * touching the children Node itself waits for, the child-subreaper flag, handing
  * the terminal to the worker, telling a real fault from a signal sent with kill,
- * and forwarding the real-time signals Node cannot listen for.
+ * and forwarding signals from the signal handler (the real-time ones Node cannot
+ * listen for too).
  */
 #include <node_api.h>
 
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -434,38 +436,127 @@ static napi_value guard_fault_signals(napi_env env, napi_callback_info cbinfo) {
 }
 
 /*
- * Real-time signals (SIGRTMIN..SIGRTMAX): Node cannot listen for them, so they are forwarded from the
- * signal handler itself (kill is async-signal-safe), to a pid or, negative, a process group.
+ * Forwarding from the signal handler itself (kill is async-signal-safe): a signal reaches the worker as
+ * soon as it reaches drain-init, with no turn of Node's event loop, as from tini. JavaScript still hears
+ * of each one afterwards, through the handler replaced (libuv's), to log and count it: forwardedCount
+ * says whether the handler sent it. A route maps a received signal to the one sent (--rewrite); a signal
+ * without one (those that start a stop, those dropped) is left to JavaScript. The real-time signals,
+ * which Node cannot listen for, are always forwarded unchanged. Never forwarded: a fault the kernel
+ * raised (si_code > 0; the fault guard makes it kill drain-init) and drain-init's own abort().
  */
-static volatile sig_atomic_t realtime_target = 0;
+static volatile sig_atomic_t forward_target = 0;
+static atomic_int forward_routes[NSIG];
+static atomic_uint forwarded_counts[NSIG];
+static struct sigaction replaced_forward_actions[NSIG];
 
-static void forward_realtime(int signo) {
-  pid_t target = realtime_target;
-  int saved = errno;
-  if (target != 0) kill(target, signo);
-  errno = saved;
+static bool is_fault_signal(int signo) {
+  for (size_t i = 0; i < sizeof FAULT_SIGNALS / sizeof FAULT_SIGNALS[0]; i++) {
+    if (FAULT_SIGNALS[i] == signo) return true;
+  }
+  return false;
 }
 
-/* forwardRealtimeSignals(target): from now on to target; 0 drops them (they never kill drain-init). */
-static napi_value forward_realtime_signals(napi_env env, napi_callback_info cbinfo) {
+/*
+ * Handlers of two signals can run at once on two threads: one at a time forwards and then tells Node
+ * (the handler replaced, libuv's), so that Node's log has them in the order the worker got them. The
+ * count goes up before, so that forwardedCount is right when Node reads it (but for a kill that fails as
+ * the worker has just been reaped).
+ */
+static atomic_flag forwarding = ATOMIC_FLAG_INIT;
+
+static void on_forwarded_signal(int signo, siginfo_t *info, void *context) {
+  int saved = errno;
+  while (atomic_flag_test_and_set_explicit(&forwarding, memory_order_acquire)) sched_yield();
+  int sent = atomic_load(&forward_routes[signo]);
+  pid_t target = forward_target;
+  bool fault = info->si_code > 0 && is_fault_signal(signo);
+  bool own_abort = signo == SIGABRT && info->si_code <= 0 && info->si_pid == getpid();
+  if (sent != 0 && target != 0 && !fault && !own_abort) {
+    atomic_fetch_add(&forwarded_counts[signo], 1);
+    kill(target, sent);
+  }
+  errno = saved;
+  call_action(&replaced_forward_actions[signo], signo, info, context);
+  atomic_flag_clear_explicit(&forwarding, memory_order_release);
+}
+
+static int handle_forwarded(int signo) {
+  struct sigaction current;
+  if (sigaction(signo, NULL, &current) != 0) return -1;
+  if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_forwarded_signal) return 0;
+  replaced_forward_actions[signo] = current;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_forwarded_signal;
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&action.sa_mask);
+  return sigaction(signo, &action, NULL);
+}
+
+/*
+ * forwardSignals(routes: [received, sent][]): from now on these signals, and the real-time ones, are
+ * forwarded from the handler; an empty list stops all of it. Call after listening for the signals, and
+ * after guardFaultSignals.
+ */
+static napi_value forward_signals(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_array = false;
+  uint32_t count = 0;
+  napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, NULL, "forwardSignals expects an array of [received, sent] pairs");
+    return NULL;
+  }
+  napi_get_array_length(env, argv[0], &count);
+  for (int signo = 1; signo < NSIG; signo++) atomic_store(&forward_routes[signo], 0);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value pair, value;
+    int32_t received = 0, sent = 0;
+    napi_get_element(env, argv[0], i, &pair);
+    if (napi_get_element(env, pair, 0, &value) != napi_ok || napi_get_value_int32(env, value, &received) != napi_ok ||
+        napi_get_element(env, pair, 1, &value) != napi_ok || napi_get_value_int32(env, value, &sent) != napi_ok ||
+        received < 1 || received >= NSIG || sent < 0 || sent >= NSIG) {
+      napi_throw_range_error(env, NULL, "forwardSignals: each route is a pair of signal numbers");
+      return NULL;
+    }
+    atomic_store(&forward_routes[received], sent);
+    if (handle_forwarded(received) != 0) return throw_errno(env, "sigaction");
+  }
+  for (int signo = SIGRTMIN; signo <= SIGRTMAX; signo++) {
+    if (count > 0) atomic_store(&forward_routes[signo], signo);
+    if (handle_forwarded(signo) != 0) return throw_errno(env, "sigaction");
+  }
+  return NULL;
+}
+
+/* setForwardTarget(target): a pid, a process group as a negative number, or 0 to forward nothing. */
+static napi_value set_forward_target(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t target = 0;
   napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &target) != napi_ok) {
-    napi_throw_type_error(env, NULL, "forwardRealtimeSignals expects a pid");
+    napi_throw_type_error(env, NULL, "setForwardTarget expects a pid");
     return NULL;
   }
-  realtime_target = target;
-  struct sigaction action;
-  memset(&action, 0, sizeof action);
-  action.sa_handler = forward_realtime;
-  action.sa_flags = SA_RESTART;
-  sigfillset(&action.sa_mask);
-  for (int signo = SIGRTMIN; signo <= SIGRTMAX; signo++) {
-    if (sigaction(signo, &action, NULL) != 0) return throw_errno(env, "sigaction");
-  }
+  forward_target = target;
   return NULL;
+}
+
+/* forwardedCount(received): how many times the handler has forwarded this signal so far. */
+static napi_value forwarded_count(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t signo = 0;
+  napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &signo) != napi_ok || signo < 1 || signo >= NSIG) {
+    napi_throw_type_error(env, NULL, "forwardedCount expects a signal number");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_uint32(env, atomic_load(&forwarded_counts[signo]), &result);
+  return result;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -478,7 +569,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ownsTerminal", NULL, owns_terminal, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execInForeground", NULL, exec_in_foreground, NULL, NULL, NULL, napi_enumerable, NULL},
       {"guardFaultSignals", NULL, guard_fault_signals, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"forwardRealtimeSignals", NULL, forward_realtime_signals, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"forwardSignals", NULL, forward_signals, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setForwardTarget", NULL, set_forward_target, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"forwardedCount", NULL, forwarded_count, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

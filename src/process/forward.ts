@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import { startsStop } from '../stop/sequence.js';
 import { FORWARDED_SIGNALS, signalName, signalNumber } from './signals.js';
 
 export interface ForwardOptions {
@@ -14,20 +15,46 @@ export interface ForwardOptions {
 export interface NativeSignals {
   /** Lets a real fault kill drain-init, though it handles SIGSEGV and the like when sent with kill. */
   guardFaultSignals(): void;
-  /** Forwards the real-time signals, which Node cannot listen for, to a pid (negative: a group); 0 drops them. */
-  forwardRealtimeSignals(target: number): void;
+  /** Forwards these signals (received, sent) and the real-time ones from the signal handler; [] stops it. */
+  forwardSignals(routes: readonly (readonly [received: number, sent: number])[]): void;
+  /** Where the handler forwards to: a pid, a group as a negative number, 0 nowhere. */
+  setForwardTarget(target: number): void;
+  /** How many times the handler has forwarded this received signal. */
+  forwardedCount(received: number): number;
 }
 
 /**
  * Decides what a received signal (after rewriting) does. Returns true when it took the signal
- * over (the stop sequence does this for TERM and INT); otherwise the signal is forwarded.
+ * over (the stop sequence does this for TERM and INT); otherwise the signal is forwarded. It may take
+ * over only the signals that start a stop (startsStop): every other one is forwarded by the native
+ * handler before it is asked.
  */
 export type SignalInterceptor = (signal: number) => boolean;
 
-/** Installs a handler for every catchable signal and passes each one on to the child. */
+/**
+ * The signals passed on from the signal handler, before JavaScript hears of them, as [received, sent]:
+ * all but those --rewrite drops and those the interceptor may take over (the stop signals, after rewriting).
+ */
+export function nativeRoutes(
+  signals: readonly number[],
+  rewrite: ReadonlyMap<number, number>,
+): [received: number, sent: number][] {
+  return signals.flatMap((received): [number, number][] => {
+    const sent = rewrite.get(received) ?? received;
+    return sent === 0 || startsStop(sent) ? [] : [[received, sent]];
+  });
+}
+
+/**
+ * Installs a handler for every catchable signal and passes each one on to the child. With the native
+ * addon the signal handler forwards them itself, as fast as tini, and JavaScript only logs and counts
+ * them afterwards; the signals that may start a stop always go through JavaScript.
+ */
 export class SignalForwarder {
   readonly #handlers = new Map<NodeJS.Signals, () => void>();
   readonly #forwardedCounts = new Map<NodeJS.Signals, number>();
+  /** Received signals the native handler forwards, with how many of its forwards were accounted for so far. */
+  readonly #nativelyForwarded = new Map<number, number>();
   #childPid: number | undefined;
 
   constructor(
@@ -47,25 +74,35 @@ export class SignalForwarder {
       this.#handlers.set(name, handler);
       process.on(name, handler);
     }
-    this.options.native?.guardFaultSignals();
+    const { native } = this.options;
+    if (native === undefined) return;
+    native.guardFaultSignals();
+    const routes = nativeRoutes(FORWARDED_SIGNALS.map(signalNumber), this.options.rewrite);
+    native.forwardSignals(routes);
+    for (const [received] of routes) this.#nativelyForwarded.set(received, native.forwardedCount(received));
   }
 
   uninstall(): void {
+    this.options.native?.forwardSignals([]);
+    this.#nativelyForwarded.clear();
     for (const [name, handler] of this.#handlers) process.off(name, handler);
     this.#handlers.clear();
   }
 
   attach(childPid: number | undefined): void {
     this.#childPid = childPid;
-    const target = childPid === undefined ? 0 : this.options.processGroup ? -childPid : childPid;
-    this.options.native?.forwardRealtimeSignals(target);
+    this.options.native?.setForwardTarget(childPid === undefined ? 0 : this.#target(childPid));
+  }
+
+  #target(childPid: number, group = this.options.processGroup): number {
+    return group ? -childPid : childPid;
   }
 
   /** Sends a signal to the child, or to its process group with -g (or when `group` says so). */
   send(signal: number, group = this.options.processGroup): boolean {
     const pid = this.#childPid;
     if (pid === undefined) return false;
-    return this.sendTo(group ? -pid : pid, signal);
+    return this.sendTo(this.#target(pid, group), signal);
   }
 
   /** Sends a signal to one process (or a group, as a negative pid) of the supervised tree. */
@@ -90,7 +127,9 @@ export class SignalForwarder {
       this.log.info({ signal: name }, 'received signal, dropped by --rewrite');
       return;
     }
-    if (this.intercept(signal)) return;
+    // The handler forwards nothing before the child's pid is known (from spawn to attach): JS does then.
+    const byHandler = this.#forwardedByHandler(received);
+    if (!byHandler && this.intercept(signal)) return;
     const sent = signalName(signal);
     const fields = {
       signal: name,
@@ -98,11 +137,19 @@ export class SignalForwarder {
       childPid: this.#childPid,
       processGroup: this.options.processGroup,
     };
-    if (this.send(signal)) {
+    if (byHandler || this.send(signal)) {
       this.#forwardedCounts.set(sent, (this.#forwardedCounts.get(sent) ?? 0) + 1);
       this.log.info(fields, 'forwarded signal');
     } else {
       this.log.info(fields, 'received signal, no child to forward it to');
     }
+  }
+
+  /** Whether the signal handler forwarded this signal: each of its forwards is accounted for once, in order. */
+  #forwardedByHandler(received: number): boolean {
+    const accounted = this.#nativelyForwarded.get(received);
+    if (accounted === undefined || (this.options.native?.forwardedCount(received) ?? 0) <= accounted) return false;
+    this.#nativelyForwarded.set(received, accounted + 1);
+    return true;
   }
 }
