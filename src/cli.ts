@@ -1,12 +1,11 @@
 import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
 import { createLogger } from './log/logger.js';
-import { FOREGROUND_EXEC, execInForeground } from './process/terminal.js';
+import { prepareSpawning } from './process/child.js';
 import { supervise } from './supervisor.js';
 import { VERSION } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === FOREGROUND_EXEC) return execInForeground(argv.slice(1));
   let parsed;
   try {
     parsed = parseConfig(argv, process.env);
@@ -26,6 +25,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { config } = parsed;
   const log = createLogger(config.logLevel, config.logFormat);
   log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
+  prepareSpawning(log);
   return supervise(config, log);
 }
 

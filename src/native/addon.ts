@@ -17,12 +17,8 @@ export interface NativeAddon {
   trimResidentSet(): number;
   /** True when fd is a terminal whose foreground process group is drain-init's own. */
   ownsTerminal(fd: number): boolean;
-  /**
-   * Leads a new process group, makes it the foreground of stdin's terminal and execs the command
-   * (PATH searched, default signal handling); errorFd is closed by the exec. Throws only when it failed,
-   * with the errno name as the error's code.
-   */
-  execInForeground(file: string, args: readonly string[], errorFd: number): void;
+  /** Where a new process can exec the exec helper from (exec_helper.c): /proc/self/fd/N of a memfd. */
+  execHelperPath(): string;
   /** Lets a real fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) kill drain-init though it handles those signals when sent with kill. */
   guardFaultSignals(): void;
   /**
@@ -39,8 +35,18 @@ export interface NativeAddon {
 /** Copied beside the bundle (dist/drain-init.mjs) by the build, and an asset of the single executable. */
 const ADDON_FILE = 'drain_init.node';
 
-/** Loads the addon; `path` is the file it was loaded from (removed already when it came from the executable). */
+let loaded: { addon: NativeAddon; path: string } | undefined;
+
+/**
+ * Loads the addon, once: every caller shares its state (signal handlers, the exec helper). `path` is the
+ * file it was loaded from (removed already when it came from the executable).
+ */
 export function loadAddon(): { addon: NativeAddon; path: string } {
+  loaded ??= load();
+  return loaded;
+}
+
+function load(): { addon: NativeAddon; path: string } {
   if (isSea()) return loadEmbedded(ADDON_FILE, dlopen, addonScratchDirs(process.env));
   const path = fileURLToPath(new URL(`./${ADDON_FILE}`, import.meta.url));
   return { addon: dlopen(path), path };

@@ -1,9 +1,9 @@
 /*
  * The few system calls Node does not offer a PID 1: reaping orphans without
- * touching the children Node itself waits for, the child-subreaper flag, handing
- * the terminal to the worker, telling a real fault from a signal sent with kill,
- * and forwarding signals from the signal handler (the real-time ones Node cannot
- * listen for too).
+ * touching the children Node itself waits for, the child-subreaper flag, telling
+ * a real fault from a signal sent with kill, forwarding signals from the signal
+ * handler (the real-time ones Node cannot listen for too), and the exec helper
+ * that starts the worker with the signal state drain-init inherited.
  */
 #include <node_api.h>
 
@@ -302,93 +302,6 @@ static napi_value owns_terminal(napi_env env, napi_callback_info cbinfo) {
   return result;
 }
 
-static char *string_value(napi_env env, napi_value value) {
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
-  char *text = malloc(length + 1);
-  if (text != NULL) napi_get_value_string_utf8(env, value, text, length + 1, &length);
-  return text;
-}
-
-/* The signal state libuv gives every child it spawns: default dispositions, nothing blocked. */
-static void reset_signals(void) {
-  struct sigaction action;
-  memset(&action, 0, sizeof action);
-  action.sa_handler = SIG_DFL;
-  for (int signo = 1; signo < NSIG; signo++) {
-    if (signo != SIGKILL && signo != SIGSTOP) sigaction(signo, &action, NULL);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  pthread_sigmask(SIG_SETMASK, &none, NULL);
-}
-
-/* Makes this process's group the foreground of stdin's terminal; a failure leaves the worker without it. */
-static void take_foreground(void) {
-  /* A process outside the foreground group that calls tcsetpgrp gets SIGTTOU, unless it blocks it. */
-  sigset_t ttou, saved;
-  sigemptyset(&ttou);
-  sigaddset(&ttou, SIGTTOU);
-  pthread_sigmask(SIG_BLOCK, &ttou, &saved);
-  /* ENOTTY, ENXIO: the terminal is gone since drain-init looked, and the worker runs as without one. */
-  if (tcsetpgrp(STDIN_FILENO, getpgrp()) != 0 && errno != ENOTTY && errno != ENXIO) {
-    dprintf(STDERR_FILENO, "drain-init: the worker does not get the terminal: tcsetpgrp: %s\n", strerror(errno));
-  }
-  pthread_sigmask(SIG_SETMASK, &saved, NULL);
-}
-
-/*
- * Node marks stdio close-on-exec, and reopens a terminal non-blocking: the command gets it inherited
- * and blocking, as libuv gives it to any child it spawns.
- */
-static void inherit_stdio(void) {
-  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-    int fd_flags = fcntl(fd, F_GETFD);
-    if (fd_flags != -1) fcntl(fd, F_SETFD, fd_flags & ~FD_CLOEXEC);
-    int status_flags = fcntl(fd, F_GETFL);
-    if (status_flags != -1) fcntl(fd, F_SETFL, status_flags & ~O_NONBLOCK);
-  }
-}
-
-/*
- * execInForeground(file, args, errorFd): makes this process the leader of a new process group and that
- * group the terminal's foreground (stdin's), then execs file with args, searching PATH. errorFd is closed
- * by a successful exec. Returns only when exec failed, by throwing with the errno name as its code.
- */
-static napi_value exec_in_foreground(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, cbinfo, &argc, argv, NULL, NULL);
-  bool is_array = false;
-  uint32_t count = 0;
-  int32_t error_fd = -1;
-  if (argc < 3 || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_value_int32(env, argv[2], &error_fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "execInForeground expects a file, an array of arguments and a file descriptor");
-    return NULL;
-  }
-  if (setpgid(0, 0) != 0) return throw_errno(env, "setpgid");
-  take_foreground();
-
-  napi_get_array_length(env, argv[1], &count);
-  char **args = calloc(count + 2, sizeof *args);
-  if (args == NULL) return throw_errno(env, "execInForeground");
-  args[0] = string_value(env, argv[0]);
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value element;
-    napi_get_element(env, argv[1], i, &element);
-    args[i + 1] = string_value(env, element);
-  }
-  reset_signals();
-  inherit_stdio();
-  fcntl(error_fd, F_SETFD, FD_CLOEXEC);
-  execvp(args[0], args);
-  int exec_error = errno;
-  for (uint32_t i = 0; i <= count; i++) free(args[i]);
-  free(args);
-  errno = exec_error;
-  return throw_errno(env, "exec");
-}
-
 /*
  * Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) that drain-init forwards when they are sent
  * with kill. A handler that returns from a real fault re-runs the faulting instruction forever: Node
@@ -559,6 +472,75 @@ static napi_value forwarded_count(napi_env env, napi_callback_info cbinfo) {
   return result;
 }
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* The exec helper (exec_helper.c), built for this architecture by binding.gyp, carried in the addon. */
+__asm__(".section .rodata\n"
+        ".balign 16\n"
+        "exec_helper_start:\n"
+        ".incbin \"exec_helper\"\n"
+        "exec_helper_end:\n"
+        ".previous\n");
+extern const unsigned char exec_helper_start[] __attribute__((visibility("hidden")));
+extern const unsigned char exec_helper_end[] __attribute__((visibility("hidden")));
+
+static int exec_helper_fd = -1;
+
+/* A sealed memfd holding the exec helper, executable (MFD_EXEC: where vm.memfd_noexec asks for it). */
+static int make_exec_helper_fd(void) {
+  int fd = memfd_create("drain-init-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create("drain-init-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  for (const unsigned char *at = exec_helper_start; at < exec_helper_end;) {
+    ssize_t written = write(fd, at, (size_t)(exec_helper_end - at));
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      int error = written < 0 ? errno : EIO;
+      close(fd);
+      errno = error;
+      return -1;
+    }
+    at += written;
+  }
+  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  /* Above the descriptors a new process gets from libuv (stdio and the exec error pipe, 0 to 3). */
+  if (fd <= STDERR_FILENO + 1) {
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    int error = errno;
+    close(fd);
+    errno = error;
+    fd = high;
+  }
+  return fd;
+}
+
+/*
+ * execHelperPath(): where a new process can exec the helper from: /proc/self/fd/N, a memfd drain-init
+ * keeps open (close-on-exec: the helper's own exec closes it). Made on the first call.
+ */
+static napi_value exec_helper_path(napi_env env, napi_callback_info cbinfo) {
+  (void)cbinfo;
+  char path[sizeof "/proc/self/fd/" + 11];
+  if (exec_helper_fd < 0) {
+    int fd = make_exec_helper_fd();
+    if (fd < 0) return throw_errno(env, "memfd_create");
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (access(path, X_OK) != 0) {
+      int error = errno;
+      close(fd);
+      errno = error;
+      return throw_errno(env, path);
+    }
+    exec_helper_fd = fd;
+  }
+  snprintf(path, sizeof path, "/proc/self/fd/%d", exec_helper_fd);
+  napi_value result;
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"reapOrphans", NULL, reap_orphans, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -567,14 +549,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"isChildSubreaper", NULL, is_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"trimResidentSet", NULL, trim_resident_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ownsTerminal", NULL, owns_terminal, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"execInForeground", NULL, exec_in_foreground, NULL, NULL, NULL, napi_enumerable, NULL},
       {"guardFaultSignals", NULL, guard_fault_signals, NULL, NULL, NULL, napi_enumerable, NULL},
       {"forwardSignals", NULL, forward_signals, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setForwardTarget", NULL, set_forward_target, NULL, NULL, NULL, napi_enumerable, NULL},
       {"forwardedCount", NULL, forwarded_count, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"execHelperPath", NULL, exec_helper_path, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+

@@ -33,6 +33,14 @@ describe(`the ${process.arch} binary`, () => {
     expect(log.find((line) => line.msg === 'child exited')).toMatchObject({ exitCode: 0, zombiesReaped: 5 });
   });
 
+  it('gives the worker the signal state its launcher hands over, through the exec helper of its embedded addon', async () => {
+    const { code, stdout } = await runAsPid1('', [BINARY, '--', 'grep', '-E', '^Sig(Blk|Ign)', '/proc/self/status'], {
+      _DRAIN_INIT_INHERITED_SIGNALS: '0000000000000200:0000000000000001',
+    });
+    expect(code).toBe(0);
+    expect(stdout).toBe('SigBlk:\t0000000000000200\nSigIgn:\t0000000000000001\n');
+  });
+
   it('with /tmp read-only, writes the addon to TMPDIR', async () => {
     const mounts = 'mount -t tmpfs -o ro tmpfs /tmp; mkdir -p /run/scratch && mount -t tmpfs tmpfs /run/scratch;';
     const { log } = await runAsPid1(mounts, [BINARY, '--log-level', 'debug', '--', ...LEAVE_ORPHANS], {

@@ -1,16 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { processState } from '../../src/process/proc-state.js';
-import { CLI, FIXTURES, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
+import { BIN, CLI, FIXTURES, compiledFixture, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
 
 const ON_PTY = `${FIXTURES}on-pty.py`;
 const track = killedAfterEach();
 
-/** drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal (docker run -it). */
-function onTerminal(args: readonly string[], controlling = true): Run {
+/**
+ * drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal
+ * (docker run -it), started by `launcher` if given.
+ */
+function onTerminal(args: readonly string[], controlling = true, launcher: readonly string[] = []): Run {
   const pty = [ON_PTY, ...(controlling ? [] : ['--no-ctty']), '--'];
   return track(
-    startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', process.execPath, CLI, ...args], {
+    startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', ...launcher, BIN, ...args], {
       asPid1: false,
     }),
   );
@@ -59,6 +62,17 @@ describe('on a terminal (docker run -it), as PID 1', () => {
     expect(group).toBe(pid);
     expect(foreground).toBe(pid);
     expect(inDrainInitsSession).toBe('True');
+  });
+
+  it('gives the worker the signal mask drain-init was started with, through the same exec helper', async () => {
+    const blockedUsr1 = (1 << 9).toString(16).padStart(16, '0');
+    const probe =
+      'import os, re; blk = re.search(r"SigBlk:\\s*(\\w+)", open("/proc/self/status").read()).group(1); ' +
+      'print("FG", os.getpid() == os.tcgetpgrp(0), blk)';
+    const launcher = [compiledFixture('signal-state'), 'with', blockedUsr1, '0', '--'];
+    const result = await onTerminal(['--', 'python3', '-c', probe], true, launcher).done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`FG True ${blockedUsr1}`);
   });
 
   it('sends Ctrl-C to the worker, not to drain-init', async () => {
