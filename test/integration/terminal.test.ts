@@ -8,7 +8,8 @@ const track = killedAfterEach();
 
 /**
  * drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal
- * (docker run -it), started by `launcher` if given.
+ * (docker run -it), started by `launcher` if given. It runs as bin/drain-init, as a user runs it, which
+ * hands over the signal state it was started with (node dist/main.mjs alone would not).
  */
 function onTerminal(args: readonly string[], controlling = true, launcher: readonly string[] = []): Run {
   const pty = [ON_PTY, ...(controlling ? [] : ['--no-ctty']), '--'];
