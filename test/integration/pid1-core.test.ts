@@ -235,7 +235,8 @@ describe('zombies', () => {
       const started = () => logLines(run.stderr()).filter((line) => line.msg === 'started child').length;
       await waitFor(() => started() >= 30 || undefined, '30 workers', 30_000);
       process.kill(await run.pid(), 'SIGTERM');
-      expect((await run.done).code).toBe(0);
+      // The TERM finds a worker waiting for its restart (0), or one running, which it ends (143).
+      expect([0, 143]).toContain((await run.done).code);
     },
   );
 
