@@ -12,3 +12,5 @@ node scripts/bench/stop.ts
 node scripts/bench/redis-beat.ts
 node scripts/bench/chaos.ts
 node scripts/bench/probe.ts
+node scripts/bench/relay.ts
+node scripts/bench/release.ts

@@ -1,8 +1,9 @@
+import { isatty } from 'node:tty';
 import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
-import { createLogger } from './log/logger.js';
+import { createLogger, loggingFor } from './log/logger.js';
 import { prepareSpawning } from './process/child.js';
-import { supervise } from './supervisor.js';
+import { supervise } from './supervisor/supervise.js';
 import { VERSION } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -23,7 +24,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const { config } = parsed;
-  const log = createLogger(config.logLevel, config.logFormat);
+  const { level, format } = loggingFor(config, isatty(2));
+  const log = createLogger(level, format);
   log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
   prepareSpawning(log);
   return supervise(config, log);

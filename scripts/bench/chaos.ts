@@ -1,11 +1,11 @@
 /**
- * Benchmark of "no job lost": the chaos run of test/integration/recovery-chaos.test.ts under tini and under
- * drain-init, one after the other in one run, each with the same jobs and kill moments (same seed): 200
- * SleepJobs of 0.5 to 5 s on a real Sidekiq 6.4.1 (-c 10, real redis-server), the worker SIGKILLed five
- * times 1 to 8 s after it registered, the init started again after each exit (as a platform restarts a
- * container; drain-init with the same --instance-id), then left to finish. Then drain-init once more with
- * Sidekiq's heartbeat shortened to 1 s (SIDEKIQ_BEAT_SECONDS, which the test app applies to Sidekiq's
- * BEAT_PAUSE), the way to shrink the window of jobs Redis never showed running.
+ * Benchmark of "no job lost": the chaos run of test/integration/recovery-chaos.test.ts under tini, under
+ * drain-init with its heartbeat mirror alone (--redis-endpoint off) and under drain-init with its Redis
+ * endpoint, one after the other in one run, each with the same jobs and kill moments (same seed): 200
+ * SleepJobs of 0.3 to 3 s on a real Sidekiq 6.4.1 (-c 10, real redis-server), the worker SIGKILLed five
+ * times 0.3 to 4 s after it registered, the init started again after each exit (as a platform restarts a
+ * container; drain-init with the same --instance-id), then left to finish. Then the endpoint once more with
+ * the whole PID namespace killed each time, drain-init with its worker.
  *
  * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/chaos.ts. Needs root (PID
  * namespaces), redis-server, sidekiq and tini. Prints a markdown table on stdout, progress on stderr.
@@ -17,42 +17,51 @@ import { makeMarkerDir, removeMarkerDir, sidekiqCommand, sidekiqEnv } from '../.
 
 const PLAN: ChaosPlan = {
   jobs: 200,
-  jobSeconds: [0.5, 5],
-  killAfterMs: [1_000, 8_000],
+  jobSeconds: [0.3, 3],
+  killAfterMs: [300, 4_000],
   kills: 5,
-  seed: 20_251_122,
+  victim: 'worker',
+  seed: 20_261_204,
   timeoutMs: 300_000,
 };
 const SIDEKIQ = sidekiqCommand({ concurrency: 10, timeoutS: 3 });
-const DRAIN_INIT_ARGS = ['--instance-id', 'chaos', '--grace-period', '10s', '--probe-port', '0'];
+// The kills here are the test's, not the jobs' fault: a job they catch three times must not go to the Dead set.
+const DRAIN_INIT_ARGS = [
+  '--instance-id',
+  'chaos',
+  '--grace-period',
+  '10s',
+  '--probe-port',
+  '0',
+  '--max-job-deaths',
+  '0',
+];
 
 interface Contender {
   readonly name: string;
-  /** Sidekiq's heartbeat period, when not its own 5 s. */
-  readonly beatSeconds?: number;
+  readonly victim: ChaosPlan['victim'];
   readonly start: (env: Record<string, string>) => Run;
 }
 
+const drainInit = (args: readonly string[]) => (env: Record<string, string>) =>
+  startDrainInit([...DRAIN_INIT_ARGS, ...args, '--', ...SIDEKIQ], { env });
+
 const CONTENDERS: readonly Contender[] = [
-  { name: 'tini', start: (env) => startInit(['tini', '--', ...SIDEKIQ], { env }) },
-  { name: 'drain-init', start: (env) => startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }) },
-  {
-    name: 'drain-init, Sidekiq heartbeat 1 s',
-    beatSeconds: 1,
-    start: (env) => startDrainInit([...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }),
-  },
+  { name: 'tini', victim: 'worker', start: (env) => startInit(['tini', '--', ...SIDEKIQ], { env }) },
+  { name: 'drain-init, heartbeat mirror alone', victim: 'worker', start: drainInit(['--redis-endpoint', 'off']) },
+  { name: 'drain-init, Redis endpoint', victim: 'worker', start: drainInit([]) },
+  { name: 'drain-init, Redis endpoint, whole namespace killed', victim: 'namespace', start: drainInit([]) },
 ];
 
 async function measure(contender: Contender): Promise<ChaosReport> {
   const redis = await startRedis();
   const markerDir = makeMarkerDir();
   try {
-    const beat = contender.beatSeconds === undefined ? {} : { SIDEKIQ_BEAT_SECONDS: String(contender.beatSeconds) };
-    const env = { ...sidekiqEnv({ redisUrl: redis.url, markerDir, logLevel: 'warn' }), ...beat };
+    const env = sidekiqEnv({ redisUrl: redis.url, markerDir, logLevel: 'warn' });
     const report = await runChaos(
       redis,
       markerDir,
-      PLAN,
+      { ...PLAN, victim: contender.victim },
       () => contender.start(env),
       (line) => process.stderr.write(`${contender.name}: ${line}\n`),
     );

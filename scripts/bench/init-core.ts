@@ -39,7 +39,7 @@ const BENCH_DIR = join(ROOT, '.bench');
 const CHILD_SOURCE = join(ROOT, 'scripts/bench/bench-child.c');
 const CHILD = join(BENCH_DIR, 'bench-child');
 const CLI = join(ROOT, 'dist/main.mjs');
-const BINARY = join(ROOT, `dist/bin/drain-init-linux-${process.arch}`);
+const BINARY = join(ROOT, `dist/bin/drain-init-linux-${process.arch}-glibc`);
 const NODE = process.execPath;
 
 const STARTUP_ROUNDS = 100; // C inits and the no-init baseline

@@ -24,9 +24,11 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 
-type RecordModule = typeof import('../../src/redis/record.ts') &
-  Pick<typeof import('../../src/redis/connection.ts'), 'connectRedis'>;
-type InstanceRecorder = import('../../src/redis/record.ts').InstanceRecorder;
+type RecordModule = typeof import('../../src/record/recorder.ts') &
+  Pick<typeof import('../../src/redis/connection.ts'), 'connectRedis'> &
+  Pick<typeof import('../../src/redis/url.ts'), 'parseRedisUrl'> &
+  Pick<typeof import('../../src/lib/clock.ts'), 'systemClock'>;
+type InstanceRecorder = import('../../src/record/recorder.ts').InstanceRecorder;
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BEATS = 10_000;
@@ -90,14 +92,19 @@ function memory(): string {
   return `RSS ${mib(rss)}, heap used after GC ${mib(heap)}`;
 }
 
-/** src/redis/record.ts, connectRedis and their imports in one ES module; ioredis and pino stay imports of node_modules. */
+/** src/record/recorder.ts, connectRedis and their imports in one ES module; ioredis and pino stay imports of node_modules. */
 async function loadRecorder(): Promise<RecordModule> {
   const outfile = join(ROOT, '.bench', 'redis-record.mjs');
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
   await build({
     stdin: {
-      contents: "export * from './record.ts'; export { connectRedis } from './connection.ts';",
-      resolveDir: join(ROOT, 'src/redis'),
+      contents: [
+        "export * from './record/recorder.ts';",
+        "export { connectRedis } from './redis/connection.ts';",
+        "export { parseRedisUrl } from './redis/url.ts';",
+        "export { systemClock } from './lib/clock.ts';",
+      ].join(' '),
+      resolveDir: join(ROOT, 'src'),
       loader: 'ts',
     },
     bundle: true,
@@ -143,15 +150,20 @@ async function answersPing(server: RedisServer): Promise<boolean> {
   );
 }
 
-async function beatPhase(server: RedisServer, { startInstanceRecorder, connectRedis }: RecordModule): Promise<void> {
+async function beatPhase(
+  server: RedisServer,
+  { startInstanceRecorder, connectRedis, parseRedisUrl, systemClock }: RecordModule,
+): Promise<void> {
   const idle = memory();
   const log = pino({ level: 'warn' }, pino.destination(2));
-  const connection = connectRedis(server.url, log, 'drain-init:bench');
+  const connection = connectRedis(parseRedisUrl(server.url), log, 'drain-init:bench', systemClock);
   const recorder = startInstanceRecorder(
     connection,
     { instanceId: 'bench', redisPrefix: 'drain-init', heartbeatIntervalMs: INTERVAL_MS, heartbeatTtlMs: 1_000 },
+    { token: 'bench', beatEveryMs: INTERVAL_MS },
     log,
     { program: 'sidekiq', version: 'bench' },
+    systemClock,
   );
   try {
     while ((await server.command('EXISTS', 'drain-init:instance:bench')) !== '1') await sleep(10);
@@ -192,7 +204,10 @@ interface OutageSample {
   readonly reconnections: number;
 }
 
-async function outagePhase(server: RedisServer, { startInstanceRecorder, connectRedis }: RecordModule): Promise<void> {
+async function outagePhase(
+  server: RedisServer,
+  { startInstanceRecorder, connectRedis, parseRedisUrl, systemClock }: RecordModule,
+): Promise<void> {
   // Only counts are kept: a logger that stored its lines would itself grow if the recorder logged per failure.
   const logCounts = new Map<string, number>();
   const log = pino(
@@ -205,7 +220,7 @@ async function outagePhase(server: RedisServer, { startInstanceRecorder, connect
     },
   );
   const id = 'bench-outage';
-  const connection = connectRedis(server.url, log, `drain-init:${id}`);
+  const connection = connectRedis(parseRedisUrl(server.url), log, `drain-init:${id}`, systemClock);
   const recorder: InstanceRecorder = startInstanceRecorder(
     connection,
     {
@@ -214,8 +229,10 @@ async function outagePhase(server: RedisServer, { startInstanceRecorder, connect
       heartbeatIntervalMs: OUTAGE_INTERVAL_MS,
       heartbeatTtlMs: OUTAGE_TTL_MS,
     },
+    { token: 'bench-outage', beatEveryMs: OUTAGE_INTERVAL_MS },
     log,
     { program: 'sidekiq', version: 'bench' },
+    systemClock,
   );
   const key = `drain-init:instance:${id}`;
 

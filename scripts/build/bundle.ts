@@ -2,7 +2,8 @@
  * Bundles drain-init with esbuild, from one set of options:
  *   dist/drain-init.mjs  the CLI as one ES module (run by dist/main.mjs, which switches on the compile cache)
  *   dist/main.mjs        that entry point, not bundled
- *   dist/drain-init.cjs  the CLI as one CommonJS script: a single executable's main script must be CommonJS
+ *   dist/drain-init.cjs  the release executables' CLI (src/release-main.ts) as one CommonJS script: a
+ *                        single executable's main script must be CommonJS
  *
  * Run with Node 24: node scripts/build/bundle.ts
  */
@@ -25,9 +26,10 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/main.ts'], format: 'esm', outfile: 'dist/main.mjs' }),
   build({
     ...cli,
+    entryPoints: ['src/release-main.ts'],
     format: 'cjs',
     outfile: 'dist/drain-init.cjs',
-    // import.meta.url only locates dist/drain_init.node; in the single executable the addon is an asset.
+    // import.meta.url only locates dist/drain_init.node; the release executables get the addon from their launcher.
     logOverride: { 'empty-import-meta': 'silent' },
   }),
 ]);

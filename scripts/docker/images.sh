@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Makes the local images the Docker tests build Dockerfile.example from, with no registry, and prints
-# them as that file's build arguments (BASE_IMAGE=... and BUILD_IMAGE=..., one a line):
+# Makes the local base images of the Docker tests, with no registry, and prints them (NAME=image, one a
+# line):
 #   BASE_IMAGE   Debian bookworm from debootstrap (the machine's apt mirror) with Sidekiq 6.4.1, bundler,
-#                redis-server and python3, imported with `docker import`
-#   BUILD_IMAGE  that image with npm and a C toolchain, to build drain-init's binary in
-# Each is made only when missing.
+#                redis-server and python3, imported with `docker import`: Dockerfile.example's base
+#   MUSL_IMAGE   the musl-only root file system of scripts/rootfs.sh (Debian's musl and busybox-static),
+#                imported: an image with no glibc, as Alpine's
+# Each is made only when missing. (drain-init's own image, drain-init:<version>, is scripts/build/release.ts's.)
 set -euo pipefail
 
 BASE_IMAGE=drain-init-test-base:bookworm
-BUILD_IMAGE=drain-init-test-build:bookworm
+MUSL_IMAGE=drain-init-test-musl:latest
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -30,20 +31,11 @@ if ! have "$BASE_IMAGE"; then
   echo "images: imported $BASE_IMAGE" >&2
 fi
 
-if ! have "$BUILD_IMAGE"; then
-  echo "images: building $BUILD_IMAGE (npm, python3, make, g++ from Debian)" >&2
-  context=$(mktemp -d)
-  trap 'rm -rf "$context"' EXIT
-  # npm in the build trusts what this machine trusts (a proxy's CA, if the machine has one).
-  cp /etc/ssl/certs/ca-certificates.crt "$context/host-ca.crt"
-  cat >"$context/Dockerfile" <<DOCKERFILE
-FROM $BASE_IMAGE
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm python3 make g++ ca-certificates >/dev/null && rm -rf /var/lib/apt/lists/*
-COPY host-ca.crt /usr/local/share/host-ca.crt
-ENV NODE_EXTRA_CA_CERTS=/usr/local/share/host-ca.crt
-DOCKERFILE
-  docker build --quiet --network host -t "$BUILD_IMAGE" "$context" >/dev/null
+if ! have "$MUSL_IMAGE"; then
+  rootfs=$(bash "$(dirname "$0")/../rootfs.sh")
+  tar -C "$rootfs/musl" -c . | docker import --change 'CMD ["/bin/sh"]' - "$MUSL_IMAGE" >/dev/null
+  echo "images: imported $MUSL_IMAGE" >&2
 fi
 
 echo "BASE_IMAGE=$BASE_IMAGE"
-echo "BUILD_IMAGE=$BUILD_IMAGE"
+echo "MUSL_IMAGE=$MUSL_IMAGE"

@@ -1,5 +1,5 @@
-import { OPTIONS, envName, type OptionSpec } from './options.js';
 import { VERSION } from '../version.js';
+import { OPTIONS, defaultText, envName, type OptionSpec } from './options.js';
 
 function flagsOf(spec: OptionSpec): string {
   const long = `--${spec.name}${spec.valueName === undefined ? '' : ` ${spec.valueName}`}`;
@@ -10,6 +10,7 @@ function envOf(spec: OptionSpec): string {
   return [envName(spec), ...(spec.presenceEnv ?? []).map((name) => `${name} (set = on)`)].join(', ');
 }
 
+/** The --help text, made from the option table. */
 export function helpText(): string {
   const lines = [
     `drain-init ${VERSION}: a signal-aware, Sidekiq-aware container init (PID 1)`,
@@ -19,7 +20,7 @@ export function helpText(): string {
     'Options (each can also be set by its environment variable; a flag wins):',
   ];
   for (const spec of OPTIONS) {
-    lines.push(`  ${flagsOf(spec)}`, `      ${spec.help}`, `      env: ${envOf(spec)}; default: ${spec.defaultText}`);
+    lines.push(`  ${flagsOf(spec)}`, `      ${spec.help}`, `      env: ${envOf(spec)}; default: ${defaultText(spec)}`);
   }
   lines.push(
     '  -h, --help',

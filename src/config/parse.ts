@@ -1,20 +1,23 @@
-import { isIP } from 'node:net';
-import { hostname } from 'node:os';
-import { formatDuration, parseDuration } from './duration.js';
-import { ENV_PREFIX, OPTIONS, envName, findLong, findShort, type OptionSpec } from './options.js';
-import { SIGNAL_FORMS, isForwardable, parseSignal } from '../process/signals.js';
-import { parseRedisUrl, redactRedisUrl } from '../redis/url.js';
-import { RESTART_POLICIES, type RestartSettings } from '../restart/policy.js';
-
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export const LOG_FORMATS = ['json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
-export const PRESETS = ['auto', 'sidekiq', 'generic'] as const;
-export type Preset = (typeof PRESETS)[number];
-
-/** A signal option's value: a signal number, or `none` to skip that step. */
-export type SignalChoice = number | 'none';
+// The command line and the environment into a Config, through the option table (options.ts): a flag wins
+// over its env var, which wins over a fallback variable such as REDIS_URL, which wins over the default.
+import type { LogFormat, LogLevel } from '../log/logger.js';
+import type { RedisEndpoint } from '../redis/url.js';
+import { redactRedisUrl, withSentinel } from '../redis/url.js';
+import type { RestartSettings } from '../restart/policy.js';
+import { formatDuration } from './duration.js';
+import {
+  ENV_PREFIX,
+  HEARTBEAT_TTL_BEATS,
+  OPTION,
+  PROBE_PORT,
+  OPTIONS,
+  envName,
+  findLong,
+  findShort,
+  type OptionSpec,
+  type Preset,
+} from './options.js';
+import type { SignalChoice } from './values.js';
 
 export interface Config {
   readonly command: string;
@@ -27,21 +30,29 @@ export interface Config {
   readonly leftoverGraceMs: number;
   /** Leave a suspended worker suspended until a stop begins. */
   readonly jobControl: boolean;
-  readonly logLevel: LogLevel;
-  readonly logFormat: LogFormat;
+  /** Unset: the logger picks by where stderr goes (log/logger.ts loggingFor). */
+  readonly logLevel: LogLevel | undefined;
+  readonly logFormat: LogFormat | undefined;
+  /** -v given this many times: each one a level more. */
+  readonly verbosity: number;
   /** Received signal number to the number forwarded instead; 0 drops the signal. */
   readonly rewrite: ReadonlyMap<number, number>;
   readonly preset: Preset;
-  readonly gracePeriodMs: number;
+  /** Unset: the platform's (platform/grace.ts). */
+  readonly gracePeriodMs: number | undefined;
+  /** Time after the platform's SIGTERM before the first signal. */
+  readonly stopDelayMs: number;
   /** Unset values take their default from the preset and the worker's command line. */
   readonly shutdownTimeoutMs: number | undefined;
   readonly stopMarginMs: number | undefined;
   readonly killMarginMs: number;
   readonly quietSignal: SignalChoice | undefined;
-  readonly stopSignal: number;
-  /** Validated; may hold a password, so log it only through redactRedisUrl. Unset turns every Redis feature off. */
-  readonly redisUrl: string | undefined;
-  readonly instanceId: string;
+  /** Unset: the preset's (sidekiq: TERM; generic: the signal that started the stop). */
+  readonly stopSignal: number | undefined;
+  /** Where Redis is; may hold a password, so log it only through describeEndpoint. Unset turns every Redis feature off. */
+  readonly redis: RedisEndpoint | undefined;
+  /** Unset: unique per container on its host (record/instance-id.ts). */
+  readonly instanceId: string | undefined;
   readonly redisPrefix: string;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTtlMs: number;
@@ -50,17 +61,20 @@ export interface Config {
   readonly recovery: boolean;
   /** Only these queues' jobs are mirrored and recovered; undefined: every queue. */
   readonly recoveryQueues: ReadonlySet<string> | undefined;
+  /** Relay a Sidekiq worker's Redis connections and record each fetch (with recovery). */
+  readonly redisEndpoint: boolean;
+  /** Worker deaths within 72 h that send a job to the Dead set; 0: never. */
+  readonly maxJobDeaths: number;
   readonly restart: RestartSettings;
+  /** A received signal that restarts the worker instead of being forwarded. */
+  readonly restartSignal: number | undefined;
   /** 0: no probe endpoint. */
   readonly probePort: number;
   readonly probeHost: string;
+  /** Where the probe endpoint answers as sidekiq_alive did. */
+  readonly alivePath: string;
   readonly maxBeatAgeMs: number;
 }
-
-export type RedisConfig = Pick<
-  Config,
-  'redisUrl' | 'instanceId' | 'redisPrefix' | 'heartbeatIntervalMs' | 'heartbeatTtlMs'
->;
 
 export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
 
@@ -76,8 +90,6 @@ interface RawValue {
 type RawOptions = Map<string, RawValue>;
 
 const SEE_HELP = 'see drain-init --help';
-const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
-const FALSE_WORDS = ['0', 'false', 'no', 'off'];
 
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
   const fromArgv = readArgv(argv);
@@ -88,7 +100,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   if (command === undefined || command === '') {
     throw new ConfigError('no command given: usage is drain-init [options] -- <command> [args...]');
   }
-  return { kind: 'run', config: buildConfig(raw, command, args) };
+  return { kind: 'run', config: buildConfig(new OptionValues(raw), command, args) };
 }
 
 function readArgv(
@@ -172,170 +184,117 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): RawOptions 
   return raw;
 }
 
-function buildConfig(raw: RawOptions, command: string, args: string[]): Config {
-  const one = <T>(name: string, parse: (text: string) => T, shown = (text: string) => text): T | undefined => {
-    const entry = raw.get(name);
+/** The options as given, parsed by their specs; a value that does not parse is a ConfigError naming its source. */
+class OptionValues {
+  constructor(private readonly raw: RawOptions) {}
+
+  /** The last value given, else the default. */
+  get<T>(spec: OptionSpec<T> & { readonly default: T }): T;
+  get<T>(spec: OptionSpec<T>): T | undefined;
+  get<T>(spec: OptionSpec<T>): T | undefined {
+    const entry = this.raw.get(spec.name);
     const text = entry?.values.at(-1);
-    if (entry === undefined || text === undefined) return undefined;
+    if (entry === undefined || text === undefined) return spec.default;
+    return this.#parse(spec, text, entry.source);
+  }
+
+  /** Every value given, in order. */
+  all<T>(spec: OptionSpec<T>): T[] {
+    const entry = this.raw.get(spec.name);
+    return (entry?.values ?? []).map((text) => this.#parse(spec, text, entry?.source ?? spec.name));
+  }
+
+  /** Where the option was given (`--grace-period`, `DRAIN_INIT_GRACE_PERIOD`); undefined when it was not. */
+  source(spec: OptionSpec): string | undefined {
+    return this.raw.get(spec.name)?.source;
+  }
+
+  #parse<T>(spec: OptionSpec<T>, text: string, source: string): T {
     try {
-      return parse(text);
+      return spec.parse(text);
     } catch (error) {
-      throw new ConfigError(`invalid value '${shown(text)}' for ${entry.source}: ${(error as Error).message}`);
+      const shown = spec === OPTION.redisUrl ? redactRedisUrl(text) : text;
+      throw new ConfigError(`invalid value '${shown}' for ${source}: ${(error as Error).message}`);
     }
-  };
-  const all = <T>(name: string, parse: (text: string) => T): T[] => {
-    const entry = raw.get(name);
-    return (entry?.values ?? []).map((text) => {
-      try {
-        return parse(text);
-      } catch (error) {
-        throw new ConfigError(`invalid value '${text}' for ${entry?.source ?? name}: ${(error as Error).message}`);
-      }
-    });
-  };
-  const flag = (name: string): boolean => one(name, parseBoolean) ?? false;
-  const verbosity = all('verbose', parseCount).reduce((sum, count) => sum + count, 0);
-  const baseLevel = one('log-level', oneOf(LOG_LEVELS)) ?? 'info';
-  const heartbeatIntervalMs = one('heartbeat-interval', parsePositiveDuration) ?? 10_000;
-  const heartbeatTtlMs = one('heartbeat-ttl', parsePositiveDuration);
+  }
+}
+
+/** The Redis URL, with the sentinels that name its primary when they are given. */
+function redisEndpoint(options: OptionValues): RedisEndpoint | undefined {
+  const url = options.get(OPTION.redisUrl);
+  const sentinels = options.all(OPTION.redisSentinels);
+  const masterName = options.get(OPTION.redisMasterName);
+  const password = options.get(OPTION.redisSentinelPassword);
+  if (url === 'none') return undefined;
+  if (sentinels.length === 0) {
+    const stray = options.source(OPTION.redisMasterName) ?? options.source(OPTION.redisSentinelPassword);
+    if (stray !== undefined) throw new ConfigError(`${stray} needs the sentinels: --redis-sentinels HOST:PORT`);
+    return url;
+  }
+  if (url === undefined && masterName === undefined)
+    throw new ConfigError(
+      `${options.source(OPTION.redisSentinels) ?? '--redis-sentinels'} needs the primary's name: --redis-master-name, or a Redis URL whose host is it (redis://mymaster)`,
+    );
+  return withSentinel(url, { sentinels, masterName, ...(password === undefined ? {} : { password }) });
+}
+
+function buildConfig(options: OptionValues, command: string, args: string[]): Config {
+  const heartbeatIntervalMs = options.get(OPTION.heartbeatInterval);
+  const heartbeatTtlMs = options.get(OPTION.heartbeatTtl);
   if (heartbeatTtlMs !== undefined && heartbeatTtlMs <= heartbeatIntervalMs) {
-    const source = raw.get('heartbeat-ttl')?.source ?? 'heartbeat-ttl';
     throw new ConfigError(
-      `${source} (${formatDuration(heartbeatTtlMs)}) must be longer than the heartbeat interval (${formatDuration(heartbeatIntervalMs)})`,
+      `${options.source(OPTION.heartbeatTtl) ?? '--heartbeat-ttl'} (${formatDuration(heartbeatTtlMs)}) must be longer than the heartbeat interval (${formatDuration(heartbeatIntervalMs)})`,
     );
   }
-
-  const recoveryQueues = all('recovery-queues', parseName);
-  const restartDelayMs = one('restart-delay', parsePositiveDuration) ?? 1_000;
-  const restartMaxDelayMs = one('restart-max-delay', parsePositiveDuration) ?? 60_000;
+  const restartDelayMs = options.get(OPTION.restartDelay);
+  const restartMaxDelayMs = options.get(OPTION.restartMaxDelay);
   if (restartMaxDelayMs < restartDelayMs) {
-    const source = raw.get('restart-max-delay')?.source ?? raw.get('restart-delay')?.source ?? 'restart-delay';
     throw new ConfigError(
-      `${source}: the restart delay (${formatDuration(restartDelayMs)}) must not be longer than the maximum restart delay (${formatDuration(restartMaxDelayMs)})`,
+      `${options.source(OPTION.restartMaxDelay) ?? options.source(OPTION.restartDelay)}: the restart delay (${formatDuration(restartDelayMs)}) must not be longer than the maximum restart delay (${formatDuration(restartMaxDelayMs)})`,
     );
   }
-
+  const recoveryQueues = options.all(OPTION.recoveryQueues);
+  const redis = redisEndpoint(options);
   return {
     command,
     args,
-    subreaper: flag('subreaper'),
-    processGroup: flag('process-group'),
-    remapExit: new Set(all('remap-exit', parseExitCode)),
-    leftoverGraceMs: one('leftover-grace', parseDuration) ?? 2_000,
-    jobControl: flag('job-control'),
-    logLevel: moreVerbose(baseLevel, verbosity),
-    logFormat: one('log-format', oneOf(LOG_FORMATS)) ?? 'json',
-    rewrite: new Map(all('rewrite', parseRewrite)),
-    preset: one('preset', oneOf(PRESETS)) ?? 'auto',
-    gracePeriodMs: one('grace-period', parseDuration) ?? 30_000,
-    shutdownTimeoutMs: one('shutdown-timeout', parseDuration),
-    stopMarginMs: one('stop-margin', parseDuration),
-    killMarginMs: one('kill-margin', parseDuration) ?? 2_000,
-    quietSignal: one('quiet-signal', parseSignalChoice),
-    stopSignal: one('stop-signal', parseSignal) ?? parseSignal('TERM'),
-    redisUrl: one('redis-url', parseRedisUrlText, redactRedisUrl),
-    instanceId: one('instance-id', parseName) ?? hostname(),
-    redisPrefix: one('redis-prefix', parseName) ?? 'drain-init',
+    subreaper: options.get(OPTION.subreaper),
+    processGroup: options.get(OPTION.processGroup),
+    remapExit: new Set(options.all(OPTION.remapExit)),
+    leftoverGraceMs: options.get(OPTION.leftoverGrace),
+    jobControl: options.get(OPTION.jobControl),
+    logLevel: options.get(OPTION.logLevel),
+    logFormat: options.get(OPTION.logFormat),
+    verbosity: options.all(OPTION.verbose).reduce((sum, count) => sum + count, 0),
+    rewrite: new Map(options.all(OPTION.rewrite)),
+    preset: options.get(OPTION.preset),
+    gracePeriodMs: options.get(OPTION.gracePeriod),
+    stopDelayMs: options.get(OPTION.stopDelay),
+    shutdownTimeoutMs: options.get(OPTION.shutdownTimeout),
+    stopMarginMs: options.get(OPTION.stopMargin),
+    killMarginMs: options.get(OPTION.killMargin),
+    quietSignal: options.get(OPTION.quietSignal),
+    stopSignal: options.get(OPTION.stopSignal),
+    redis,
+    instanceId: options.get(OPTION.instanceId),
+    redisPrefix: options.get(OPTION.redisPrefix),
     heartbeatIntervalMs,
-    heartbeatTtlMs: heartbeatTtlMs ?? 3 * heartbeatIntervalMs,
-    sidekiqNamespace: one('sidekiq-namespace', parseNamespace),
-    recovery: one('recovery', parseBoolean) ?? true,
+    heartbeatTtlMs: heartbeatTtlMs ?? HEARTBEAT_TTL_BEATS * heartbeatIntervalMs,
+    sidekiqNamespace: options.get(OPTION.sidekiqNamespace),
+    recovery: options.get(OPTION.recovery),
     recoveryQueues: recoveryQueues.length === 0 ? undefined : new Set(recoveryQueues),
+    redisEndpoint: options.get(OPTION.redisEndpoint),
+    maxJobDeaths: options.get(OPTION.maxJobDeaths),
     restart: {
-      policy: one('restart', oneOf(RESTART_POLICIES)) ?? 'never',
+      policy: options.get(OPTION.restart),
       firstDelayMs: restartDelayMs,
       maxDelayMs: restartMaxDelayMs,
     },
-    probePort: one('probe-port', parsePort) ?? 7433,
-    probeHost: one('probe-host', parseHost) ?? '0.0.0.0',
-    maxBeatAgeMs: one('max-beat-age', parsePositiveDuration) ?? 60_000,
+    restartSignal: options.get(OPTION.restartSignal),
+    // A plain init, as tini is, opens no port nobody asked for.
+    probePort: options.get(OPTION.probePort) ?? (redis === undefined ? 0 : PROBE_PORT),
+    probeHost: options.get(OPTION.probeHost),
+    alivePath: options.get(OPTION.alivePath),
+    maxBeatAgeMs: options.get(OPTION.maxBeatAge),
   };
-}
-
-function oneOf<T extends string>(choices: readonly T[]): (text: string) => T {
-  return (text) => {
-    const found = choices.find((choice) => choice === text.trim().toLowerCase());
-    if (found === undefined) throw new Error(`expected one of ${choices.join(', ')}`);
-    return found;
-  };
-}
-
-function parseBoolean(text: string): boolean {
-  const word = text.trim().toLowerCase();
-  if (TRUE_WORDS.includes(word)) return true;
-  if (FALSE_WORDS.includes(word)) return false;
-  throw new Error(`expected one of ${[...TRUE_WORDS, ...FALSE_WORDS].join(', ')}`);
-}
-
-function parseCount(text: string): number {
-  if (!/^\d+$/.test(text.trim())) throw new Error('expected a whole number (0, 1, 2)');
-  return Number(text.trim());
-}
-
-function parseSignalChoice(text: string): SignalChoice {
-  if (text.trim().toLowerCase() === 'none') return 'none';
-  return parseSignal(text);
-}
-
-function parsePositiveDuration(text: string): number {
-  const ms = parseDuration(text);
-  if (ms < 1) throw new Error('must be at least 1ms');
-  return ms;
-}
-
-/** `none` turns Redis off even where REDIS_URL is set for the worker. */
-function parseRedisUrlText(text: string): string | undefined {
-  if (text.trim().toLowerCase() === 'none') return undefined;
-  parseRedisUrl(text);
-  return text.trim();
-}
-
-/** Instance ids and key prefixes become part of Redis key names. */
-function parseName(text: string): string {
-  if (!/^[^\s\p{Cc}]+$/u.test(text.trim()))
-    throw new Error('expected a non-empty name without spaces or control characters');
-  return text.trim();
-}
-
-function parsePort(text: string): number {
-  const port = Number(text.trim());
-  if (!/^\d+$/.test(text.trim()) || port > 65_535)
-    throw new Error('expected a port number from 1 to 65535, or 0 for none');
-  return port;
-}
-
-/** An IP address or a host name to listen on. */
-function parseHost(text: string): string {
-  const host = text.trim();
-  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host))
-    throw new Error('expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name');
-  return host;
-}
-
-/** redis-namespace joins the namespace and the key with a colon itself. */
-function parseNamespace(text: string): string {
-  const name = parseName(text);
-  if (name.endsWith(':')) throw new Error('give the namespace without its trailing colon');
-  return name;
-}
-
-function parseExitCode(text: string): number {
-  if (!/^\d+$/.test(text.trim()) || Number(text.trim()) > 255) throw new Error('expected an exit status from 0 to 255');
-  return Number(text.trim());
-}
-
-function parseRewrite(text: string): [number, number] {
-  const parts = text.split(':');
-  if (parts.length !== 2) throw new Error(`expected FROM:TO, each ${SIGNAL_FORMS}; TO may be 0 to drop`);
-  const [fromText = '', toText = ''] = parts;
-  const from = parseSignal(fromText);
-  if (!isForwardable(from)) throw new Error(`signal ${fromText} cannot be caught, so it cannot be rewritten`);
-  const to = toText.trim() === '0' ? 0 : parseSignal(toText);
-  return [from, to];
-}
-
-function moreVerbose(level: LogLevel, steps: number): LogLevel {
-  const index = LOG_LEVELS.indexOf(level);
-  if (level === 'silent' || steps === 0) return level;
-  return LOG_LEVELS[Math.max(0, index - steps)] ?? 'trace';
 }

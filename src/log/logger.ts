@@ -1,7 +1,11 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { LogFormat, LogLevel } from '../config/parse.js';
 
 export type { Logger };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: 'TRACE',
@@ -33,6 +37,32 @@ export function prettyLine(jsonLine: string): string {
 function stderrDestination(format: LogFormat): DestinationStream {
   const sink = pino.destination({ dest: 2, sync: true });
   return format === 'pretty' ? { write: (line: string) => sink.write(prettyLine(line)) } : sink;
+}
+
+export interface LoggingChoice {
+  /** Unset: info, or warn for readable lines on a terminal. */
+  readonly logLevel: LogLevel | undefined;
+  /** Unset: pretty on a terminal, else json. */
+  readonly logFormat: LogFormat | undefined;
+  /** -v given this many times. */
+  readonly verbosity: number;
+}
+
+/**
+ * What to log and how: JSON lines for log collectors; on a terminal (`docker run -it`) readable lines at
+ * warn, so that a normal start and exit print nothing, as tini prints nothing. An explicit choice wins.
+ */
+export function loggingFor(choice: LoggingChoice, stderrIsTerminal: boolean): { level: LogLevel; format: LogFormat } {
+  const format = choice.logFormat ?? (stderrIsTerminal ? 'pretty' : 'json');
+  const quietTerminal = stderrIsTerminal && choice.logFormat === undefined;
+  const level = choice.logLevel ?? (quietTerminal ? 'warn' : 'info');
+  return { level: moreVerbose(level, choice.verbosity), format };
+}
+
+function moreVerbose(level: LogLevel, steps: number): LogLevel {
+  const index = LOG_LEVELS.indexOf(level);
+  if (level === 'silent' || steps === 0) return level;
+  return LOG_LEVELS[Math.max(0, index - steps)] ?? 'trace';
 }
 
 export function createLogger(level: LogLevel, format: LogFormat): Logger {

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -11,13 +12,13 @@ export class ThrottledWarnings {
   constructor(
     private readonly log: Logger,
     private readonly intervalMs: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Pick<Clock, 'now'> = systemClock,
     /** Kinds remembered at most; the oldest is forgotten first. */
     private readonly maxKinds = 100,
   ) {}
 
   warn(kind: string, fields: Readonly<Record<string, unknown>>, message: string): void {
-    const nowMs = this.now();
+    const nowMs = this.clock.now();
     const last = this.#lastByKind.get(kind);
     if (last !== undefined && nowMs - last.atMs < this.intervalMs) {
       last.heldBack++;

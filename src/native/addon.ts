@@ -1,6 +1,6 @@
 import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
-import { addonScratchDirs, loadEmbedded } from './embedded.js';
+import { ADDON_VAR, takeHandoff } from './handoff.js';
 
 /** The system calls Node does not offer, from drain_init.c. */
 export interface NativeAddon {
@@ -32,14 +32,15 @@ export interface NativeAddon {
   forwardedCount(received: number): number;
 }
 
-/** Copied beside the bundle (dist/drain-init.mjs) by the build, and an asset of the single executable. */
+/** Copied beside the bundle (dist/drain-init.mjs) by the build. */
 const ADDON_FILE = 'drain_init.node';
 
 let loaded: { addon: NativeAddon; path: string } | undefined;
 
 /**
  * Loads the addon, once: every caller shares its state (signal handlers, the exec helper). `path` is the
- * file it was loaded from (removed already when it came from the executable).
+ * file it was loaded from. A release executable loads it from the memory file its launcher made
+ * (launcher.c), so no file is written anywhere, read-only root or not.
  */
 export function loadAddon(): { addon: NativeAddon; path: string } {
   loaded ??= load();
@@ -47,7 +48,12 @@ export function loadAddon(): { addon: NativeAddon; path: string } {
 }
 
 function load(): { addon: NativeAddon; path: string } {
-  if (isSea()) return loadEmbedded(ADDON_FILE, dlopen, addonScratchDirs(process.env));
+  if (isSea()) {
+    const { addonPath } = takeHandoff();
+    if (addonPath === undefined)
+      throw new Error(`${ADDON_VAR} is not set: the addon comes with the release launcher (npm run build:binary)`);
+    return { addon: dlopen(addonPath), path: addonPath };
+  }
   const path = fileURLToPath(new URL(`./${ADDON_FILE}`, import.meta.url));
   return { addon: dlopen(path), path };
 }

@@ -20,8 +20,10 @@
     {
       "target_name": "drain_init",
       "dependencies": ["exec_helper"],
-      "sources": ["drain_init.c"],
-      "cflags": ["-std=c11", "-Wall", "-Wextra", "-O2", "-Wa,-I<(PRODUCT_DIR)"],
+      "sources": ["drain_init.c", "glibc_compat.c"],
+      "cflags": [
+        "-std=c11", "-Wall", "-Wextra", "-O2", "-include", "<(module_root_dir)/glibc_compat.h", "-Wa,-I<(PRODUCT_DIR)"
+      ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
     }
   ]

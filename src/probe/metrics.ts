@@ -1,10 +1,12 @@
 // The /metrics families: drain-init's own, then Sidekiq's under the names of the standalone Sidekiq
 // Prometheus exporter, so its dashboards and alerts work unchanged.
 import type { MetricFamily, Sample } from './exposition.js';
-import type { SidekiqStats } from './sidekiq-stats.js';
+import type { SidekiqStats } from '../sidekiq/stats.js';
+import { beatAgeS } from '../sidekiq/view.js';
 import { PROBE_STATES, type ProbeSnapshot } from './state.js';
 
-export function drainInitFamilies(snapshot: ProbeSnapshot): MetricFamily[] {
+/** `stopsCut`: the fleet's count from Redis, when it could be read. */
+export function drainInitFamilies(snapshot: ProbeSnapshot, stopsCut?: number): MetricFamily[] {
   const families: MetricFamily[] = [
     gauge(
       'drain_init_state',
@@ -40,32 +42,111 @@ export function drainInitFamilies(snapshot: ProbeSnapshot): MetricFamily[] {
       ),
     );
   }
+  if (stopsCut !== undefined)
+    families.push(
+      counter(
+        'drain_init_stops_cut_total',
+        "Platform stops of the whole fleet that ran out of time: drain-init's kill step came, or the platform killed it first. From Redis, the same on every pod.",
+        stopsCut,
+      ),
+    );
+  const beatAge = snapshot.sidekiq === undefined ? undefined : beatAgeS(snapshot.sidekiq, snapshot.nowEpochMs / 1000);
+  if (beatAge !== undefined)
+    families.push(
+      gauge('drain_init_worker_heartbeat_age_seconds', "Seconds since the Sidekiq worker's last heartbeat in Redis.", [
+        { value: beatAge },
+      ]),
+    );
   return families;
 }
 
+/** Every family of the exporter's standard set, in its order, with its names, types and labels. */
 export function sidekiqFamilies(stats: SidekiqStats): MetricFamily[] {
-  const byQueue = (value: (queue: SidekiqStats['queues'][number]) => number | undefined): Sample[] =>
-    stats.queues.flatMap((queue) => {
-      const figure = value(queue);
-      return figure === undefined ? [] : [{ labels: { name: queue.name }, value: figure }];
+  const byQueue = <T>(items: readonly T[], queue: (item: T) => string, value: (item: T) => number | undefined) =>
+    items.flatMap((item) => {
+      const figure = value(item);
+      return figure === undefined ? [] : [{ labels: { name: queue(item) }, value: figure }];
     });
+  const queues = (value: (queue: SidekiqStats['queues'][number]) => number | undefined): Sample[] =>
+    byQueue(stats.queues, (queue) => queue.name, value);
+  const serving = (value: (queue: SidekiqStats['serving'][number]) => number): Sample[] =>
+    byQueue(stats.serving, (queue) => queue.queue, value);
   return [
     counter('sidekiq_processed_jobs_total', 'The total number of processed jobs.', stats.processed),
     counter('sidekiq_failed_jobs_total', 'The total number of failed jobs.', stats.failed),
-    gauge('sidekiq_busy_workers', 'The number of workers performing a job.', [{ value: stats.busy }]),
-    gauge('sidekiq_processes', 'The number of Sidekiq processes.', [{ value: stats.processes }]),
-    gauge('sidekiq_scheduled_jobs', 'The number of jobs scheduled for later execution.', [{ value: stats.scheduled }]),
-    gauge('sidekiq_retry_jobs', 'The number of failed jobs waiting to be retried.', [{ value: stats.retry }]),
-    gauge('sidekiq_dead_jobs', 'The number of jobs exceeding their retry count.', [{ value: stats.dead }]),
+    gauge('sidekiq_workers', 'The number of workers across all the processes.', [{ value: stats.workers }]),
+    gauge('sidekiq_processes', 'The number of processes.', [{ value: stats.processes }]),
+    gauge(
+      'sidekiq_host_processes',
+      'The number of processes running on the host.',
+      stats.hosts.flatMap((host) =>
+        (
+          [
+            ['true', host.quiet],
+            ['false', host.notQuiet],
+          ] as const
+        )
+          .filter(([, count]) => count > 0)
+          .map(([quiet, count]) => ({ labels: { host: host.host, quiet }, value: count })),
+      ),
+    ),
+    gauge(
+      'sidekiq_host_processes_memory_usage_bytes',
+      'The real memory (resident set) size of the processes running on the host.',
+      stats.hosts.flatMap((host) =>
+        host.memoryBytes === undefined ? [] : [{ labels: { host: host.host }, value: host.memoryBytes }],
+      ),
+    ),
+    gauge('sidekiq_busy_workers', 'The number of workers performing the job.', [{ value: stats.busy }]),
+    gauge('sidekiq_enqueued_jobs', 'The number of enqueued jobs.', [{ value: stats.enqueued }]),
+    gauge('sidekiq_scheduled_jobs', 'The number of jobs scheduled for a future execution.', [
+      { value: stats.scheduled },
+    ]),
+    gauge('sidekiq_retry_jobs', 'The number of jobs scheduled for the next try.', [{ value: stats.retry }]),
+    gauge('sidekiq_dead_jobs', 'The number of jobs being dead.', [{ value: stats.dead }]),
+    gauge(
+      'sidekiq_queue_latency_seconds',
+      'The number of seconds between oldest job being pushed to the queue and current time.',
+      queues((queue) => queue.latencyS),
+    ),
     gauge(
       'sidekiq_queue_enqueued_jobs',
       'The number of enqueued jobs in the queue.',
-      byQueue((queue) => queue.size),
+      queues((queue) => queue.size),
     ),
     gauge(
-      'sidekiq_queue_latency_seconds',
-      'The number of seconds the oldest job in the queue has waited.',
-      byQueue((queue) => queue.latencyS),
+      'sidekiq_queue_max_processing_time_seconds',
+      'The number of seconds between oldest job of the queue being executed and current time.',
+      byQueue(
+        stats.running,
+        (queue) => queue.queue,
+        (queue) => queue.maxProcessingS,
+      ),
+    ),
+    gauge(
+      'sidekiq_queue_workers',
+      'The number of workers serving the queue.',
+      serving((queue) => queue.workers),
+    ),
+    gauge(
+      'sidekiq_queue_processes',
+      'The number of processes serving the queue.',
+      serving((queue) => queue.processes),
+    ),
+    gauge(
+      'sidekiq_queue_busy_workers',
+      'The number of workers performing the job for the queue.',
+      serving((queue) => queue.busy),
+    ),
+    // drain-init's own: the exporter's busy workers of a queue count every busy thread of the processes serving it.
+    gauge(
+      'sidekiq_queue_running_jobs',
+      'The number of jobs of the queue being performed.',
+      byQueue(
+        stats.running,
+        (queue) => queue.queue,
+        (queue) => queue.jobs,
+      ),
     ),
   ];
 }

@@ -1,10 +1,11 @@
 // Which request gets which answer, without I/O: the server feeds it requests and snapshots.
 import { EXPOSITION_CONTENT_TYPE, renderExposition } from './exposition.js';
 import { drainInitFamilies, sidekiqFamilies } from './metrics.js';
-import type { SidekiqStats } from './sidekiq-stats.js';
+import type { SidekiqStats } from '../sidekiq/stats.js';
 import { liveness, readiness, statusDocument, type ProbeSnapshot, type Verdict } from './state.js';
 
-export type Endpoint = 'livez' | 'readyz' | 'status' | 'metrics';
+/** `alive`: sidekiq_alive's path, answered as sidekiq_alive does, with the meaning of /livez. */
+export type Endpoint = 'livez' | 'readyz' | 'status' | 'metrics' | 'alive';
 
 const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
   ['/livez', 'livez'],
@@ -12,6 +13,9 @@ const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
   ['/status', 'status'],
   ['/metrics', 'metrics'],
 ]);
+
+/** The paths drain-init serves itself, which sidekiq_alive's path must not take. */
+export const OWN_PATHS: readonly string[] = [...ENDPOINTS.keys()];
 const ALLOWED_METHODS = 'GET, HEAD';
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -27,14 +31,20 @@ export interface ProbeResponse {
   readonly body: string;
 }
 
-/** An endpoint to answer, or the refusal of the request. */
-export function route(request: ProbeRequest): { endpoint: Endpoint } | { refusal: ProbeResponse } {
+/** An endpoint to answer, or the refusal of the request; `alivePath` is where sidekiq_alive answered. */
+export function route(request: ProbeRequest, alivePath: string): { endpoint: Endpoint } | { refusal: ProbeResponse } {
   const path = (request.url ?? '').split('?', 1)[0] ?? '';
-  const endpoint = ENDPOINTS.get(path);
+  const endpoint = ENDPOINTS.get(path) ?? (path === alivePath ? 'alive' : undefined);
   // A body is never read: the connection is closed after the answer instead of reading past it.
   const close = hasBody(request.headers) ? { Connection: 'close' } : {};
   if (endpoint === undefined)
-    return { refusal: text(404, 'not found: drain-init serves /livez, /readyz, /status and /metrics', close) };
+    return {
+      refusal: text(
+        404,
+        `not found: drain-init serves /livez, /readyz, /status, /metrics and ${alivePath} (sidekiq_alive's)`,
+        close,
+      ),
+    };
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     return {
       refusal: text(405, `method ${request.method ?? ''} not allowed: use GET or HEAD`, {
@@ -57,12 +67,19 @@ export interface AnswerInputs {
   readonly maxBeatAgeMs: number;
   /** /metrics only: undefined when there are no Sidekiq figures. */
   readonly stats?: SidekiqStats | undefined;
+  /** /metrics only: the fleet's platform stops that ran out of time; undefined when Redis did not say. */
+  readonly stopsCut?: number | undefined;
 }
 
 export function answer(endpoint: Endpoint, inputs: AnswerInputs): ProbeResponse {
   switch (endpoint) {
     case 'livez':
       return verdictResponse(liveness(inputs.snapshot, inputs.maxBeatAgeMs));
+    case 'alive': {
+      // sidekiq_alive's own answers: 200 "Alive!", else 404 "Can't find the alive key".
+      const verdict = liveness(inputs.snapshot, inputs.maxBeatAgeMs);
+      return verdict.ok ? text(200, 'Alive!') : text(404, `Can't find the alive key: ${verdict.reason}`);
+    }
     case 'readyz':
       return verdictResponse(readiness(inputs.snapshot));
     case 'status':
@@ -73,7 +90,7 @@ export function answer(endpoint: Endpoint, inputs: AnswerInputs): ProbeResponse 
       };
     case 'metrics': {
       const families = [
-        ...drainInitFamilies(inputs.snapshot),
+        ...drainInitFamilies(inputs.snapshot, inputs.stopsCut),
         ...(inputs.stats === undefined ? [] : sidekiqFamilies(inputs.stats)),
       ];
       return {

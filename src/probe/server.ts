@@ -1,22 +1,30 @@
 // The probe endpoint's HTTP server: node:http with tight limits, so no client can hold it, fill
 // drain-init's memory or flood its log, and nothing it does can hold up a signal or the stop.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/parse.js';
+import type { Cancel, Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
-import type { RedisConnection } from '../redis/connection.js';
+import type { SidekiqStats } from '../sidekiq/stats.js';
 import type { WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 import { describePlan, type StopPlan } from '../stop/timeline.js';
-import { answer, route, type ProbeResponse } from './routes.js';
-import { CachedSidekiqStats, DEFAULT_LIMITS, gatherSidekiqStats } from './sidekiq-stats.js';
+import { answer, OWN_PATHS, route, type ProbeResponse } from './routes.js';
 import type { ProbeSnapshot } from './state.js';
 
-export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'sidekiqNamespace'>;
+export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'alivePath'>;
 
-/** Kubelets and Prometheus need a few; the rest are refused at once. */
+/**
+ * Kubelets and Prometheus need a few. Past this many, the connection idle the longest is closed to make
+ * room (see ConnectionRoom), so idle connections held open by anyone (slowloris) cannot lock probes out.
+ */
 export const MAX_CONNECTIONS = 64;
+/** A connection is closed to make room only once it has been open this long; over the hard cap, the second. */
+const MIN_AGE_TO_CLOSE_MS = 100;
+const HARD_CAP_CONNECTIONS = 4 * MAX_CONNECTIONS;
+const MIN_AGE_TO_CLOSE_OVER_CAP_MS = 10;
 /** A client has this long to send its request headers, and a connection with no request is closed. */
 export const HEADERS_TIMEOUT_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -45,17 +53,15 @@ export interface ProbeSources {
   readonly zombiesReaped: () => number;
   readonly restarts: () => number;
   readonly jobsRecovered: () => number;
-  /** The worker is stopped as a Sidekiq: Sidekiq's view of it and its figures are reported. */
-  readonly isSidekiq: () => boolean;
   /** Undefined without a Redis URL. */
-  readonly redis: ProbeRedis | undefined;
-}
-
-/** What the probe reads of the Redis session. */
-export interface ProbeRedis {
-  readonly connection: RedisConnection;
-  readonly recorder: { readonly heartbeatFailures: number };
-  readonly watcher: { readonly view: WorkerView };
+  readonly redis: (() => { readonly connected: boolean; readonly heartbeatFailures: number }) | undefined;
+  /** Sidekiq's view of the worker; undefined unless it is stopped as a Sidekiq watched through Redis. */
+  readonly sidekiq: () => WorkerView | undefined;
+  /** Sidekiq's fleet-wide figures for /metrics; undefined when there are none to give. Never rejects. */
+  readonly sidekiqStats: () => Promise<SidekiqStats | undefined> | undefined;
+  /** The fleet's platform stops that ran out of time, from Redis; undefined without a Redis URL. Never rejects. */
+  readonly stopsCut: (() => Promise<number | undefined>) | undefined;
+  readonly clock: Clock;
 }
 
 export interface ProbeServer {
@@ -72,9 +78,7 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   // Loaded only when needed, and not with import(): an ES import of node:http evaluates all its exports,
   // loading undici, http2, tls and crypto (tens of ms and about 6 MB); this takes 3 ms and about 1.5 MB.
   const { createServer } = process.getBuiltinModule('node:http');
-  const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS);
-  const stats =
-    sources.redis === undefined ? undefined : sidekiqStats(sources.redis, config, () => sources.isSidekiq(), log);
+  const warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, sources.clock);
   const server = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,
@@ -84,7 +88,7 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
       maxHeaderSize: MAX_HEADER_BYTES,
     },
     (request, response) => {
-      void respond(request, response, config, sources, stats).catch((error: unknown) => {
+      void respond(request, response, config, sources).catch((error: unknown) => {
         warnings.warn(
           'internal',
           { err: error instanceof Error ? error.message : String(error) },
@@ -95,13 +99,26 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
       });
     },
   );
-  server.maxConnections = MAX_CONNECTIONS;
+  const room = new ConnectionRoom(
+    {
+      capacity: MAX_CONNECTIONS,
+      hardCap: HARD_CAP_CONNECTIONS,
+      minAgeMs: MIN_AGE_TO_CLOSE_MS,
+      minAgeOverCapMs: MIN_AGE_TO_CLOSE_OVER_CAP_MS,
+    },
+    sources.clock,
+    () =>
+      warnings.warn(
+        'evicted',
+        { maxConnections: MAX_CONNECTIONS },
+        'probe: too many connections open: the one idle the longest was closed to make room',
+      ),
+  );
   server.maxRequestsPerSocket = MAX_REQUESTS_PER_SOCKET;
   server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
+  server.on('connection', (socket: Socket) => room.admit(socket));
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => room.answering(request, response));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => refuseClient(error, socket, warnings));
-  server.on('drop', () =>
-    warnings.warn('drop', { maxConnections: MAX_CONNECTIONS }, 'probe: connection refused, too many open'),
-  );
   server.on('error', (error: Error) => {
     const where = { host: config.probeHost, port: config.probePort, err: error.message };
     if (server.listening) warnings.warn('server error', where, 'probe: server error');
@@ -114,23 +131,14 @@ export function startProbeServer(config: ProbeConfig, log: Logger, sources: Prob
   server.on('listening', () =>
     log.info({ host: config.probeHost, port: config.probePort }, 'probe endpoint listening'),
   );
+  if (OWN_PATHS.includes(config.alivePath))
+    log.warn(
+      { alivePath: config.alivePath },
+      "probe: --alive-path names one of drain-init's own paths, which keeps its own answer",
+    );
   server.listen({ host: config.probeHost, port: config.probePort });
   server.unref();
   return { close: () => closeServer(server) };
-}
-
-function sidekiqStats(
-  redis: ProbeRedis,
-  config: ProbeConfig,
-  isSidekiq: () => boolean,
-  log: Logger,
-): CachedSidekiqStats {
-  const { client } = redis.connection;
-  const gather = () =>
-    client.status === 'ready' && isSidekiq()
-      ? gatherSidekiqStats(client, config.sidekiqNamespace, DEFAULT_LIMITS)
-      : undefined;
-  return new CachedSidekiqStats(gather, log);
 }
 
 async function respond(
@@ -138,17 +146,24 @@ async function respond(
   response: ServerResponse,
   config: ProbeConfig,
   sources: ProbeSources,
-  stats: CachedSidekiqStats | undefined,
 ): Promise<void> {
-  const routed = route(request);
+  const routed = route(request, config.alivePath);
   if ('refusal' in routed) {
     send(response, routed.refusal);
     return;
   }
-  const sidekiqFigures = routed.endpoint === 'metrics' ? await stats?.get() : undefined;
+  const metrics = routed.endpoint === 'metrics';
+  const [sidekiqFigures, stopsCut] = metrics
+    ? await Promise.all([sources.sidekiqStats(), sources.stopsCut?.()])
+    : [undefined, undefined];
   send(
     response,
-    answer(routed.endpoint, { snapshot: snapshot(sources), maxBeatAgeMs: config.maxBeatAgeMs, stats: sidekiqFigures }),
+    answer(routed.endpoint, {
+      snapshot: snapshot(sources),
+      maxBeatAgeMs: config.maxBeatAgeMs,
+      stats: sidekiqFigures,
+      stopsCut,
+    }),
   );
 }
 
@@ -158,11 +173,11 @@ function send(response: ServerResponse, { status, headers, body }: ProbeResponse
 }
 
 function snapshot(sources: ProbeSources): ProbeSnapshot {
-  const nowMono = performance.now();
-  const nowEpochMs = Date.now();
+  const nowMono = sources.clock.now();
+  const nowEpochMs = sources.clock.epochMs();
   const childPid = sources.childPid();
   const { phase, plan, deadline } = sources.stop;
-  const redis = sources.redis;
+  const redis = sources.redis?.();
   return {
     state: childPid !== undefined ? phase : sources.restartPending() ? 'starting' : 'exited',
     childPid,
@@ -176,12 +191,120 @@ function snapshot(sources: ProbeSources): ProbeSnapshot {
         : { plan: describePlan(plan), deadlineEpochMs: nowEpochMs + deadline - nowMono },
     signalsForwarded: sources.forwarder.forwardedCounts,
     zombiesReaped: sources.zombiesReaped(),
-    redis:
-      redis === undefined
-        ? undefined
-        : { connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures },
-    sidekiq: redis !== undefined && sources.isSidekiq() ? redis.watcher.view : undefined,
+    redis,
+    sidekiq: sources.sidekiq(),
   };
+}
+
+/** Runs `action` once the event loop has read what is pending on the sockets accepted so far. */
+export type AfterPendingReads = (action: () => void) => void;
+
+/**
+ * A connection's data is read in the turn of the event loop after the one that accepted it; a callback set
+ * with setImmediate from a setImmediate runs after that turn's reads.
+ */
+const afterPendingReads: AfterPendingReads = (action) => setImmediate(() => setImmediate(action));
+
+/**
+ * The open connections, and which to close when there are more than there is room for: never one whose
+ * request is being answered, nor one accepted so recently that what it sent has not been read yet (a
+ * probe sends its request with the connection, so it is being answered by then, however many came in the
+ * same burst); of the others, the one idle the longest (since it connected, or since its last answer),
+ * once it has been open `minAgeMs`, or `minAgeOverCapMs` while there are more than `hardCap`, which bounds
+ * how far past the room a flood can push. Connections that never finish a request are the first to go.
+ */
+export class ConnectionRoom {
+  readonly #open = new Map<Duplex, { since: number; answering: number; batch: number }>();
+  /** Connections of a batch up to this one have had what they sent read. */
+  #settledBatch = -1;
+  #batch = 0;
+  #settling = false;
+  #trimLater: { readonly atMs: number; readonly cancel: Cancel } | undefined;
+
+  constructor(
+    private readonly limits: {
+      readonly capacity: number;
+      readonly hardCap: number;
+      readonly minAgeMs: number;
+      readonly minAgeOverCapMs: number;
+    },
+    private readonly clock: Clock,
+    /** A connection was closed to make room. */
+    private readonly evicted: () => void,
+    private readonly settle: AfterPendingReads = afterPendingReads,
+  ) {}
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  admit(socket: Duplex): void {
+    this.#open.set(socket, { since: this.clock.now(), answering: 0, batch: this.#batch });
+    socket.once('close', () => this.#open.delete(socket));
+    this.#settleLater();
+    this.#trim();
+  }
+
+  /** A request of one of the connections is being answered until its response is done. */
+  answering(request: IncomingMessage, response: ServerResponse): void {
+    const entry = this.#open.get(request.socket);
+    if (entry === undefined) return;
+    entry.answering++;
+    response.once('close', () => {
+      entry.answering--;
+      entry.since = this.clock.now();
+    });
+  }
+
+  /** The connections accepted until now count as read once the event loop has read what they sent. */
+  #settleLater(): void {
+    if (this.#settling) return;
+    this.#settling = true;
+    const batch = this.#batch++;
+    this.settle(() => {
+      this.#settling = false;
+      this.#settledBatch = batch;
+      if ([...this.#open.values()].some((entry) => entry.batch > batch)) this.#settleLater();
+      this.#trim();
+    });
+  }
+
+  /** Closes connections until there is room, or until those left are being answered, unread or too young. */
+  #trim(): void {
+    while (this.#open.size > this.limits.capacity) {
+      const minAgeMs = this.#open.size > this.limits.hardCap ? this.limits.minAgeOverCapMs : this.limits.minAgeMs;
+      const victim = this.#longestIdle();
+      if (victim === undefined) return;
+      const [socket, since] = victim;
+      if (this.clock.now() - since < minAgeMs) {
+        this.#trimAt(since + minAgeMs);
+        return;
+      }
+      this.#open.delete(socket);
+      socket.destroy();
+      this.evicted();
+    }
+  }
+
+  /** Trims again at `atMs` on the clock, unless a trim is due sooner. */
+  #trimAt(atMs: number): void {
+    if (this.#trimLater !== undefined && this.#trimLater.atMs <= atMs) return;
+    this.#trimLater?.cancel();
+    const cancel = this.clock.schedule(atMs - this.clock.now(), () => {
+      this.#trimLater = undefined;
+      this.#trim();
+    });
+    this.#trimLater = { atMs, cancel };
+  }
+
+  #longestIdle(): [Duplex, number] | undefined {
+    let victim: [Duplex, number] | undefined;
+    for (const [socket, entry] of this.#open) {
+      const candidate = entry.answering === 0 && entry.batch <= this.#settledBatch;
+      if (candidate && (victim === undefined || entry.since < victim[1])) victim = [socket, entry.since];
+    }
+    return victim;
+  }
 }
 
 /** Answers what Node could not parse (garbage, oversized headers, a timeout) with one status line, then closes. */

@@ -6,7 +6,15 @@ import type { StopPhase } from '../stop/sequence.js';
 /** The stop phase while the worker runs, `starting` while it is to be restarted, `exited` once it is gone. */
 export type ProbeState = 'starting' | StopPhase | 'exited';
 
-export const PROBE_STATES: readonly ProbeState[] = ['starting', 'running', 'quieting', 'stopping', 'killing', 'exited'];
+export const PROBE_STATES: readonly ProbeState[] = [
+  'starting',
+  'running',
+  'delaying',
+  'quieting',
+  'stopping',
+  'killing',
+  'exited',
+];
 
 export interface StopInfo {
   /** `TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s` */

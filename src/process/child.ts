@@ -63,14 +63,20 @@ export function prepareSpawning(log: Logger, env: NodeJS.ProcessEnv = process.en
 }
 
 /**
- * Starts the worker with no shell, stdio inherited, environment and arguments passed as they are.
+ * Starts the worker with no shell, stdio inherited, environment (but for the variables `env` sets) and
+ * arguments passed as they are.
  * It leads a process group of its own, so that -g and the final KILL reach every process it started
  * and never drain-init itself. With `foreground` (drain-init holds the terminal) that group becomes the
  * terminal's foreground, in drain-init's session; otherwise the worker leads a session of its own too.
  * The exec helper does what libuv cannot between its fork and the command's exec (the foreground, the
  * inherited signal state); without either to do, the command is started directly, at no extra cost.
  */
-export function spawnChild(command: string, args: readonly string[], foreground = false): Child {
+export function spawnChild(
+  command: string,
+  args: readonly string[],
+  foreground = false,
+  env: Readonly<Record<string, string>> = {},
+): Child {
   const { signals, helper } = workerStart;
   const takesForeground = foreground && helper !== undefined;
   const viaHelper = helper !== undefined && (takesForeground || signals !== undefined);
@@ -91,6 +97,7 @@ export function spawnChild(command: string, args: readonly string[], foreground 
       detached: !takesForeground,
       cleanup: false,
       stripFinalNewline: false,
+      env,
     },
   );
   const exited = subprocess.then((result): ChildExit => {

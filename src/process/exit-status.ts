@@ -38,3 +38,15 @@ export function describeSpawnFailure(command: string, errno: string): string {
 export function remapExitCode(code: number, countsAsZero: ReadonlySet<number>): number {
   return countsAsZero.has(code) ? 0 : code;
 }
+
+/** `code 0`, `signal SIGKILL` or `not started: ENOENT`: for logs and the Redis record. */
+export function describeExit(exit: ChildExit): string {
+  switch (exit.kind) {
+    case 'exited':
+      return `code ${exit.code}`;
+    case 'signaled':
+      return `signal ${exit.signal}`;
+    case 'spawn-failed':
+      return `not started: ${exit.errno}`;
+  }
+}

@@ -1,5 +1,4 @@
 import type { Logger } from '../log/logger.js';
-import { startsStop } from '../stop/sequence.js';
 import { FORWARDED_SIGNALS, signalName, signalNumber } from './signals.js';
 
 export interface ForwardOptions {
@@ -23,32 +22,38 @@ export interface NativeSignals {
   forwardedCount(received: number): number;
 }
 
-/**
- * Decides what a received signal (after rewriting) does. Returns true when it took the signal
- * over (the stop sequence does this for TERM and INT); otherwise the signal is forwarded. It may take
- * over only the signals that start a stop (startsStop): every other one is forwarded by the native
- * handler before it is asked.
- */
-export type SignalInterceptor = (signal: number) => boolean;
+/** Sees each received signal (after --rewrite) before it is forwarded, and may take it over instead. */
+export interface SignalInterceptor {
+  /**
+   * Whether it may take this signal over (the stop and restart signals): only these reach it. Every other
+   * signal is forwarded by the native handler before JavaScript hears of it.
+   */
+  mayTake(signal: number): boolean;
+  /** Returns true when it took the signal over (a stop, a restart); otherwise the signal is forwarded. */
+  intercept(signal: number): boolean;
+}
+
+const NO_INTERCEPTOR: SignalInterceptor = { mayTake: () => false, intercept: () => false };
 
 /**
  * The signals passed on from the signal handler, before JavaScript hears of them, as [received, sent]:
- * all but those --rewrite drops and those the interceptor may take over (the stop signals, after rewriting).
+ * all but those --rewrite drops and those the interceptor may take over (after rewriting).
  */
 export function nativeRoutes(
   signals: readonly number[],
   rewrite: ReadonlyMap<number, number>,
+  mayTake: (signal: number) => boolean,
 ): [received: number, sent: number][] {
   return signals.flatMap((received): [number, number][] => {
     const sent = rewrite.get(received) ?? received;
-    return sent === 0 || startsStop(sent) ? [] : [[received, sent]];
+    return sent === 0 || mayTake(sent) ? [] : [[received, sent]];
   });
 }
 
 /**
  * Installs a handler for every catchable signal and passes each one on to the child. With the native
  * addon the signal handler forwards them itself, as fast as tini, and JavaScript only logs and counts
- * them afterwards; the signals that may start a stop always go through JavaScript.
+ * them afterwards; the signals the interceptor may take over (a stop, a restart) always go through JavaScript.
  */
 export class SignalForwarder {
   readonly #handlers = new Map<NodeJS.Signals, () => void>();
@@ -57,10 +62,11 @@ export class SignalForwarder {
   readonly #nativelyForwarded = new Map<number, number>();
   #childPid: number | undefined;
 
+  #interceptor = NO_INTERCEPTOR;
+
   constructor(
     private readonly options: ForwardOptions,
     private readonly log: Logger,
-    private readonly intercept: SignalInterceptor = () => false,
   ) {}
 
   /** Signals forwarded so far, by name. */
@@ -68,7 +74,9 @@ export class SignalForwarder {
     return this.#forwardedCounts;
   }
 
-  install(): void {
+  /** Starts handling every forwarded signal; the interceptor sees those it may take first (after --rewrite). */
+  install(interceptor: SignalInterceptor = NO_INTERCEPTOR): void {
+    this.#interceptor = interceptor;
     for (const name of FORWARDED_SIGNALS) {
       const handler = () => this.#receive(name);
       this.#handlers.set(name, handler);
@@ -77,7 +85,9 @@ export class SignalForwarder {
     const { native } = this.options;
     if (native === undefined) return;
     native.guardFaultSignals();
-    const routes = nativeRoutes(FORWARDED_SIGNALS.map(signalNumber), this.options.rewrite);
+    const routes = nativeRoutes(FORWARDED_SIGNALS.map(signalNumber), this.options.rewrite, (signal) =>
+      interceptor.mayTake(signal),
+    );
     native.forwardSignals(routes);
     for (const [received] of routes) this.#nativelyForwarded.set(received, native.forwardedCount(received));
   }
@@ -127,9 +137,10 @@ export class SignalForwarder {
       this.log.info({ signal: name }, 'received signal, dropped by --rewrite');
       return;
     }
+    const interceptor = this.#interceptor;
+    if (interceptor.mayTake(signal) && interceptor.intercept(signal)) return;
     // The handler forwards nothing before the child's pid is known (from spawn to attach): JS does then.
     const byHandler = this.#forwardedByHandler(received);
-    if (!byHandler && this.intercept(signal)) return;
     const sent = signalName(signal);
     const fields = {
       signal: name,

@@ -3,8 +3,9 @@ import { signalName } from './signals.js';
 /**
  * The signal mask and the ignored signals drain-init was started with (a parent's `nohup`, a blocked
  * signal), which tini gives its child back. Node resets both for itself before any of drain-init's code
- * runs, so whatever starts Node reads them first (bin/drain-init from /proc/$$/status) and hands them over
- * in this variable, `<SigBlk>:<SigIgn>` as /proc/<pid>/status prints them (16 hex digits each).
+ * runs, so whatever starts Node reads them first (bin/drain-init from /proc/$$/status, the release
+ * executables' launcher from the kernel: src/native/launcher.c) and hands them over in this variable,
+ * `<SigBlk>:<SigIgn>` as /proc/<pid>/status prints them (16 hex digits each).
  */
 export const INHERITED_SIGNALS_VAR = '_DRAIN_INIT_INHERITED_SIGNALS';
 

@@ -1,7 +1,6 @@
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { Timers } from '../stop/sequence.js';
-import { realTimers } from '../stop/timers.js';
-import { listProcesses, type ProcessInfo } from './proc-state.js';
+import { childrenByParent, descendants, listProcesses, type ProcessInfo } from './proc.js';
 import { parseSignal } from './signals.js';
 
 /** Which processes count as left over once the main child has exited. */
@@ -19,21 +18,13 @@ export interface LeftoverScope {
  * descendants (orphans re-parented to a subreaper) and the members of the child's process group.
  */
 export function selectLeftovers(processes: readonly ProcessInfo[], scope: LeftoverScope): ProcessInfo[] {
-  const children = new Map<number, number[]>();
-  for (const { pid, ppid } of processes) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  const descendants = new Set<number>();
-  const pending = [scope.self];
-  for (let pid = pending.pop(); pid !== undefined; pid = pending.pop()) {
-    for (const child of children.get(pid) ?? []) {
-      if (!descendants.has(child)) pending.push(child);
-      descendants.add(child);
-    }
-  }
+  const children = childrenByParent(processes);
+  const below = descendants(scope.self, (pid) => children.get(pid) ?? []);
   return processes.filter(
     (info) =>
       info.pid !== scope.self &&
       info.state !== 'Z' &&
-      (scope.wholeNamespace || descendants.has(info.pid) || info.pgrp === scope.childGroup),
+      (scope.wholeNamespace || below.has(info.pid) || info.pgrp === scope.childGroup),
   );
 }
 
@@ -59,17 +50,12 @@ const SIGKILL = parseSignal('KILL');
 const described = ({ pid, command }: ProcessInfo) => ({ pid, command });
 
 /**
- * Sends TERM (and CONT, so that a suspended one acts on it) to every leftover, and to any that appears
+ * Sends TERM (and CONT to a suspended one, so that it acts on it) to every leftover, and to any that appears
  * meanwhile; KILL to those still running when the grace period is over. Resolves when none is left
  * or the KILLs are sent.
  */
-export function endLeftovers(
-  actions: LeftoverActions,
-  timers: Timers,
-  log: Logger,
-  times: LeftoverTimes,
-): Promise<void> {
-  const start = timers.now();
+export function endLeftovers(actions: LeftoverActions, clock: Clock, log: Logger, times: LeftoverTimes): Promise<void> {
+  const start = clock.now();
   const deadline = Math.min(start + times.graceMs, times.killAt ?? Number.POSITIVE_INFINITY);
   const signalled = new Map<number, ProcessInfo>();
   const ended: { pid: number; command: string; afterMs: number }[] = [];
@@ -78,7 +64,8 @@ export function endLeftovers(
       if (signalled.has(info.pid)) continue;
       signalled.set(info.pid, info);
       actions.signal(info.pid, SIGTERM);
-      actions.signal(info.pid, SIGCONT);
+      // A suspended one acts on TERM only once resumed; a running one gets no CONT.
+      if (info.state === 'T') actions.signal(info.pid, SIGCONT);
     }
   };
 
@@ -96,12 +83,12 @@ export function endLeftovers(
       for (const [pid, info] of signalled) {
         if (stillRunning.has(pid)) continue;
         signalled.delete(pid);
-        ended.push({ ...described(info), afterMs: Math.round(timers.now() - start) });
+        ended.push({ ...described(info), afterMs: Math.round(clock.now() - start) });
       }
       if (running.length === 0) {
         log.info({ ended }, 'the leftover processes exited after SIGTERM');
         resolve();
-      } else if (timers.now() >= deadline) {
+      } else if (clock.now() >= deadline) {
         for (const info of running) actions.signal(info.pid, SIGKILL);
         log.warn(
           { ended, killed: running.map(described) },
@@ -110,10 +97,10 @@ export function endLeftovers(
         resolve();
       } else {
         terminate(running);
-        timers.schedule(Math.min(POLL_MS, deadline - timers.now()), poll);
+        clock.schedule(Math.min(POLL_MS, deadline - clock.now()), poll, true);
       }
     };
-    timers.schedule(Math.max(0, Math.min(POLL_MS, deadline - start)), poll);
+    clock.schedule(Math.max(0, Math.min(POLL_MS, deadline - start)), poll, true);
   });
 }
 
@@ -122,6 +109,7 @@ export async function endLeftoverProcesses(
   scope: LeftoverScope,
   times: LeftoverTimes,
   signal: LeftoverActions['signal'],
+  clock: Clock,
   log: Logger,
 ): Promise<void> {
   if (times.graceMs === 0) return;
@@ -131,5 +119,5 @@ export async function endLeftoverProcesses(
     );
     return;
   }
-  await endLeftovers({ list: () => selectLeftovers(listProcesses() ?? [], scope), signal }, realTimers, log, times);
+  await endLeftovers({ list: () => selectLeftovers(listProcesses() ?? [], scope), signal }, clock, log, times);
 }

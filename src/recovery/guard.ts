@@ -1,92 +1,198 @@
-// No job lost: keeps the job record a mirror of what the worker runs, recovers the record when the worker
-// dies, and recovers the records of dead peers. The record of an earlier life of this instance (a
-// container restart under the same id) is recovered first, before mirroring overwrites it.
+// No job lost. This instance's job record holds each job from the moment it leaves its queue (the Redis
+// endpoint's fetch script writes it there) until the worker's heartbeats show it finished (ack.ts). A
+// Sidekiq process that does not fetch through the endpoint (its Redis URL set in the app) is mirrored from
+// its heartbeats instead, with the window that leaves. When a worker process dies its jobs go back to their
+// queues at once, or to Sidekiq's Dead set when they keep killing workers; dead peers' records are
+// recovered too. The record of an earlier life of this instance (a restart after a kill) is recovered
+// first, before anything new is recorded.
+import { within, type Cancel, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { RedisConnection } from '../redis/connection.js';
+import type { BeatWrite } from '../sidekiq/beat-writes.js';
+import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { InFlightJob } from '../sidekiq/parse.js';
 import { readIdentities } from '../sidekiq/reader.js';
 import type { WorkerView } from '../sidekiq/view.js';
 import type { SidekiqWatcher } from '../sidekiq/watcher.js';
-import type { WorkerDeath } from './death.js';
-import { recoveryKeys } from './keys.js';
+import { InFlightJobs, processOfIdentity, type ProcessKey } from './ack.js';
+import type { DeathCause, WorkerDeath } from './death.js';
+import { recoveryKeys, type RecoveryKeys } from './keys.js';
 import { JobMirror } from './mirror.js';
 import { recoverDeadPeers, recoverRecord, type RecoveryResult, type RecoverySettings } from './recover.js';
+import type { PoisonRule } from './requeue.js';
 
 /** How often dead peers are looked for, and a failed recovery of the own record is tried again. */
 export const PEER_SCAN_EVERY_MS = 30_000;
+/** How often the processes holding jobs are checked for their end, and refused acks written again. */
+export const SWEEP_EVERY_MS = 1_000;
 /** While Redis is down at start, the own record's recovery is tried again at this pace. */
 const START_RETRY_MS = 1_000;
 /** The last look at the work hash before drain-init's SIGKILL may delay it by this much at most. */
 const LAST_LOOK_BUDGET_MS = 500;
 
-export interface GuardSettings extends Omit<RecoverySettings, 'localHost'> {
+export interface GuardSettings {
+  readonly prefix: string;
+  readonly sidekiq: SidekiqKeys;
+  readonly clock: Clock;
+  /** This instance's id, claimed, and the token of this drain-init's ownership of its record. */
   readonly instanceId: string;
+  readonly token: string;
   /** The hostname Sidekiq writes for this host's processes. */
   readonly hostname: string;
-  /** Only jobs of these queues are mirrored and recovered; undefined: every queue. */
+  /** Only jobs of these queues are mirrored; undefined: every queue. */
   readonly queues: ReadonlySet<string> | undefined;
+  readonly poison: PoisonRule;
+  /** The endpoint records this instance's fetches: a process that does not fetch through it is mirrored, and said so. */
+  readonly endpoint: boolean;
+}
+
+/** What the guard reads of the processes it supervises. */
+export interface SupervisedProcesses {
+  /** The supervised child: its end is workerDied's, with its exit status. */
+  readonly childPid: () => number | undefined;
+  /** Whether a process runs (a zombie does not). */
+  readonly alive: (pid: number) => boolean;
 }
 
 export class JobGuard {
-  readonly #mirror: JobMirror;
+  readonly #keys: RecoveryKeys;
   readonly #recovery: RecoverySettings;
-  /** The own record holds jobs of a dead worker that are not recovered yet: mirroring waits (it would overwrite them). */
+  readonly #inFlight = new InFlightJobs();
+  readonly #mirror: JobMirror;
+  /** Processes whose heartbeats come through the endpoint: the fetch records their jobs. */
+  readonly #onEndpoint = new Set<ProcessKey>();
+  /** Processes that stopped cleanly (they requeued what they still ran): their jobs are dropped at their end. */
+  readonly #stoppedCleanly = new Set<ProcessKey>();
+  /** Identities said to fetch outside the endpoint, each said once. */
+  readonly #warnedOutside = new Set<string>();
+  /** Finished jobs whose removal from the record Redis has not taken yet. */
+  readonly #unacked = new Set<string>();
+  /** Nothing is recorded or mirrored while the record holds jobs of a dead worker or an earlier life. */
   #ownPending = true;
+  /** Fetches waiting for the record to be free of them. */
+  #waiting: (() => void)[] = [];
   /** Sidekiq Pro's reliable fetch recovers jobs itself. */
   #standingAside = false;
-  #recovering: Promise<void> | undefined;
+  #recovering: Promise<void> = Promise.resolve();
   #lastWrite: Promise<unknown> = Promise.resolve();
   #jobsRecovered = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #jobsDead = 0;
+  readonly #deaths = new Map<DeathCause | 'process-gone', number>();
+  #stops: Cancel[] = [];
 
   constructor(
     private readonly connection: RedisConnection,
     private readonly watcher: SidekiqWatcher,
+    private readonly supervised: SupervisedProcesses,
     private readonly settings: GuardSettings,
     private readonly log: Logger,
   ) {
-    this.#mirror = new JobMirror(
-      connection,
-      recoveryKeys(settings.prefix, settings.instanceId),
-      settings.instanceId,
-      settings.queues,
-    );
+    this.#keys = recoveryKeys(settings.prefix, settings.instanceId);
+    this.#mirror = new JobMirror(connection, this.#keys, settings.instanceId, settings.token, settings.queues);
     const liveIdentities = (): ReadonlySet<string> =>
       new Set(watcher.view.processes.map((process) => process.identity));
     this.#recovery = {
       prefix: settings.prefix,
-      namespace: settings.namespace,
+      sidekiq: settings.sidekiq,
+      poison: settings.poison,
+      clock: settings.clock,
       localHost: () => ({ hostname: settings.hostname, liveIdentities: liveIdentities() }),
     };
+    watcher.onView((view) => this.#follow(view, watcher.jobs));
   }
 
-  /** Jobs put back in their queues by this instance: its own worker's and its dead peers'. */
+  /** Jobs put back in their queues by this instance: its own workers' and its dead peers'. */
   get jobsRecovered(): number {
     return this.#jobsRecovered;
   }
 
+  /** Jobs this instance moved to Sidekiq's Dead set. */
+  get jobsDead(): number {
+    return this.#jobsDead;
+  }
+
+  /** Worker deaths that were not clean, by cause. */
+  get deaths(): ReadonlyMap<string, number> {
+    return this.#deaths;
+  }
+
+  /** The jobs of this instance's workers, as its record holds them: exact from the fetch on. */
+  get jobsInFlight(): number {
+    return this.#inFlight.size + this.#mirror.size;
+  }
+
+  /**
+   * Whether a fetch may be recorded now: not while the record still holds jobs of a dead worker or of an
+   * earlier life of this instance (their recovery, which takes the whole record, would take the new job too).
+   */
+  get recording(): boolean {
+    return !this.#ownPending || this.#standingAside;
+  }
+
+  /** Resolves when a fetch may be recorded (at once when it may now). */
+  whenRecording(): Promise<void> {
+    if (this.recording) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
   start(): void {
     this.#scheduleOwnRecovery(0);
-    this.#timer = setInterval(() => {
-      if (this.#ownPending) void this.#recoverOwn();
-      void this.#recoverPeers();
-    }, PEER_SCAN_EVERY_MS).unref();
+    const { clock } = this.settings;
+    this.#stops = [
+      clock.every(PEER_SCAN_EVERY_MS, () => {
+        if (this.#ownPending) void this.#recoverOwn();
+        void this.#recoverPeers();
+      }),
+      clock.every(SWEEP_EVERY_MS, () => this.sweep()),
+    ];
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    for (const stop of this.#stops.splice(0)) stop();
   }
 
-  /** Each read of the worker: the record follows what the supervised processes run. */
-  follow(view: WorkerView, jobs: readonly InFlightJob[]): void {
-    if (this.#ownPending || this.#standingAside || !view.redisAnswered) return;
-    this.#lastWrite = this.#mirror.update({ identities: view.processes.map((process) => process.identity), jobs });
+  /** The fetch script took a job from its queue for `process` and recorded it. */
+  fetched(jid: string, process: ProcessKey): void {
+    this.#inFlight.fetched(jid, process);
   }
 
-  /** Just before drain-init's SIGKILL: the quiet worker's work hash is exactly what it still runs. */
+  /** A heartbeat write of a worker, as the endpoint saw it. */
+  beatWrite(write: BeatWrite): void {
+    const process = processOfIdentity(write.identity);
+    if (process === undefined) return;
+    this.#onEndpoint.add(process);
+    if (write.kind === 'stopped') this.#stoppedCleanly.add(process);
+    else if (write.kind === 'work') this.#ack(this.#inFlight.beat(process, write.jids));
+  }
+
+  /** A worker connection to the endpoint closed: a process holding jobs may have ended. */
+  connectionClosed(): void {
+    this.sweep();
+  }
+
+  /**
+   * Ends the processes (other than the child) that held jobs and are gone: a Sidekiq process that a shell, a
+   * swarm or a forking master ran beside others. Its jobs are dropped when it stopped cleanly, else requeued.
+   */
+  sweep(): void {
+    if (this.#unacked.size > 0) this.#ack([]);
+    const child = this.supervised.childPid();
+    for (const process of this.#inFlight.processes()) {
+      const pid = Number(process.slice(process.lastIndexOf(':') + 1));
+      if (pid === child || this.supervised.alive(pid)) continue;
+      const jids = this.#inFlight.ended(process);
+      if (this.#stoppedCleanly.has(process)) this.#ack(jids);
+      else {
+        this.#count('process-gone');
+        void this.#serially(() => this.#recover({ process, cause: `process ${pid} ended` }));
+      }
+    }
+  }
+
+  /** Just before drain-init's SIGKILL: a mirrored worker's work hash is exactly what it still runs. */
   async lastLook(): Promise<void> {
     const looked = this.watcher.poll().then(() => this.#lastWrite);
-    await Promise.race([looked, new Promise((resolve) => setTimeout(resolve, LAST_LOOK_BUDGET_MS))]);
+    await within(this.settings.clock, looked, LAST_LOOK_BUDGET_MS, undefined);
   }
 
   /** After the worker's exit: its jobs back in their queues if it did not requeue them itself. */
@@ -94,24 +200,64 @@ export class JobGuard {
     if (this.#standingAside) return;
     await this.#lastWrite;
     if (death.recoverJobs) {
+      this.#count(death.cause);
       await this.#mirrorLastBeat();
+      this.#ack(this.#endedCleanly());
+      this.#inFlight.clear();
       this.#ownPending = true;
-      await this.#recoverOwn();
+      await this.#serially(() => this.#recover({ cause: describeCause(death) }));
       if (this.#ownPending) this.#scheduleOwnRecovery(START_RETRY_MS);
     } else if (death.cause === 'clean') {
+      this.#ack(this.#inFlight.clear());
       await this.#mirror.clear();
+    }
+    await this.#lastWrite;
+  }
+
+  /** The jobs of processes that stopped cleanly: finished or requeued by Sidekiq itself, never requeued again. */
+  #endedCleanly(): string[] {
+    return [...this.#stoppedCleanly].flatMap((process) => this.#inFlight.ended(process));
+  }
+
+  /** Each read of the worker: the record mirrors what the processes outside the endpoint run. */
+  #follow(view: WorkerView, jobs: readonly InFlightJob[]): void {
+    if (this.#ownPending || this.#standingAside || !view.redisAnswered) return;
+    const outside = view.processes.filter((process) => {
+      const key = processOfIdentity(process.identity);
+      return key === undefined || !this.#onEndpoint.has(key);
+    });
+    if (this.settings.endpoint) this.#warnOutside(outside.map((process) => process.identity));
+    const identities = new Set(outside.map((process) => process.identity));
+    this.#lastWrite = this.#mirror.update({
+      identities: [...identities],
+      jobs: jobs.filter((job) => identities.has(job.identity)),
+    });
+  }
+
+  #warnOutside(identities: readonly string[]): void {
+    for (const identity of identities) {
+      if (this.#warnedOutside.has(identity)) continue;
+      this.#warnedOutside.add(identity);
+      this.log.warn(
+        { identity },
+        "a Sidekiq process talks to Redis without drain-init's endpoint (its Redis URL is set in the app, not read from REDIS_URL): " +
+          'its jobs are mirrored from its heartbeats instead, and one fetched since its last beat is lost if it is killed; ' +
+          'let it take its URL from REDIS_URL (or the variable REDIS_PROVIDER names)',
+      );
     }
   }
 
   /**
-   * The dead worker's work hash outlives it by 60 s and holds its last heartbeat, which may be newer than
+   * A killed worker's work hash outlives it by 60 s and holds its last heartbeat, which may be newer than
    * the last read: one more read of it, so a job Redis showed running is recovered however the polls fell.
    */
   async #mirrorLastBeat(): Promise<void> {
-    const identities = this.watcher.view.processes.map((process) => process.identity);
+    const identities = this.watcher.view.processes
+      .map((process) => process.identity)
+      .filter((identity) => !this.#onEndpoint.has(processOfIdentity(identity) ?? ''));
     if (this.#ownPending || identities.length === 0 || this.connection.client.status !== 'ready') return;
     try {
-      const lastBeat = await readIdentities(this.connection.client, identities, this.settings.namespace);
+      const lastBeat = await readIdentities(this.connection.client, identities, this.settings.sidekiq);
       await this.#mirror.update({
         identities: lastBeat.processes.map((process) => process.identity),
         jobs: lastBeat.jobs,
@@ -121,46 +267,90 @@ export class JobGuard {
     }
   }
 
+  /** Takes finished jobs (and those left unacked before) out of the record, and their count of deaths with them. */
+  #ack(jids: readonly string[]): void {
+    for (const jid of jids) this.#unacked.add(jid);
+    if (this.#unacked.size === 0 || this.connection.client.status !== 'ready') return;
+    const batch = [...this.#unacked];
+    this.#unacked.clear();
+    this.#lastWrite = this.connection.client
+      .multi()
+      .hdel(this.#keys.jobs, ...batch)
+      .hdel(this.#keys.deaths, ...batch)
+      .exec()
+      .then((replies) => {
+        for (const [error] of replies ?? [[new Error('transaction aborted')]]) if (error) throw error;
+        this.connection.commandSucceeded();
+      })
+      .catch((error: unknown) => {
+        for (const jid of batch) this.#unacked.add(jid);
+        this.connection.commandFailed(error);
+      });
+  }
+
   #scheduleOwnRecovery(delayMs: number): void {
-    setTimeout(() => {
+    this.settings.clock.schedule(delayMs, () => {
       void this.#recoverOwn().then(() => {
         if (this.#ownPending && !this.#standingAside) this.#scheduleOwnRecovery(START_RETRY_MS);
         else void this.#recoverPeers();
       });
-    }, delayMs).unref();
+    });
   }
 
-  /** One recovery of the own record at a time; the mirror starts over from what the worker runs now. */
+  /** The own record, whole: what an earlier life of this instance, or a dead worker, left in it. */
   #recoverOwn(): Promise<void> {
-    this.#recovering ??= (async () => {
-      if (this.connection.client.status !== 'ready') return;
-      const result = await recoverRecord(
-        this.connection,
-        this.#recovery,
-        { instanceId: this.settings.instanceId, onlyIfExpired: false },
-        this.log,
-      );
-      this.#count(result);
-      if (result.kind === 'recovered') {
-        this.#mirror.forget();
-        this.#ownPending = false;
-      }
-    })().finally(() => (this.#recovering = undefined));
+    return this.#serially(() => this.#recover({ cause: 'drain-init was killed with it' }));
+  }
+
+  /** One recovery of the own record at a time. */
+  #serially(recovery: () => Promise<void>): Promise<void> {
+    this.#recovering = this.#recovering.then(recovery, recovery);
     return this.#recovering;
+  }
+
+  async #recover(target: { process?: ProcessKey; cause: string }): Promise<void> {
+    if (this.connection.client.status !== 'ready') return;
+    const result = await recoverRecord(
+      this.connection,
+      this.#recovery,
+      { instanceId: this.settings.instanceId, onlyIfExpired: false, ...target },
+      this.log,
+    );
+    this.#tally(result);
+    if (result.kind === 'recovered' && target.process === undefined) {
+      this.#mirror.forget();
+      this.#ownPending = false;
+      this.#release();
+    }
   }
 
   async #recoverPeers(): Promise<void> {
     if (this.#standingAside || this.connection.client.status !== 'ready') return;
-    for (const result of await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log))
-      this.#count(result);
+    const results = await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log);
+    for (const result of results) this.#tally(result);
   }
 
-  #count(result: RecoveryResult): void {
+  #tally(result: RecoveryResult): void {
     if (result.kind === 'sidekiq-pro') {
       this.#standingAside = true;
+      this.#release();
       this.stop();
     } else if (result.kind === 'recovered') {
       this.#jobsRecovered += result.jobs.filter((job) => job.outcome === 'requeued').length;
+      this.#jobsDead += result.buried.length;
     }
   }
+
+  #release(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+
+  #count(cause: DeathCause | 'process-gone'): void {
+    this.#deaths.set(cause, (this.#deaths.get(cause) ?? 0) + 1);
+  }
+}
+
+/** For a poison job's error message: `OOM-killed`, `killed by signal SIGKILL` ... */
+function describeCause(death: WorkerDeath): string {
+  return death.description.replace(/^worker /, '');
 }

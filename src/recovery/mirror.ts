@@ -22,6 +22,8 @@ export class JobMirror {
     private readonly connection: RedisConnection,
     private readonly keys: RecoveryKeys,
     private readonly instanceId: string,
+    /** The owner token the index names for this instance's record. */
+    private readonly token: string,
     private readonly queues: QueueFilter,
   ) {
     connection.client.on('ready', () => (this.#resendAll = true));
@@ -62,7 +64,8 @@ export class JobMirror {
       return true;
     }
     const transaction = this.connection.client.multi();
-    if (change.set.size > 0) transaction.hset(this.keys.jobs, change.set).sadd(this.keys.index, this.instanceId);
+    if (change.set.size > 0)
+      transaction.hset(this.keys.jobs, change.set).hset(this.keys.index, this.instanceId, this.token);
     if (change.removed.length > 0) transaction.hdel(this.keys.jobs, ...change.removed);
     try {
       const replies = await transaction.exec();

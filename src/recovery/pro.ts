@@ -2,25 +2,24 @@
 // Its traces: the `super_processes` set and the private lists `queue:sq|<identity>|<queue>`.
 import type { Redis } from 'ioredis';
 import { keysExist } from '../redis/exists.js';
+import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { SidekiqProcess } from '../sidekiq/parse.js';
-import { namespacePrefix } from '../sidekiq/reader.js';
 
 /** The keys whose existence betrays super_fetch: one per process and queue, without KEYS or SCAN. */
-function superFetchKeys(namespace: string | undefined, processes: readonly SidekiqProcess[]): string[] {
-  const prefix = namespacePrefix(namespace);
+function superFetchKeys(sidekiq: SidekiqKeys, processes: readonly SidekiqProcess[]): string[] {
   return [
-    `${prefix}super_processes`,
-    ...processes.flatMap((process) => process.queues.map((queue) => `${prefix}queue:sq|${process.identity}|${queue}`)),
+    `${sidekiq.prefix}super_processes`,
+    ...processes.flatMap((process) => process.queues.map((queue) => sidekiq.queue(`sq|${process.identity}|${queue}`))),
   ];
 }
 
 /** The super_fetch keys found, empty when Sidekiq Pro's reliable fetch is not in use. */
 export async function findSuperFetch(
   redis: Redis,
-  namespace: string | undefined,
+  sidekiq: SidekiqKeys,
   processes: readonly SidekiqProcess[],
 ): Promise<string[]> {
-  const keys = superFetchKeys(namespace, processes);
+  const keys = superFetchKeys(sidekiq, processes);
   const found = await keysExist(redis, keys);
   return keys.filter((_, index) => found[index] === true);
 }

@@ -3,17 +3,18 @@ import type { Redis } from 'ioredis';
 import { LuaScript } from '../redis/lua-script.js';
 import { isAlive } from '../sidekiq/match.js';
 import type { SidekiqProcess, SidekiqSnapshot } from '../sidekiq/parse.js';
-import { namespacePrefix } from '../sidekiq/reader.js';
+import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { RecoveryKeys } from './keys.js';
 import requeueSource from './requeue.lua';
 
 const requeueScript = new LuaScript(requeueSource);
 
-export const JOB_OUTCOMES = ['requeued', 'running', 'queued', 'malformed', 'failed'] as const;
+export const JOB_OUTCOMES = ['requeued', 'running', 'queued', 'malformed', 'failed', 'poison'] as const;
 /**
  * requeued: pushed back to the fetch end of its queue; running: in the work hash of another live
  * process; queued: already back in its queue (Sidekiq requeued it); malformed: never recoverable;
- * failed: Redis refused it (a queue key of another type), kept in the record for a later run.
+ * failed: Redis refused it (a queue key of another type), kept in the record for a later run; poison:
+ * its workers died too often while it ran, kept in the record for the caller to bury in the Dead set.
  */
 export type JobOutcome = (typeof JOB_OUTCOMES)[number];
 
@@ -22,6 +23,8 @@ export interface JobResult {
   readonly outcome: JobOutcome;
   /** The queue; for malformed what is wrong with the entry, for failed Redis's error. */
   readonly detail: string;
+  /** Worker deaths while it ran, within the window, this one included; undefined when none was counted. */
+  readonly deaths: number | undefined;
 }
 
 export type RequeueReply =
@@ -42,9 +45,17 @@ export interface RequeueRequest {
   readonly token: string;
   /** Do nothing while the instance's heartbeat record exists (a peer's record); false for this instance's own. */
   readonly onlyIfExpired: boolean;
-  /** Sidekiq's redis-namespace. */
-  readonly namespace: string | undefined;
+  readonly sidekiq: SidekiqKeys;
+  /** `host:pid`: recover only the jobs this process ran; undefined for every job of the record. */
+  readonly process?: string | undefined;
+  readonly poison: PoisonRule;
   readonly running: readonly RunningJob[];
+}
+
+/** A job whose workers died this many times within the window goes to the Dead set; 0: never. */
+export interface PoisonRule {
+  readonly maxDeaths: number;
+  readonly windowMs: number;
 }
 
 export async function requeueRecord(redis: Redis, request: RequeueRequest): Promise<RequeueReply> {
@@ -53,10 +64,14 @@ export async function requeueRecord(redis: Redis, request: RequeueRequest): Prom
     request.token,
     request.instanceId,
     request.onlyIfExpired ? '1' : '0',
-    namespacePrefix(request.namespace),
+    request.sidekiq.prefix,
+    request.process ?? '',
+    String(request.poison.maxDeaths),
+    String(request.poison.windowMs),
     ...request.running.flatMap((job) => [job.jid, job.identity]),
   ];
-  return parseRequeueReply(await requeueScript.run(redis, [keys.jobs, keys.lock, keys.instance, keys.index], args));
+  const scriptKeys = [keys.jobs, keys.lock, keys.instance, keys.index, keys.deaths];
+  return parseRequeueReply(await requeueScript.run(redis, scriptKeys, args));
 }
 
 /**
@@ -86,20 +101,27 @@ export function parseRequeueReply(reply: unknown): RequeueReply {
   }
   const [status, ...rest] = reply;
   if ((status === 'not-held' || status === 'alive') && rest.length === 0) return { kind: status };
-  if (status !== 'recovered' || rest.length % 3 !== 0)
+  if (status !== 'recovered' || rest.length % 4 !== 0)
     throw new Error(`unexpected requeue reply ${JSON.stringify(reply)}`);
   const jobs: JobResult[] = [];
-  for (let index = 0; index < rest.length; index += 3) {
-    const [jid = '', outcome, detail = ''] = rest.slice(index, index + 3);
+  for (let index = 0; index < rest.length; index += 4) {
+    const [jid = '', outcome, detail = '', deaths = ''] = rest.slice(index, index + 4);
     const known = JOB_OUTCOMES.find((name) => name === outcome);
     if (known === undefined) throw new Error(`unexpected requeue outcome ${JSON.stringify(outcome)}`);
-    jobs.push({ jid, outcome: known, detail });
+    jobs.push({ jid, outcome: known, detail, deaths: /^\d+$/.test(deaths) ? Number(deaths) : undefined });
   }
   return { kind: 'recovered', jobs };
 }
 
 export function countOutcomes(jobs: readonly JobResult[]): Record<JobOutcome, number> {
-  const counts: Record<JobOutcome, number> = { requeued: 0, running: 0, queued: 0, malformed: 0, failed: 0 };
+  const counts: Record<JobOutcome, number> = {
+    requeued: 0,
+    running: 0,
+    queued: 0,
+    malformed: 0,
+    failed: 0,
+    poison: 0,
+  };
   for (const job of jobs) counts[job.outcome]++;
   return counts;
 }

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
-import { describeEndpoint, parseRedisUrl, type RedisEndpoint } from './url.js';
+import { describeEndpoint, type RedisEndpoint, type SentinelSettings } from './url.js';
 
 /** No Redis command holds up a signal, the stop sequence or the child for longer than this. */
 export const COMMAND_TIMEOUT_MS = 1_000;
@@ -25,8 +26,9 @@ export interface RedisConnection {
 
 export function redisOptions(endpoint: RedisEndpoint, connectionName: string): RedisOptions {
   return {
-    host: endpoint.host,
-    port: endpoint.port,
+    ...(endpoint.sentinel === undefined
+      ? { host: endpoint.host, port: endpoint.port }
+      : sentinelOptions(endpoint.sentinel, endpoint.tls)),
     db: endpoint.db,
     ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
     ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
@@ -44,16 +46,40 @@ export function redisOptions(endpoint: RedisEndpoint, connectionName: string): R
   };
 }
 
+/**
+ * Redis Sentinel: the sentinels are asked for the primary at each connection; ioredis's failover detector
+ * listens to them for `+switch-master` and reconnects to the new primary, and a demoted primary's
+ * READONLY reply sends the connection back to the sentinels too.
+ */
+function sentinelOptions(sentinel: SentinelSettings, tls: boolean): RedisOptions {
+  return {
+    sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+    name: sentinel.masterName,
+    role: 'master',
+    ...(sentinel.password === undefined ? {} : { sentinelPassword: sentinel.password }),
+    failoverDetector: true,
+    sentinelRetryStrategy: reconnectDelay,
+    sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
+    // TLS to the primary; the sentinels are asked in plain text.
+    ...(tls ? { enableTLSForSentinelMode: true } : {}),
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+  };
+}
+
 /** Doubling from 100 ms to at most 2 s; reconnection never stops. */
 export function reconnectDelay(attempt: number): number {
   return Math.min(FIRST_RECONNECT_DELAY_MS * 2 ** Math.max(0, attempt - 1), MAX_RECONNECT_DELAY_MS);
 }
 
-/** Starts connecting in the background; never throws for an unreachable Redis, only for a bad URL. */
-export function connectRedis(url: string, log: Logger, connectionName: string): RedisConnection {
-  const endpoint = parseRedisUrl(url);
+/** Starts connecting in the background; never throws, whatever state Redis is in. */
+export function connectRedis(
+  endpoint: RedisEndpoint,
+  log: Logger,
+  connectionName: string,
+  clock: Clock,
+): RedisConnection {
   const client = new Redis(redisOptions(endpoint, connectionName));
-  const outages = new OutageLog(log, describeEndpoint(endpoint), endpoint.password);
+  const outages = new OutageLog(log, describeEndpoint(endpoint), endpoint.password, clock);
   let closing = false;
   const down = (reason: string): void => {
     if (!closing) outages.down(reason);
@@ -84,6 +110,7 @@ export class OutageLog {
     private readonly log: Logger,
     private readonly endpoint: string,
     private readonly password: string | undefined,
+    private readonly clock: Clock,
   ) {}
 
   get inOutage(): boolean {
@@ -92,13 +119,13 @@ export class OutageLog {
 
   down(reason: string): void {
     if (this.outageStart !== undefined) return;
-    this.outageStart = performance.now();
+    this.outageStart = this.clock.now();
     this.log.warn({ redis: this.endpoint, reason: this.scrub(reason) }, 'Redis unavailable; the worker runs on');
   }
 
   up(): void {
     if (this.outageStart !== undefined) {
-      const outageMs = Math.round(performance.now() - this.outageStart);
+      const outageMs = Math.round(this.clock.now() - this.outageStart);
       this.log.info({ redis: this.endpoint, outageMs }, 'Redis available again');
     } else if (!this.everUp) {
       this.log.info({ redis: this.endpoint }, 'connected to Redis');

@@ -9,6 +9,15 @@ export class LuaScript {
     this.sha1 = createHash('sha1').update(source).digest('hex');
   }
 
+  /**
+   * The script as commands for a connection drain-init writes to itself (the relay's): EVALSHA, and the EVAL to
+   * send when Redis answers NOSCRIPT.
+   */
+  commands(keys: readonly string[], args: readonly string[]): { evalsha: string[]; eval: string[] } {
+    const rest = [String(keys.length), ...keys, ...args];
+    return { evalsha: ['EVALSHA', this.sha1, ...rest], eval: ['EVAL', this.source, ...rest] };
+  }
+
   async run(redis: Redis, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha1, keys.length, ...keys, ...args);

@@ -6,6 +6,48 @@ export interface RedisEndpoint {
   readonly tls: boolean;
   readonly username?: string;
   readonly password?: string;
+  /** With Redis Sentinel: the primary is the one the sentinels name, not host:port. */
+  readonly sentinel?: SentinelSettings;
+}
+
+/** Redis Sentinel as Sidekiq's configuration names it: `sentinels`, `master_name`, `sentinel_password`. */
+export interface SentinelSettings {
+  readonly sentinels: readonly SentinelAddress[];
+  readonly masterName: string;
+  /** The sentinels' own password, when they ask for one (Redis's own comes from the URL). */
+  readonly password?: string;
+}
+
+export interface SentinelAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const DEFAULT_SENTINEL_PORT = 26379;
+
+/** `host`, `host:port` or `[v6]:port`, as a sentinel's address; port 26379 unless given. */
+export function parseSentinelAddress(text: string): SentinelAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+))(?::(\d+))?$/.exec(text.trim());
+  const port = Number(match?.[3] ?? DEFAULT_SENTINEL_PORT);
+  if (match === null || port < 1 || port > 65_535)
+    throw new Error('expected a sentinel address: host, host:port or [IPv6]:port (port 26379 unless given)');
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+/**
+ * The endpoint with Sentinel: the primary named `masterName` (else the URL's host, as redis-rb reads
+ * `redis://mymaster` beside its sentinels), with the URL's database, TLS and credentials.
+ */
+export function withSentinel(
+  endpoint: RedisEndpoint | undefined,
+  sentinel: Omit<SentinelSettings, 'masterName'> & { readonly masterName: string | undefined },
+): RedisEndpoint {
+  const masterName = sentinel.masterName ?? endpoint?.host;
+  if (masterName === undefined) throw new Error('no master name: give it, or a Redis URL whose host is it');
+  return {
+    ...(endpoint ?? { host: masterName, port: DEFAULT_PORT, db: 0, tls: false }),
+    sentinel: { ...sentinel, masterName },
+  };
 }
 
 const DEFAULT_PORT = 6379;
@@ -71,11 +113,15 @@ export function redactRedisUrl(text: string): string {
   }
 }
 
+/** `redis://user:***@host:6379/1`; with Sentinel `redis://:***@mymaster/0 via sentinels 10.0.0.1:26379,10.0.0.2:26379`. */
 export function describeEndpoint(endpoint: RedisEndpoint): string {
   const scheme = endpoint.tls ? 'rediss' : 'redis';
   const auth = endpoint.password === undefined ? '' : `${endpoint.username ?? ''}:***@`;
-  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
-  return `${scheme}://${auth}${host}:${endpoint.port}/${endpoint.db}`;
+  const bracketed = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+  const { sentinel } = endpoint;
+  if (sentinel === undefined) return `${scheme}://${auth}${bracketed(endpoint.host)}:${endpoint.port}/${endpoint.db}`;
+  const sentinels = sentinel.sentinels.map((address) => `${bracketed(address.host)}:${address.port}`).join(',');
+  return `${scheme}://${auth}${sentinel.masterName}/${endpoint.db} via sentinels ${sentinels}`;
 }
 
 function redactUserinfo(text: string): string {

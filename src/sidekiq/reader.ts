@@ -1,6 +1,7 @@
 // Reads every Sidekiq process and its in-flight jobs from Redis: SMEMBERS processes, then one
 // pipeline of three HGETALLs per member, bounded by a cap on the members read.
 import type { Redis } from 'ioredis';
+import { SIDEKIQ_KEYS, type SidekiqKeys } from './keys.js';
 import { parseSnapshot, type HashFields, type IdentityHashes, type SidekiqSnapshot } from './parse.js';
 
 export type { SidekiqSnapshot } from './parse.js';
@@ -9,8 +10,8 @@ export type { SidekiqSnapshot } from './parse.js';
 export const MAX_IDENTITIES = 500;
 
 export interface ReadOptions {
-  /** Sidekiq's redis-namespace, without the colon: its keys are `<namespace>:processes` and so on. */
-  readonly namespace?: string | undefined;
+  /** Sidekiq's keys (under its redis-namespace, if any); without a namespace by default. */
+  readonly keys?: SidekiqKeys;
   /** Under the cap, identities of this host (`<hostname>:pid:nonce`) are read first. */
   readonly hostname?: string | undefined;
   /** Read only the identities of `hostname`. */
@@ -20,14 +21,14 @@ export interface ReadOptions {
 
 /** Rejects only when Redis does (connection lost, timeout); a broken key is a warning. */
 export async function readSidekiq(redis: Redis, options: ReadOptions = {}): Promise<SidekiqSnapshot> {
-  const { hostname } = options;
-  const members = await redis.smembers(`${namespacePrefix(options.namespace)}processes`);
+  const { hostname, keys = SIDEKIQ_KEYS } = options;
+  const members = await redis.smembers(keys.processes);
   const candidates =
     options.onlyHostname === true && hostname !== undefined
       ? members.filter((member) => member.startsWith(`${hostname}:`))
       : members;
   const picked = pickIdentities(candidates, hostname, options.maxIdentities ?? MAX_IDENTITIES);
-  const snapshot = await readIdentities(redis, picked.identities, options.namespace);
+  const snapshot = await readIdentities(redis, picked.identities, keys);
   return { ...snapshot, warnings: [...picked.warnings, ...snapshot.warnings] };
 }
 
@@ -35,16 +36,11 @@ export async function readSidekiq(redis: Redis, options: ReadOptions = {}): Prom
 export async function readIdentities(
   redis: Redis,
   identities: readonly string[],
-  namespace?: string,
+  keys: SidekiqKeys = SIDEKIQ_KEYS,
 ): Promise<SidekiqSnapshot> {
-  const read = await readHashes(redis, namespacePrefix(namespace), identities);
+  const read = await readHashes(redis, keys, identities);
   const snapshot = parseSnapshot(read.entries);
   return { ...snapshot, warnings: [...read.warnings, ...snapshot.warnings] };
-}
-
-/** What redis-namespace puts before each of Sidekiq's keys: `namespace:`, or nothing. */
-export function namespacePrefix(namespace: string | undefined): string {
-  return namespace === undefined ? '' : `${namespace}:`;
 }
 
 /** Sorted, this host's first, at most `max`; a warning line when some are left out. */
@@ -65,14 +61,16 @@ export function pickIdentities(
 
 async function readHashes(
   redis: Redis,
-  prefix: string,
+  sidekiq: SidekiqKeys,
   identities: readonly string[],
 ): Promise<{ entries: IdentityHashes[]; warnings: string[] }> {
   if (identities.length === 0) return { entries: [], warnings: [] };
-  const keys = identities.map((identity) => {
-    const process = `${prefix}${identity}`;
-    return { identity, process, work: `${process}:work`, workers: `${process}:workers` };
-  });
+  const keys = identities.map((identity) => ({
+    identity,
+    process: sidekiq.process(identity),
+    work: sidekiq.work(identity),
+    workers: sidekiq.workers(identity),
+  }));
   const pipeline = redis.pipeline();
   for (const key of keys) pipeline.hgetall(key.process).hgetall(key.work).hgetall(key.workers);
   const replies = await pipeline.exec();

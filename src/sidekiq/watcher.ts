@@ -2,11 +2,13 @@
 // much as the fleet is large, so it is listed only to find the worker (at start, when a known identity
 // goes stale, and every DISCOVER_EVERY_MS for processes started later); in between only the hashes of
 // the known identities are read.
+import type { Cancel, Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
+import { processTree } from '../process/proc.js';
 import type { RedisConnection } from '../redis/connection.js';
+import type { SidekiqKeys } from './keys.js';
 import { isAlive, supervisedProcesses } from './match.js';
 import type { InFlightJob, SidekiqProcess, SidekiqSnapshot } from './parse.js';
-import { processTree } from './process-tree.js';
 import { readIdentities, readSidekiq } from './reader.js';
 import { NO_WORKER_SEEN, type WorkerView } from './view.js';
 
@@ -19,19 +21,44 @@ export const DRAINING_POLL_MS = 500;
  * than quieting it, so the view must not miss a registration by long.
  */
 export const BOOTING_POLL_MS = 250;
-const DISCOVER_EVERY_MS = 30_000;
+export const DISCOVER_EVERY_MS = 30_000;
 /** A broken key is reported once, not at every poll; the memory of what was reported is bounded. */
 const MAX_REMEMBERED_WARNINGS = 100;
 
 export interface WatcherOptions {
   /** The hostname Sidekiq writes for processes of this container (sidekiqHostname). */
   readonly hostname: string;
-  readonly namespace: string | undefined;
   /** The command line says Sidekiq: poll at the booting pace until it registers. */
   readonly expectSidekiq: boolean;
 }
 
+/** Where the watcher reads Sidekiq's data: Redis through the shared connection (sidekiqSource), or a test's fake. */
+export interface SidekiqSource {
+  /** Connected: a read may be tried. */
+  ready(): boolean;
+  /** Lists `processes` (this host's members) and reads them. */
+  discover(hostname: string): Promise<SidekiqSnapshot>;
+  /** Reads the hashes of identities already known. */
+  readKnown(identities: readonly string[]): Promise<SidekiqSnapshot>;
+  /** Reports the outcome of a read to the connection's outage log. */
+  succeeded(): void;
+  failed(error: unknown): void;
+}
+
+export function sidekiqSource(connection: RedisConnection, keys: SidekiqKeys): SidekiqSource {
+  return {
+    ready: () => connection.client.status === 'ready',
+    discover: (hostname) => readSidekiq(connection.client, { keys, hostname, onlyHostname: true }),
+    readKnown: (identities) => readIdentities(connection.client, identities, keys),
+    succeeded: () => connection.commandSucceeded(),
+    failed: (error) => connection.commandFailed(error),
+  };
+}
+
 export type ViewListener = (view: WorkerView, previous: WorkerView) => void;
+
+/** The supervised processes, from /proc: the child and everything below it. */
+export type SupervisedPids = (root: number) => ReadonlySet<number>;
 
 export class SidekiqWatcher {
   #view: WorkerView = NO_WORKER_SEEN;
@@ -40,18 +67,20 @@ export class SidekiqWatcher {
   #lastDiscoveryMono = Number.NEGATIVE_INFINITY;
   #childStartedEpochS = 0;
   #draining = false;
-  #timer: NodeJS.Timeout | undefined;
+  #cancelPoll: Cancel = () => {};
   #polling: Promise<void> | undefined;
   #stopped = false;
   readonly #warned = new Set<string>();
+  readonly #listeners: ViewListener[] = [];
 
   constructor(
-    private readonly connection: RedisConnection,
+    private readonly source: SidekiqSource,
     private readonly options: WatcherOptions,
     /** The supervised child, undefined before it starts and after it exits. */
     private readonly childPid: () => number | undefined,
+    private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly onView: ViewListener,
+    private readonly supervisedPids: SupervisedPids = processTree,
   ) {}
 
   get view(): WorkerView {
@@ -63,9 +92,16 @@ export class SidekiqWatcher {
     return this.#jobs;
   }
 
+  /** Called after each read, in the order they were added. */
+  onView(listener: ViewListener): void {
+    this.#listeners.push(listener);
+  }
+
   /** Called as each child starts: the processes of an earlier one are ghosts from now on. */
   start(): void {
-    this.#childStartedEpochS = Date.now() / 1000;
+    // A worker started again after a restart is watched at the running pace, not the draining one.
+    this.#draining = false;
+    this.#childStartedEpochS = this.clock.epochMs() / 1000;
     this.#schedule(0);
   }
 
@@ -77,7 +113,7 @@ export class SidekiqWatcher {
 
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#cancelPoll();
   }
 
   /** Reads now, or joins the read under way; never rejects. */
@@ -88,10 +124,10 @@ export class SidekiqWatcher {
 
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    this.#cancelPoll();
+    this.#cancelPoll = this.clock.schedule(delayMs, () => {
       void this.poll().then(() => this.#schedule(this.#nextPollMs()));
-    }, delayMs).unref();
+    });
   }
 
   #nextPollMs(): number {
@@ -102,18 +138,18 @@ export class SidekiqWatcher {
   async #read(): Promise<void> {
     const root = this.childPid();
     if (root === undefined) return;
-    if (this.connection.client.status !== 'ready') {
+    if (!this.source.ready()) {
       this.#publish({ ...this.#view, redisAnswered: false }, this.#jobs);
       return;
     }
     try {
       const snapshot = await this.#snapshot();
-      this.connection.commandSucceeded();
+      this.source.succeeded();
       this.#warnOnce(snapshot.warnings);
-      const nowEpochS = Date.now() / 1000;
+      const nowEpochS = this.clock.epochMs() / 1000;
       const supervised = {
         hostname: this.options.hostname,
-        pids: processTree(root),
+        pids: this.supervisedPids(root),
         nowEpochS,
         childStartedEpochS: this.#childStartedEpochS,
       };
@@ -123,18 +159,17 @@ export class SidekiqWatcher {
       const jobs = snapshot.jobs.filter((job) => identities.has(job.identity));
       this.#publish(viewOf(ours, jobs.length, this.#view), jobs);
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.source.failed(error);
       this.#publish({ ...this.#view, redisAnswered: false }, this.#jobs);
     }
   }
 
   /** Lists `processes` when no identity is known or it is time to look for new ones; else reads the known ones. */
   async #snapshot(): Promise<SidekiqSnapshot> {
-    const { client } = this.connection;
-    const now = performance.now();
+    const now = this.clock.now();
     if (this.#known.length > 0 && now - this.#lastDiscoveryMono < DISCOVER_EVERY_MS) {
-      const known = await readIdentities(client, this.#known, this.options.namespace);
-      const nowEpochS = Date.now() / 1000;
+      const known = await this.source.readKnown(this.#known);
+      const nowEpochS = this.clock.epochMs() / 1000;
       if (
         known.processes.length === this.#known.length &&
         known.processes.every((process) => isAlive(process, nowEpochS))
@@ -142,18 +177,14 @@ export class SidekiqWatcher {
         return known;
     }
     this.#lastDiscoveryMono = now;
-    return readSidekiq(client, {
-      namespace: this.options.namespace,
-      hostname: this.options.hostname,
-      onlyHostname: true,
-    });
+    return this.source.discover(this.options.hostname);
   }
 
   #publish(view: WorkerView, jobs: readonly InFlightJob[]): void {
     const previous = this.#view;
     this.#view = view;
     this.#jobs = jobs;
-    this.onView(view, previous);
+    for (const listener of this.#listeners) listener(view, previous);
   }
 
   #warnOnce(warnings: readonly string[]): void {

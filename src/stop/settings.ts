@@ -1,13 +1,18 @@
-import { join } from 'node:path';
+// The stop settings: explicit options win, then what the worker's own configuration says (the hints,
+// read by whoever knows the worker: sidekiq/ for Sidekiq), then the preset's defaults. No I/O.
 import type { Config } from '../config/parse.js';
-import { parseSignal } from '../process/signals.js';
+import { PRESET_DEFAULTS, type ResolvedPreset } from '../config/options.js';
 
-export type ResolvedPreset = 'sidekiq' | 'generic';
+export type { ResolvedPreset } from '../config/options.js';
 
 /** Everything the stop timeline needs, with each default resolved and its origin named for the log. */
 export interface StopSettings {
   readonly preset: ResolvedPreset;
   readonly gracePeriodMs: number;
+  /** Where the grace period came from: `--grace-period`, or what the platform said (Kubernetes, ECS, Docker). */
+  readonly gracePeriodSource: string;
+  /** Time after the platform's SIGTERM before the first signal (--stop-delay); never for a restart. */
+  readonly stopDelayMs: number;
   readonly shutdownTimeoutMs: number;
   /** Where the shutdown timeout came from: `--shutdown-timeout`, `sidekiq -t`, `config/sidekiq.yml :timeout:`, a default. */
   readonly shutdownTimeoutSource: string;
@@ -15,108 +20,57 @@ export interface StopSettings {
   readonly killMarginMs: number;
   /** Undefined: no quiet phase. */
   readonly quietSignal: number | undefined;
-  readonly stopSignal: number;
+  /** `received`: the signal that started the stop (TERM or INT), passed on as it came. */
+  readonly stopSignal: number | 'received';
 }
 
-/** Sidekiq's own default for `-t` since 6.0. */
-export const SIDEKIQ_DEFAULT_TIMEOUT_MS = 25_000;
-/** Sidekiq asks for at least `-t` + 5 s between TERM and KILL. */
-export const SIDEKIQ_STOP_MARGIN_MS = 5_000;
-
-/** What the worker's command line says about Sidekiq, read before the worker starts. */
-export interface SidekiqCommandLine {
+/** What the worker's own configuration says about stopping it. */
+export interface WorkerHints {
+  /** The worker is a Sidekiq: the auto preset picks sidekiq. */
   readonly isSidekiq: boolean;
-  /** From `-t N`, `-tN`, `--timeout N` or `--timeout=N`, in ms. */
-  readonly timeoutMs: number | undefined;
-  /** From `-C file`, `--config file` or `--config=file`. */
-  readonly configFile: string | undefined;
-  /** From `-r path`, `--require path` or `--require=path`: the app's file or directory. */
-  readonly requirePath: string | undefined;
+  /** Its own shutdown timeout, with where it was read. */
+  readonly shutdownTimeout?: { readonly ms: number; readonly source: string };
 }
 
-/** The words of the command: its arguments, and the words inside a `sh -c "..."` script. */
-function commandWords(command: string, args: readonly string[]): string[] {
-  return [command, ...args].flatMap((arg) => arg.split(/\s+/)).filter((word) => word !== '');
+export type StopConfig = Pick<
+  Config,
+  'preset' | 'shutdownTimeoutMs' | 'stopMarginMs' | 'killMarginMs' | 'quietSignal' | 'stopSignal' | 'stopDelayMs'
+>;
+
+/** The grace period with where it came from: --grace-period, else what the platform says (platform/). */
+export interface GracePeriod {
+  readonly ms: number;
+  readonly source: string;
 }
 
-function isSidekiqProgram(word: string): boolean {
-  return word.split('/').at(-1) === 'sidekiq';
-}
-
-export function readSidekiqCommandLine(command: string, args: readonly string[]): SidekiqCommandLine {
-  const words = commandWords(command, args);
-  const start = words.findIndex(isSidekiqProgram);
-  if (start === -1) return { isSidekiq: false, timeoutMs: undefined, configFile: undefined, requirePath: undefined };
-  let timeoutText: string | undefined;
-  let configFile: string | undefined;
-  let requirePath: string | undefined;
-  const sidekiqWords = words.slice(start + 1);
-  for (const [index, word] of sidekiqWords.entries()) {
-    const next = sidekiqWords[index + 1];
-    if (word === '-t' || word === '--timeout') timeoutText = next;
-    else if (word.startsWith('--timeout=')) timeoutText = word.slice('--timeout='.length);
-    else if (/^-t\d+$/.test(word)) timeoutText = word.slice(2);
-    else if (word === '-C' || word === '--config') configFile = next;
-    else if (word.startsWith('--config=')) configFile = word.slice('--config='.length);
-    else if (word === '-r' || word === '--require') requirePath = next;
-    else if (word.startsWith('--require=')) requirePath = word.slice('--require='.length);
-  }
-  const seconds = timeoutText !== undefined && /^\d+(\.\d+)?$/.test(timeoutText) ? Number(timeoutText) : undefined;
-  return {
-    isSidekiq: true,
-    timeoutMs: seconds === undefined ? undefined : Math.round(seconds * 1000),
-    configFile,
-    requirePath,
-  };
-}
-
-/**
- * Where Sidekiq looks for its config file without -C, in order: `config/sidekiq.yml` and
- * `config/sidekiq.yml.erb` under the -r directory, or under the working directory when -r is a file or unset.
- */
-export function defaultSidekiqConfigFiles(requireDir: string | undefined): string[] {
-  return ['sidekiq.yml', 'sidekiq.yml.erb'].map((name) => join(requireDir ?? '.', 'config', name));
-}
-
-/** The top-level `:timeout:` (or `timeout:`) of a Sidekiq YAML config, in ms. */
-export function readSidekiqYamlTimeout(yaml: string): number | undefined {
-  const match = /^:?timeout:\s*(\d+(?:\.\d+)?)\s*(?:#.*)?$/m.exec(yaml);
-  return match?.[1] === undefined ? undefined : Math.round(Number(match[1]) * 1000);
-}
-
-/**
- * Resolves the stop settings: explicit options win, then what the Sidekiq command line and its
- * config file say, then the preset's defaults.
- */
-export function resolveStopSettings(
-  config: Config,
-  sidekiq: SidekiqCommandLine,
-  yamlTimeoutMs: number | undefined,
-): StopSettings {
-  const preset: ResolvedPreset = config.preset === 'auto' ? (sidekiq.isSidekiq ? 'sidekiq' : 'generic') : config.preset;
-  const [shutdownTimeoutMs, shutdownTimeoutSource] = resolveShutdownTimeout(config, preset, sidekiq, yamlTimeoutMs);
-  const quiet = config.quietSignal ?? (preset === 'sidekiq' ? parseSignal('TSTP') : 'none');
+export function resolveStopSettings(config: StopConfig, hints: WorkerHints, grace: GracePeriod): StopSettings {
+  const preset: ResolvedPreset = config.preset === 'auto' ? (hints.isSidekiq ? 'sidekiq' : 'generic') : config.preset;
+  const defaults = PRESET_DEFAULTS[preset];
+  const [shutdownTimeoutMs, shutdownTimeoutSource] = resolveShutdownTimeout(config, preset, hints);
+  const quiet = config.quietSignal ?? defaults.quietSignal;
   return {
     preset,
-    gracePeriodMs: config.gracePeriodMs,
+    gracePeriodMs: grace.ms,
+    gracePeriodSource: grace.source,
+    stopDelayMs: config.stopDelayMs,
     shutdownTimeoutMs,
     shutdownTimeoutSource,
-    stopMarginMs: config.stopMarginMs ?? (preset === 'sidekiq' ? SIDEKIQ_STOP_MARGIN_MS : 0),
+    stopMarginMs: config.stopMarginMs ?? defaults.stopMarginMs,
     killMarginMs: config.killMarginMs,
     quietSignal: quiet === 'none' ? undefined : quiet,
-    stopSignal: config.stopSignal,
+    stopSignal: config.stopSignal ?? defaults.stopSignal,
   };
 }
 
-function resolveShutdownTimeout(
-  config: Config,
-  preset: ResolvedPreset,
-  sidekiq: SidekiqCommandLine,
-  yamlTimeoutMs: number | undefined,
-): [number, string] {
+function resolveShutdownTimeout(config: StopConfig, preset: ResolvedPreset, hints: WorkerHints): [number, string] {
   if (config.shutdownTimeoutMs !== undefined) return [config.shutdownTimeoutMs, '--shutdown-timeout'];
-  if (preset !== 'sidekiq') return [0, 'generic preset default'];
-  if (sidekiq.timeoutMs !== undefined) return [sidekiq.timeoutMs, 'sidekiq -t'];
-  if (yamlTimeoutMs !== undefined) return [yamlTimeoutMs, `${sidekiq.configFile ?? 'sidekiq config'} :timeout:`];
-  return [SIDEKIQ_DEFAULT_TIMEOUT_MS, 'sidekiq default'];
+  const presetDefault = PRESET_DEFAULTS[preset].shutdownTimeoutMs;
+  if (preset !== 'sidekiq') return [presetDefault, 'generic preset default'];
+  if (hints.shutdownTimeout !== undefined) return [hints.shutdownTimeout.ms, hints.shutdownTimeout.source];
+  return [presetDefault, 'sidekiq default'];
+}
+
+/** The auto preset went by the command line; a child that then registers as Sidekiq is stopped as one. */
+export function presetLearnsSidekiq(config: Pick<Config, 'preset'>, current: StopSettings): boolean {
+  return config.preset === 'auto' && current.preset === 'generic';
 }

@@ -21,6 +21,7 @@ import {
   COMPOSE_FILES,
   WORKER_IMAGE,
   buildWorkerImage,
+  type TestImages,
   docker,
   exec,
   exitCode,
@@ -34,9 +35,9 @@ import {
 
 const BUILD_TIMEOUT_MS = 20 * 60_000;
 
-let buildArgs: Record<string, string> = {};
+let images: TestImages | undefined;
 beforeAll(async () => {
-  buildArgs = await buildWorkerImage();
+  images = await buildWorkerImage();
 }, BUILD_TIMEOUT_MS);
 
 const removed = removedAfterEach();
@@ -75,7 +76,7 @@ describe('docker-compose: Redis and a Sidekiq worker', () => {
     const redisPort = await freePort();
     const markerDir = scratchDir();
     const env = {
-      ...buildArgs,
+      BASE_IMAGE: images?.BASE_IMAGE ?? '',
       WORKER_IMAGE,
       REDIS_PORT: String(redisPort),
       PROBE_PORT: String(await freePort()),
@@ -175,6 +176,39 @@ describe('docker run: the worker under drain-init as PID 1', () => {
     });
   });
 
+  it("without a grace period set: Docker's 10 s, a warning at start that Sidekiq's 25 s does not fit, and the kill before Docker's", async () => {
+    const container = removed(
+      await runDetached(
+        uniqueName('docker-grace'),
+        ['-e', 'DRAIN_INIT_PRESET=sidekiq'],
+        ['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 1; done'],
+      ),
+    );
+    await waitForLog(container, /^ready$/m);
+    const atStart = await drainInitLog(container);
+    expect(atStart.find((line) => line.msg === 'stop settings')).toMatchObject({
+      gracePeriod: '10s',
+      gracePeriodSource: 'Docker: the default of docker stop and compose',
+    });
+    expect(atStart.filter((line) => line.level === 40).map((line) => line.msg)).toContain(
+      'the stop plan does not fit: shutdown timeout 25s + stop margin 5s do not fit in the grace period 10s: SIGTERM at once; ' +
+        'give the platform a grace period of at least 30s (terminationGracePeriodSeconds, ECS stopTimeout, ' +
+        'compose stop_grace_period, docker stop -t), or a shorter shutdown timeout',
+    );
+
+    // docker stop's own default: 10 s.
+    const start = performance.now();
+    await docker('stop', container);
+    const stopMs = performance.now() - start;
+
+    // drain-init planned for Docker's deadline: its own KILL at +8 s, so it exits 137 itself, before Docker's.
+    expect(await exitCode(container)).toBe(137);
+    expect(stopMs).toBeLessThan(9_500);
+    const messages = (await drainInitLog(container)).map((line) => line.msg);
+    expect(messages).toContain('stop requested: TERM now, KILL at +8.0 s, deadline at +10.0 s');
+    expect(messages).toContain('child killed by signal');
+  });
+
   it('zombies stay at 0 while the worker spawns and abandons children', async () => {
     const container = removed(
       await runDetached(
@@ -223,12 +257,12 @@ describe('a read-only root file system', () => {
     return String(loaded?.path);
   }
 
-  it('docker run --read-only: the addon is written to /dev, the one writable place that allows executing', async () => {
-    expect(await addonPath([])).toMatch(/^\/dev\/drain-init-\w+\/drain_init\.node$/);
+  it('docker run --read-only: the addon is loaded from the memory file its launcher made', async () => {
+    expect(await addonPath([])).toMatch(/^\/proc\/self\/fd\/\d+$/);
   });
 
-  it('with a tmpfs on /tmp that allows executing, the addon is written there', async () => {
-    expect(await addonPath(['--tmpfs', '/tmp:exec'])).toMatch(/^\/tmp\/drain-init-\w+\/drain_init\.node$/);
+  it('docker run --read-only --user nobody: the same', async () => {
+    expect(await addonPath(['--user', '65534:65534'])).toMatch(/^\/proc\/self\/fd\/\d+$/);
   });
 });
 

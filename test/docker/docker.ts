@@ -2,10 +2,11 @@
 // host's network (dockerd runs with --bridge=none: nothing leaves loopback).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach } from 'vitest';
 import { ROOT } from '../helpers/pid1.js';
+import { VERSION } from '../../src/version.js';
 import { freePort } from '../helpers/redis.js';
+import { zombiesUnder } from '../helpers/rootfs.js';
 
 export const WORKER_IMAGE = 'drain-init-test-worker:latest';
 export const COMPOSE_FILES = [`${ROOT}examples/docker-compose/compose.yaml`, `${ROOT}test/docker/compose.test.yaml`];
@@ -51,19 +52,39 @@ export async function requireDocker(): Promise<void> {
   }
 }
 
-/**
- * The local base images (made once by scripts/docker/images.sh, from debootstrap) and the worker image
- * built from Dockerfile.example on them: its build stage makes the single executable.
- */
-export async function buildWorkerImage(): Promise<Record<string, string>> {
+export interface TestImages {
+  /** Debian bookworm with Sidekiq (scripts/docker/images.sh). */
+  readonly BASE_IMAGE: string;
+  /** musl and busybox only, no glibc (scripts/docker/images.sh). */
+  readonly MUSL_IMAGE: string;
+  /** drain-init's release image, FROM scratch (scripts/build/release.ts), from this machine's executables. */
+  readonly DRAIN_INIT_IMAGE: string;
+}
+
+/** The local images (base images made once by scripts/docker/images.sh; drain-init's image made anew). */
+export async function testImages(): Promise<TestImages> {
   await requireDocker();
   const { stdout } = await exec('bash', ['scripts/docker/images.sh']);
-  const buildArgs = Object.fromEntries(
+  const made = Object.fromEntries(
     stdout
       .trim()
       .split('\n')
       .map((line) => line.split('=', 2) as [string, string]),
   );
+  await exec(process.execPath, ['scripts/build/release.ts', 'image']);
+  return {
+    BASE_IMAGE: made.BASE_IMAGE ?? '',
+    MUSL_IMAGE: made.MUSL_IMAGE ?? '',
+    DRAIN_INIT_IMAGE: `drain-init:${VERSION}`,
+  };
+}
+
+/**
+ * The worker image: Dockerfile.example as a user builds it, with the sample app as the build context and
+ * drain-init from its release image; resolves to the images it was built from.
+ */
+export async function buildWorkerImage(): Promise<TestImages> {
+  const images = await testImages();
   await exec('docker', [
     'build',
     '--quiet',
@@ -71,12 +92,15 @@ export async function buildWorkerImage(): Promise<Record<string, string>> {
     'host',
     '-f',
     'Dockerfile.example',
-    ...Object.entries(buildArgs).flatMap(([key, value]) => ['--build-arg', `${key}=${value}`]),
+    '--build-arg',
+    `BASE_IMAGE=${images.BASE_IMAGE}`,
+    '--build-arg',
+    `DRAIN_INIT_IMAGE=${images.DRAIN_INIT_IMAGE}`,
     '-t',
     WORKER_IMAGE,
-    '.',
+    'test/fixtures/sidekiq-app',
   ]);
-  return buildArgs;
+  return images;
 }
 
 /** Names unique to this run, so parallel runs and leftovers never collide. */
@@ -140,29 +164,7 @@ export async function logs(container: string): Promise<string> {
  * the container's init. (docker top cannot tell: an exited process has left its cgroup.)
  */
 export async function zombies(container: string): Promise<number> {
-  const init = Number(await docker('inspect', '-f', '{{.State.Pid}}', container));
-  const processes = new Map<number, { parent: number; zombie: boolean }>();
-  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
-      const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      processes.set(Number(entry), { parent: Number(parent), zombie: state === 'Z' });
-    } catch {
-      // it ended meanwhile
-    }
-  }
-  const inContainer = (pid: number): boolean => {
-    for (
-      let current: number | undefined = pid;
-      current !== undefined && current > 1;
-      current = processes.get(current)?.parent
-    ) {
-      if (current === init) return true;
-    }
-    return false;
-  };
-  return [...processes].filter(([pid, { zombie }]) => zombie && inContainer(pid)).length;
+  return zombiesUnder(Number(await docker('inspect', '-f', '{{.State.Pid}}', container)));
 }
 
 /** `docker stop -t <grace>`: resolves to how long Docker took, in ms. */

@@ -16,6 +16,8 @@ export interface ChaosPlan {
   /** A kill comes this long after the worker registered with Sidekiq, drawn from the seed, in ms. */
   readonly killAfterMs: readonly [number, number];
   readonly kills: number;
+  /** What each kill SIGKILLs: the worker alone (an OOM kill), or the init too, the whole PID namespace (a container killed whole). */
+  readonly victim: 'worker' | 'namespace';
   readonly seed: number;
   /** The whole run must end within this. */
   readonly timeoutMs: number;
@@ -82,7 +84,7 @@ export async function runChaos(
     try {
       const worker = await registeredWorker(run, redis, deadline);
       await sleep(between(plan.killAfterMs));
-      process.kill(worker.hostPid, 'SIGKILL');
+      process.kill(plan.victim === 'worker' ? worker.hostPid : await run.pid(), 'SIGKILL');
       const initExit = await exitOf(run);
       const inFlight = inFlightJobs(markerDir, worker);
       const inWorkHash = await jidsInWorkHash(redis, worker.identity);

@@ -158,7 +158,23 @@ export async function waitFor<T>(probe: () => T | undefined, what: string, timeo
   }
 }
 
-/** The signals a recorder (recorder.py, signal-state record) wrote: `SIGNAME <monotonic ms>` lines. */
+/** Polls an async `probe` until it resolves to a value (not undefined), for at most `timeoutMs`; a rejection counts as none. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 10_000,
+  pollMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/** The signals a recorder (recorder.py, signal-state record) wrote: `SIGNAME <monotonic ms>` lines (after `READY <pid> <ms>`). */
 export function recorded(file: string): { name: string; at: number }[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')

@@ -422,7 +422,7 @@ async function poll<T>(
   }
 }
 
-async function pollAsync<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
+export async function pollAsync<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -1,12 +1,13 @@
 // Hostile clients against the probe endpoint of drain-init as PID 1: garbage bytes, huge headers,
 // 1,000 idle connections, slow clients and request bodies, all at once, while signals keep coming.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS } from '../../src/probe/server.js';
 import { FIXTURES, killedAfterEach, logLines, recorded, tempPath, waitFor } from '../helpers/pid1.js';
-import { startWithProbe, waitForProbe } from '../helpers/probe.js';
+import { probeRequest, startWithProbe, waitForProbe } from '../helpers/probe.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const track = killedAfterEach();
@@ -136,4 +137,42 @@ describe('the probe endpoint under hostile clients', () => {
     expect(warnings.length).toBeGreaterThan(0);
     expect(warnings.length).toBeLessThanOrEqual(6);
   });
+});
+
+describe('the probe endpoint under slowloris', () => {
+  it('answers every probe while 1,000 idle connections are held open, some trickling header bytes', async () => {
+    const { run, port } = await startWithProbe(['--', 'sleep', '120']);
+    track(run);
+    // The attacker is a process of its own, as the kubelet is: it keeps 1,000 connections open, opening
+    // each one closed again at once.
+    const attacker = spawn(process.execPath, [`${FIXTURES}slowloris.mjs`, String(port), '1000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    attacker.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const ended = new Promise((resolve) => attacker.once('exit', resolve));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // As the kubelet probes: a new connection each time, a few a second, for longer than the header timeout.
+      const answers: string[] = [];
+      for (let probe = 0; probe < 24; probe++) {
+        const path = probe % 2 === 0 ? '/livez' : '/';
+        answers.push(
+          await probeRequest(port, path).then(
+            (answer) => `${path} ${answer.status}`,
+            (error: Error) => `${path} ${error.message}`,
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(answers).toEqual(Array.from({ length: 24 }, (_, probe) => (probe % 2 === 0 ? '/livez 200' : '/ 200')));
+    } finally {
+      attacker.kill('SIGTERM');
+      await ended;
+    }
+    // The attack was real: connections kept being pushed out and opened again.
+    expect(Number(output.trim())).toBeGreaterThan(1_500);
+    const evicted = logLines(run.stderr()).filter((line) => String(line.msg).includes('idle the longest'));
+    expect(evicted.length).toBeGreaterThan(0);
+  }, 60_000);
 });

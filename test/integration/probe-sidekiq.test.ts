@@ -82,6 +82,11 @@ describe('the probe endpoint with a real Sidekiq 6.4.1', () => {
       process.kill(sidekiq, 'SIGSTOP');
       const stale = await waitForProbe(port, '/livez', (answer) => answer.status === 503, 'liveness to fail', 30_000);
       expect(stale.body).toMatch(/^the worker's last Sidekiq heartbeat is (\d+) s old, more than --max-beat-age 8s\n$/);
+      // sidekiq_alive's path fails as sidekiq_alive did, so a liveness probe carried over restarts the pod too.
+      expect(await probeRequest(port, '/')).toMatchObject({
+        status: 404,
+        body: expect.stringMatching(/^Can't find the alive key: the worker's last/),
+      });
       process.kill(sidekiq, 'SIGCONT');
       await waitForProbe(
         port,

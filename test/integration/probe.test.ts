@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, killedAfterEach, logLines, recorded, startDrainInit, tempPath, waitFor } from '../helpers/pid1.js';
 import { parseExposition, type ParsedSample } from '../helpers/exposition.js';
 import { probeRequest, probeStatus, startWithProbe, waitForProbe } from '../helpers/probe.js';
-import { redisTestBed } from '../helpers/redis.js';
+import { freePort, redisTestBed } from '../helpers/redis.js';
 import { enqueue } from '../helpers/sidekiq.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
@@ -166,6 +166,18 @@ describe('the probe endpoint through a stop', () => {
     const withBody = await rawExchange(port, 'GET /status HTTP/1.1\r\nHost: probe\r\nContent-Length: 5\r\n\r\nhello');
     expect(withBody).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
     expect(withBody).toContain('Connection: close');
+  });
+
+  it("answers as sidekiq_alive did, on its port and path from sidekiq_alive's own variables", async () => {
+    const file = tempPath('signals');
+    const port = await freePort();
+    const env = { SIDEKIQ_ALIVE_PORT: String(port), SIDEKIQ_ALIVE_PATH: '/alive' };
+    const run = track(startDrainInit(['--probe-host', '127.0.0.1', '--', RECORDER, file], { env }));
+    await waitFor(() => run.stderr().includes('"probe endpoint listening"') || undefined, 'the probe endpoint');
+    expect(await probeRequest(port, '/alive')).toMatchObject({ status: 200, body: 'Alive!\n' });
+    expect((await probeRequest(port, '/alive', 'HEAD')).status).toBe(200);
+    expect((await probeRequest(port, '/')).status).toBe(404);
+    expect((await probeRequest(port, '/livez')).status).toBe(200);
   });
 
   it('turns off with --probe-port 0', async () => {

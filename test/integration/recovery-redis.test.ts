@@ -13,16 +13,21 @@ import {
   type RecoverySettings,
 } from '../../src/recovery/recover.js';
 import { countOutcomes, requeueRecord, type JobResult } from '../../src/recovery/requeue.js';
+import { systemClock } from '../../src/lib/clock.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
+import { parseRedisUrl } from '../../src/redis/url.js';
+import { SIDEKIQ_KEYS, sidekiqKeys } from '../../src/sidekiq/keys.js';
 import { readSidekiq } from '../../src/sidekiq/reader.js';
 import type { InFlightJob } from '../../src/sidekiq/parse.js';
-import { sharedDump, writeDump } from '../fixtures/sidekiq-versions/dumps.js';
+import { capturedDump, writeDump } from '../fixtures/sidekiq-versions/dumps.js';
 import { captureLogger } from '../helpers/fake.js';
 import { waitFor } from '../helpers/pid1.js';
 import { redisTestBed, startRedis, type RedisServer } from '../helpers/redis.js';
 
 const PREFIX = 'drain-init';
-const SETTINGS: RecoverySettings = { prefix: PREFIX, namespace: undefined };
+/** Poison jobs off, unless a test says otherwise. */
+const NO_POISON = { maxDeaths: 0, windowMs: 72 * 3_600_000 };
+const SETTINGS: RecoverySettings = { prefix: PREFIX, sidekiq: SIDEKIQ_KEYS, poison: NO_POISON, clock: systemClock };
 const DEAD = 'pod-dead';
 const OWN = 'pod-own';
 /** The dead worker's Sidekiq identity. */
@@ -32,7 +37,7 @@ const redis = redisTestBed();
 const connections: RedisConnection[] = [];
 
 async function connect(url = redis().url): Promise<RedisConnection> {
-  const connection = connectRedis(url, captureLogger().log, 'test');
+  const connection = connectRedis(parseRedisUrl(url), captureLogger().log, 'test', systemClock);
   connections.push(connection);
   await waitFor(() => (connection.client.status === 'ready' ? true : undefined), 'a connection to Redis');
   return connection;
@@ -56,7 +61,7 @@ async function writeRecord(instanceId: string, entries: Record<string, string>):
   const keys = recoveryKeys(PREFIX, instanceId);
   await redis().pipeline([
     ['HSET', keys.jobs, ...Object.entries(entries).flat()],
-    ['SADD', keys.index, instanceId],
+    ['HSET', keys.index, instanceId, `token-of-${instanceId}`],
   ]);
 }
 
@@ -99,7 +104,7 @@ async function recordOf(instanceId: string): Promise<string[]> {
 }
 
 async function index(): Promise<string[]> {
-  return ((await redis().call('SMEMBERS', recoveryKeys(PREFIX, OWN).index)) as string[]).sort();
+  return ((await redis().call('HKEYS', recoveryKeys(PREFIX, OWN).index)) as string[]).sort();
 }
 
 function jobsOf(result: RecoveryResult): readonly JobResult[] {
@@ -120,7 +125,7 @@ async function recoverOwn(
   instanceId = DEAD,
   settings = SETTINGS,
 ): Promise<RecoveryResult> {
-  return recoverRecord(connection, settings, { instanceId, onlyIfExpired: false }, captureLogger().log);
+  return recoverRecord(connection, settings, { instanceId, onlyIfExpired: false, cause: 'test' }, captureLogger().log);
 }
 
 describe('the requeue script', () => {
@@ -136,7 +141,14 @@ describe('the requeue script', () => {
     });
     const result = await recoverOwn(await connect());
 
-    expect(countOutcomes(jobsOf(result))).toEqual({ requeued: 3, running: 0, queued: 0, malformed: 0, failed: 0 });
+    expect(countOutcomes(jobsOf(result))).toEqual({
+      requeued: 3,
+      running: 0,
+      queued: 0,
+      malformed: 0,
+      failed: 0,
+      poison: 0,
+    });
     const queue = await list('queue:default');
     expect(queue[0]).toBe(jobString('waiting-C'));
     expect(queue.slice(1).sort()).toEqual([jobString('victim-A'), jobString('victim-B')]);
@@ -188,13 +200,18 @@ describe('the requeue script', () => {
       good: entry('good'),
     });
     const { log, records } = captureLogger();
-    const result = await recoverRecord(await connect(), SETTINGS, { instanceId: DEAD, onlyIfExpired: false }, log);
+    const result = await recoverRecord(
+      await connect(),
+      SETTINGS,
+      { instanceId: DEAD, onlyIfExpired: false, cause: 'test' },
+      log,
+    );
 
     expect(byJid(jobsOf(result))).toEqual({
       'not-json': 'malformed not a JSON object',
-      'an-array': 'malformed no identity',
+      'an-array': 'malformed no process',
       'no-queue': 'malformed no queue',
-      'no-identity': 'malformed no identity',
+      'no-identity': 'malformed no process',
       'payload-object': 'malformed no payload string',
       'payload-garbage': 'malformed payload is not a JSON object',
       'other-jid': 'malformed payload has another jid',
@@ -211,7 +228,7 @@ describe('the requeue script', () => {
   });
 
   it("honours Sidekiq's redis-namespace for queues, queues set and processes", async () => {
-    const settings = { prefix: PREFIX, namespace: 'myapp' };
+    const settings = { ...SETTINGS, sidekiq: sidekiqKeys('myapp') };
     await sidekiqProcess('pod-live:1:aaaaaaaaaaaa', ['victim-A'], { namespace: 'myapp' });
     await writeRecord(DEAD, { 'victim-A': entry('victim-A'), 'victim-B': entry('victim-B') });
     const jobs = jobsOf(await recoverOwn(await connect(), DEAD, settings));
@@ -249,7 +266,15 @@ describe('the requeue script', () => {
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
     const token = (await acquireLock(connection.client, keys.lock, 10_000)) ?? '';
-    const request = { keys, instanceId: DEAD, token, onlyIfExpired: false, namespace: undefined, running: [] };
+    const request = {
+      keys,
+      instanceId: DEAD,
+      token,
+      onlyIfExpired: false,
+      sidekiq: SIDEKIQ_KEYS,
+      poison: NO_POISON,
+      running: [],
+    };
     await redis().call('CONFIG', 'SET', 'maxmemory', 1);
     try {
       const refused = await requeueRecord(connection.client, request);
@@ -276,7 +301,7 @@ describe('the requeue script', () => {
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
-    const request = { keys, instanceId: DEAD, namespace: undefined, running: [] };
+    const request = { keys, instanceId: DEAD, sidekiq: SIDEKIQ_KEYS, poison: NO_POISON, running: [] };
     expect(
       await requeueRecord(connection.client, { ...request, token: 'not-the-holder', onlyIfExpired: false }),
     ).toEqual({ kind: 'not-held' });
@@ -288,6 +313,71 @@ describe('the requeue script', () => {
     });
     expect(await recordOf(DEAD)).toEqual(['victim-A']);
     expect(await list('queue:default')).toEqual([]);
+  });
+});
+
+describe('poison jobs', () => {
+  const POISON = { ...SETTINGS, poison: { maxDeaths: 3, windowMs: 72 * 3_600_000 } };
+  const recoverWithDeaths = (connection: RedisConnection) =>
+    recoverRecord(
+      connection,
+      POISON,
+      { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed' },
+      captureLogger().log,
+    );
+
+  it("counts each worker death while a job ran, and after the third sends it to Sidekiq's Dead set instead of its queue", async () => {
+    const connection = await connect();
+    for (const death of [1, 2]) {
+      await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+      const result = await recoverWithDeaths(connection);
+      expect(jobsOf(result)).toEqual([{ jid: 'victim-A', outcome: 'requeued', detail: 'default', deaths: death }]);
+      expect(await redis().call('RPOP', 'queue:default')).toBe(jobString('victim-A'));
+    }
+    await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+    const { log, records } = captureLogger();
+    const third = await recoverRecord(
+      connection,
+      POISON,
+      { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed' },
+      log,
+    );
+    expect(third.kind === 'recovered' && third.buried).toEqual([
+      { jid: 'victim-A', queue: 'default', class: 'SleepJob', deaths: 3 },
+    ]);
+    expect(await list('queue:default')).toEqual([]);
+    expect(await recordOf(DEAD)).toEqual([]);
+    expect(await redis().call('HEXISTS', 'drain-init:job-deaths', 'victim-A')).toBe(0);
+    const dead = (await redis().call('ZRANGE', 'dead', 0, -1, 'WITHSCORES')) as string[];
+    expect(dead).toHaveLength(2);
+    const entryInDead = JSON.parse(dead[0] ?? '') as Record<string, unknown>;
+    expect(entryInDead).toMatchObject({ jid: 'victim-A', class: 'SleepJob', error_class: 'DrainInit::WorkerDied' });
+    expect(String(entryInDead.error_message)).toContain('died 3 times in 72 h (last: OOM-killed)');
+    expect(dead[0]).toContain('"args":[600.0,"victim-A"]');
+    expect(Math.abs(Number(dead[1]) - Date.now() / 1000)).toBeLessThan(5);
+    const warning = records.find((line) => String(line.msg).startsWith("job moved to Sidekiq's Dead set"));
+    expect(warning).toMatchObject({ jid: 'victim-A', class: 'SleepJob', queue: 'default', deaths: 3 });
+    expect(JSON.stringify(warning)).not.toContain('600.0');
+  });
+
+  it('counts only the deaths within the window, and none with 0', async () => {
+    const connection = await connect();
+    await redis().call('HSET', 'drain-init:job-deaths', 'victim-A', `2:${Date.now() - 73 * 3_600_000}`);
+    await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+    expect(jobsOf(await recoverWithDeaths(connection))[0]).toMatchObject({ outcome: 'requeued', deaths: 1 });
+    await writeRecord(DEAD, { 'victim-B': entry('victim-B') });
+    await redis().call('HSET', 'drain-init:job-deaths', 'victim-B', `9:${Date.now()}`);
+    expect(jobsOf(await recoverOwn(connection))[0]).toMatchObject({ jid: 'victim-B', outcome: 'requeued' });
+  });
+
+  it('trims the Dead set as Sidekiq does', async () => {
+    const connection = await connect();
+    await redis().call('ZADD', 'dead', Date.now() / 1000 - 200 * 24 * 3600, 'an-old-one');
+    await redis().call('HSET', 'drain-init:job-deaths', 'victim-A', `2:${Date.now()}`);
+    await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+    await recoverWithDeaths(connection);
+    expect(await redis().call('ZSCORE', 'dead', 'an-old-one')).toBeNull();
+    expect(await redis().call('ZCARD', 'dead')).toBe(1);
   });
 });
 
@@ -320,7 +410,8 @@ describe('a redis-server killed while the script runs', () => {
         instanceId: DEAD,
         token,
         onlyIfExpired: false,
-        namespace: undefined,
+        sidekiq: SIDEKIQ_KEYS,
+        poison: NO_POISON,
         running: [],
       });
       running.catch(() => {});
@@ -414,7 +505,12 @@ describe('dead peers', () => {
     const connection = await connect();
     await redis().call('CLIENT', 'PAUSE', 1500, 'ALL');
     const { log, records } = captureLogger();
-    const result = await recoverRecord(connection, SETTINGS, { instanceId: DEAD, onlyIfExpired: true }, log);
+    const result = await recoverRecord(
+      connection,
+      SETTINGS,
+      { instanceId: DEAD, onlyIfExpired: true, cause: 'test' },
+      log,
+    );
     expect(result).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/timed out/i) });
     expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual([
       'job recovery failed; the jobs stay in the record for the next attempt',
@@ -429,7 +525,12 @@ describe('Sidekiq Pro', () => {
     await redis().call('SADD', 'super_processes', 'pod-pro:1:cccccccccccc');
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
     const { log, records } = captureLogger();
-    const result = await recoverRecord(await connect(), SETTINGS, { instanceId: DEAD, onlyIfExpired: true }, log);
+    const result = await recoverRecord(
+      await connect(),
+      SETTINGS,
+      { instanceId: DEAD, onlyIfExpired: true, cause: 'test' },
+      log,
+    );
     expect(result).toEqual({ kind: 'sidekiq-pro', keys: ['super_processes'] });
     expect(records.some((record) => String(record.msg).startsWith("Sidekiq Pro's reliable fetch is in use"))).toBe(
       true,
@@ -445,7 +546,7 @@ describe('Sidekiq Pro', () => {
     const result = await recoverRecord(
       await connect(),
       SETTINGS,
-      { instanceId: DEAD, onlyIfExpired: true },
+      { instanceId: DEAD, onlyIfExpired: true, cause: 'test' },
       captureLogger().log,
     );
     expect(result).toEqual({ kind: 'sidekiq-pro', keys: ['queue:sq|pod-pro:1:cccccccccccc|default'] });
@@ -466,7 +567,7 @@ describe('the mirror', () => {
     Number(/cmdstat_exec:calls=(\d+)/.exec(await redis().command('INFO', 'commandstats'))?.[1] ?? 0);
 
   it('writes each change as a diff in one transaction, and nothing while nothing changes', async () => {
-    const mirror = new JobMirror(await connect(), recoveryKeys(PREFIX, OWN), OWN, undefined);
+    const mirror = new JobMirror(await connect(), recoveryKeys(PREFIX, OWN), OWN, 'own-token', undefined);
     expect(await mirror.update({ identities: [GHOST], jobs: [inFlight('a'), inFlight('b')] })).toBe(true);
     expect(await recordOf(OWN)).toEqual(['a', 'b']);
     expect(await index()).toEqual([OWN]);
@@ -480,7 +581,8 @@ describe('the mirror', () => {
     await mirror.update({ identities: [GHOST], jobs: [inFlight('b'), inFlight('c')] });
     expect(await recordOf(OWN)).toEqual(['b', 'c']);
     const stats = await redis().command('INFO', 'commandstats');
-    expect(stats).toMatch(/cmdstat_hset:calls=1,/);
+    // One HSET of the new entry, one of the index (instance id -> owner token).
+    expect(stats).toMatch(/cmdstat_hset:calls=2,/);
     expect(stats).toMatch(/cmdstat_hdel:calls=1,/);
     expect(await transactions()).toBe(1);
 
@@ -489,7 +591,7 @@ describe('the mirror', () => {
   });
 
   it("keeps a killed worker's jobs when its process vanishes from the read, and clears them after a clean exit", async () => {
-    const mirror = new JobMirror(await connect(), recoveryKeys(PREFIX, OWN), OWN, undefined);
+    const mirror = new JobMirror(await connect(), recoveryKeys(PREFIX, OWN), OWN, 'own-token', undefined);
     await mirror.update({ identities: [GHOST], jobs: [inFlight('a')] });
     await mirror.update({ identities: [], jobs: [] });
     expect(await recordOf(OWN)).toEqual(['a']);
@@ -500,7 +602,7 @@ describe('the mirror', () => {
   it('forgets what recovery took, so a later clean exit leaves a job the recovery had to keep', async () => {
     await redis().call('SET', 'queue:broken', 'not a list');
     const connection = await connect();
-    const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, undefined);
+    const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, 'own-token', undefined);
     await mirror.update({
       identities: [GHOST],
       jobs: [{ ...inFlight('a'), queue: 'broken', payload: jobString('a', 'broken') }, inFlight('b')],
@@ -514,7 +616,7 @@ describe('the mirror', () => {
 
   it('writes the whole record again after Redis restarts and loses it', async () => {
     const connection = await connect();
-    const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, undefined);
+    const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, 'own-token', undefined);
     const read = { identities: [GHOST], jobs: [inFlight('a'), inFlight('b')] };
     await mirror.update(read);
     await redis().restart();
@@ -526,13 +628,13 @@ describe('the mirror', () => {
   });
 
   it('mirrors a real SIGKILLed Sidekiq 6.4.1 and puts its jobs back as its own TERM shutdown would', async () => {
-    await writeDump(redis(), sharedDump('run2-01-before-sigkill'));
+    await writeDump(redis(), capturedDump('run2-01-before-sigkill'));
     const connection = await connect();
     const snapshot = await readSidekiq(connection.client);
-    const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, undefined);
+    const mirror = new JobMirror(connection, recoveryKeys(PREFIX, OWN), OWN, 'own-token', undefined);
     await mirror.update({ identities: snapshot.processes.map((process) => process.identity), jobs: snapshot.jobs });
     // SIGKILL: the victims are in no queue, their only copy is the lingering work hash and the record.
-    await writeDump(redis(), sharedDump('run2-02-just-after-sigkill'));
+    await writeDump(redis(), capturedDump('run2-02-just-after-sigkill'));
     const victims = snapshot.jobs.map((job) => job.payload);
     expect(victims).toHaveLength(2);
 

@@ -16,7 +16,7 @@ import {
 } from '../helpers/sidekiq.js';
 
 const DRAIN_INIT_ARGS = ['--grace-period', '10s', '--probe-port', '0'];
-const RECORD_INDEX = 'drain-init:jobs';
+const RECORD_INDEX = 'drain-init:job-records';
 
 describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
   const bed = sidekiqTestBed();
@@ -68,7 +68,8 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
   }
 
   it("recovers a job that only the dead worker's last heartbeat shows, before drain-init's next read", async () => {
-    const run = start(['--instance-id', 'last-beat'], {}, 3);
+    // The heartbeat mirror's case: the Redis endpoint would record the job at its fetch, long before a beat.
+    const run = start(['--instance-id', 'last-beat', '--redis-endpoint', 'off'], {}, 3);
     // drain-init reads every 2 s, Sidekiq beats every 5 s: the kill comes within ~20 ms of the beat that
     // first shows a job, so drain-init has not mirrored it yet (checked; else the next job is the trial).
     let trial: EnqueuedJob | undefined;
@@ -86,7 +87,7 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     expect(await jobsInQueue(bed.redis())).toContain(trial.payload);
   }, 60_000);
 
-  /** Enqueues a job and waits until drain-init's record holds it (mirrored from a heartbeat). */
+  /** Enqueues a job and waits until drain-init's record holds it (recorded at its fetch). */
   async function mirroredJob(instanceId: string, seconds: number): Promise<EnqueuedJob> {
     const job = await enqueue(bed.redis(), { args: [seconds, instanceId] });
     await waitForMarker(bed.markerDir(), job.jid, 'started', 30_000);
@@ -150,7 +151,7 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     await bed.redis().pipeline([
       ['DEL', 'queue:default'],
       ['HSET', `drain-init:jobs:${dead}`, ...entries],
-      ['SADD', RECORD_INDEX, dead],
+      ['HSET', RECORD_INDEX, dead, 'token-of-the-dead'],
     ]);
 
     const racers = ['pod-a', 'pod-b'].map((id) => start(['--instance-id', id], { DYNO: id }, 5));
@@ -169,7 +170,7 @@ describe('job recovery with a real Sidekiq under drain-init as PID 1', () => {
     expect(jobs.map((job) => done.get(job.jid)?.length)).toEqual(jobs.map(() => 1));
     expect(await jobsInQueue(bed.redis())).toEqual([]);
     expect(await bed.redis().call('EXISTS', `drain-init:jobs:${dead}`)).toBe(0);
-    expect(await bed.redis().call('SMEMBERS', RECORD_INDEX)).not.toContain(dead);
+    expect(await bed.redis().call('HKEYS', RECORD_INDEX)).not.toContain(dead);
   }, 60_000);
 });
 

@@ -1,7 +1,7 @@
 // The instance record against real redis-servers on free loopback ports: the beat, state changes,
 // the final write, and every Redis failure the worker must run through.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,12 @@ import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
-import { startInstanceRecorder, type InstanceRecorder, type RecordConfig } from '../../src/redis/record.js';
+import { startInstanceRecorder, type InstanceRecorder, type RecordConfig } from '../../src/record/recorder.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { eventually } from '../helpers/pid1.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { parseRedisUrl } from '../../src/redis/url.js';
+import { makeCertificates } from '../helpers/tls.js';
 
 const PASSWORD = 'pw-5ecret-never-logged';
 const INTERVAL_MS = 200;
@@ -56,25 +60,17 @@ function start(
     heartbeatTtlMs: TTL_MS,
     ...overrides,
   };
-  const connection = connectRedis(url, log, `drain-init:${id}`);
-  const recorder = startInstanceRecorder(connection, config, log, identity);
+  const connection = connectRedis(parseRedisUrl(url), log, `drain-init:${id}`, systemClock);
+  const recorder = startInstanceRecorder(
+    connection,
+    config,
+    { token: `token-${id}`, beatEveryMs: INTERVAL_MS },
+    log,
+    identity,
+    systemClock,
+  );
   recorders.push({ recorder, connection });
   return { recorder, lines, id };
-}
-
-async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 10_000,
-  pollMs = 20,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(pollMs);
-  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -407,43 +403,6 @@ describe('TLS', () => {
     expect(messages(lines, UNAVAILABLE)).toHaveLength(1);
   });
 });
-
-function makeCertificates(dir: string): void {
-  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=drain-init test CA',
-  );
-  openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '1',
-    '-extfile',
-    'san.ext',
-  );
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

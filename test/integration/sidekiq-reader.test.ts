@@ -5,9 +5,10 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sidekiqHostname, supervisedProcesses } from '../../src/sidekiq/match.js';
 import { parseSnapshot } from '../../src/sidekiq/parse.js';
-import { processTree } from '../../src/sidekiq/process-tree.js';
+import { processTree } from '../../src/process/proc.js';
+import { sidekiqKeys } from '../../src/sidekiq/keys.js';
 import { readSidekiq, type SidekiqSnapshot } from '../../src/sidekiq/reader.js';
-import { identityHashes, sharedDump, versionDump, writeDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
+import { identityHashes, capturedDump, versionDump, writeDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
 import { redisTestBed, type RedisServer } from '../helpers/redis.js';
 import {
   enqueue,
@@ -75,7 +76,7 @@ describe('reading dumps written into Redis', () => {
     'run2-03-restarted-ghost-visible',
     'run2-04-after-ghost-ttl-expiry',
   ])('real 6.4.1 capture %s', async (name) => {
-    const dump = sharedDump(name);
+    const dump = capturedDump(name);
     await writeDump(redis().server, dump);
     const snapshot = await readSidekiq(redis().client);
     expect(snapshot.warnings).toEqual([]);
@@ -83,7 +84,7 @@ describe('reading dumps written into Redis', () => {
   });
 
   it("finds the live worker beside the SIGKILLed ghost, and the ghost's lost jobs", async () => {
-    await writeDump(redis().server, sharedDump('run2-03-restarted-ghost-visible'));
+    await writeDump(redis().server, capturedDump('run2-03-restarted-ghost-visible'));
     const snapshot = await readSidekiq(redis().client);
     const matched = supervisedProcesses(snapshot.processes, {
       hostname: 'vm',
@@ -101,7 +102,7 @@ describe('reading dumps written into Redis', () => {
   it('reads under a namespace only the namespaced keys', async () => {
     await writeDump(redis().server, versionDump('sidekiq-5.2.10'), 'myapp:');
     await writeDump(redis().server, versionDump('sidekiq-8.1.7'));
-    const namespaced = await readSidekiq(redis().client, { namespace: 'myapp' });
+    const namespaced = await readSidekiq(redis().client, { keys: sidekiqKeys('myapp') });
     expect(namespaced.warnings).toEqual([]);
     expect(summary(namespaced)).toEqual(summary(expected(versionDump('sidekiq-5.2.10'))));
     expect(summary(await readSidekiq(redis().client))).toEqual(summary(expected(versionDump('sidekiq-8.1.7'))));

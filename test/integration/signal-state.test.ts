@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { processState } from '../../src/process/proc-state.js';
+import { processState } from '../../src/process/proc.js';
 import {
   BIN,
   CLI,

@@ -1,11 +1,16 @@
-import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type Config } from '../../src/config/parse.js';
+import { describeEndpoint } from '../../src/redis/url.js';
 
 function config(argv: readonly string[], env: Record<string, string> = {}): Config {
   const parsed = parseConfig([...argv, '--', 'sidekiq'], env);
   if (parsed.kind !== 'run') throw new Error(`expected a run, got ${parsed.kind}`);
   return parsed.config;
+}
+
+/** The Redis URL drain-init parsed, as logs show it. */
+function redisOf(parsed: Config): string | undefined {
+  return parsed.redis === undefined ? undefined : describeEndpoint(parsed.redis);
 }
 
 function failure(argv: readonly string[], env: Record<string, string> = {}): string {
@@ -21,27 +26,31 @@ function failure(argv: readonly string[], env: Record<string, string> = {}): str
 describe('Redis options', () => {
   it('turns Redis off and uses the defaults when nothing is set', () => {
     const parsed = config([]);
-    expect(parsed.redisUrl).toBeUndefined();
-    expect(parsed.instanceId).toBe(hostname());
+    expect(parsed.redis).toBeUndefined();
+    // Unset: the default, unique per container, is made at start (record/instance-id.ts).
+    expect(parsed.instanceId).toBeUndefined();
     expect(parsed.redisPrefix).toBe('drain-init');
     expect(parsed.heartbeatIntervalMs).toBe(10_000);
     expect(parsed.heartbeatTtlMs).toBe(30_000);
   });
 
   it("reads Sidekiq's REDIS_URL when neither the flag nor DRAIN_INIT_REDIS_URL is set", () => {
-    expect(config([], { REDIS_URL: 'redis://r:6379/2' }).redisUrl).toBe('redis://r:6379/2');
-    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }).redisUrl).toBe('redis://ours');
+    expect(redisOf(config([], { REDIS_URL: 'redis://r:6379/2' }))).toBe('redis://r:6379/2');
+    expect(redisOf(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }))).toBe(
+      'redis://ours:6379/0',
+    );
     expect(
-      config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' })
-        .redisUrl,
-    ).toBe('rediss://flag');
-    expect(config([], { REDIS_URL: '' }).redisUrl).toBeUndefined();
-    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'none' }).redisUrl).toBeUndefined();
-    expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redisUrl).toBeUndefined();
+      redisOf(
+        config(['--redis-url', 'rediss://flag'], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'redis://ours' }),
+      ),
+    ).toBe('rediss://flag:6379/0');
+    expect(config([], { REDIS_URL: '' }).redis).toBeUndefined();
+    expect(config([], { REDIS_URL: 'redis://r', DRAIN_INIT_REDIS_URL: 'none' }).redis).toBeUndefined();
+    expect(config(['--redis-url', 'NONE'], { REDIS_URL: 'redis://r' }).redis).toBeUndefined();
   });
 
-  it('names the instance after POD_NAME, then the flag or DRAIN_INIT_INSTANCE_ID', () => {
-    expect(config([], { POD_NAME: 'worker-7f9c' }).instanceId).toBe('worker-7f9c');
+  it('takes the instance id from the flag or DRAIN_INIT_INSTANCE_ID; POD_NAME goes into the default', () => {
+    expect(config([], { POD_NAME: 'worker-7f9c' }).instanceId).toBeUndefined();
     expect(config([], { POD_NAME: 'pod', DRAIN_INIT_INSTANCE_ID: 'env' }).instanceId).toBe('env');
     expect(config(['--instance-id=flag'], { DRAIN_INIT_INSTANCE_ID: 'env' }).instanceId).toBe('flag');
   });
@@ -103,5 +112,38 @@ describe('Redis options', () => {
       expect(message).not.toContain('hunter2');
       expect(message).not.toContain('\n');
     }
+  });
+
+  it('reads the sentinels from flags or env, the master name from its option or the URL', () => {
+    const fromEnv = config([], {
+      REDIS_URL: 'redis://:pw@mymaster/1',
+      DRAIN_INIT_REDIS_SENTINELS: '10.0.0.1, 10.0.0.2:26380',
+      DRAIN_INIT_REDIS_SENTINEL_PASSWORD: 'sentinel secret',
+    });
+    expect(fromEnv.redis?.sentinel).toEqual({
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26380 },
+      ],
+      masterName: 'mymaster',
+      password: 'sentinel secret',
+    });
+    expect(redisOf(fromEnv)).toBe('redis://:***@mymaster/1 via sentinels 10.0.0.1:26379,10.0.0.2:26380');
+    const fromFlags = config(['--redis-sentinels', 's1', '--redis-sentinels', 's2:1', '--redis-master-name', 'jobs']);
+    expect(fromFlags.redis).toMatchObject({ host: 'jobs', sentinel: { masterName: 'jobs' } });
+    expect(fromFlags.probePort).toBe(7433);
+    expect(config(['--redis-url', 'none', '--redis-sentinels', 's1']).redis).toBeUndefined();
+  });
+
+  it('refuses a master name without sentinels, and sentinels without a name for the primary', () => {
+    expect(failure(['--redis-master-name', 'm'], { REDIS_URL: 'redis://h' })).toBe(
+      '--redis-master-name needs the sentinels: --redis-sentinels HOST:PORT',
+    );
+    expect(failure([], { DRAIN_INIT_REDIS_SENTINELS: 's1' })).toBe(
+      "DRAIN_INIT_REDIS_SENTINELS needs the primary's name: --redis-master-name, or a Redis URL whose host is it (redis://mymaster)",
+    );
+    expect(failure(['--redis-sentinels', 'h:99999'])).toMatch(
+      /^invalid value 'h:99999' for --redis-sentinels: expected a sentinel address/,
+    );
   });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, type Config } from '../../src/config/parse.js';
 import { helpText } from '../../src/config/help.js';
+import { loggingFor, type LogLevel } from '../../src/log/logger.js';
 import { OPTIONS, envName } from '../../src/config/options.js';
 import { VERSION } from '../../src/version.js';
 
@@ -9,6 +10,11 @@ function config(argv: string[], env: Record<string, string> = {}): Config {
   const result = parseConfig(argv, env);
   if (result.kind !== 'run') throw new Error(`expected a run, got ${result.kind}`);
   return result.config;
+}
+
+/** The level drain-init logs at when stderr is not a terminal. */
+function levelOf(parsed: Config): LogLevel {
+  return loggingFor(parsed, false).level;
 }
 
 function error(argv: string[], env: Record<string, string> = {}): string {
@@ -34,7 +40,7 @@ describe('command line', () => {
     expect(parsed.command).toBe('bundle');
     expect(parsed.args).toEqual(['exec', 'sidekiq', '-v']);
     expect(parsed.subreaper).toBe(true);
-    expect(parsed.logLevel).toBe('info');
+    expect(levelOf(parsed)).toBe('info');
   });
 
   it('has the documented defaults', () => {
@@ -42,15 +48,18 @@ describe('command line', () => {
     expect(parsed).toMatchObject({
       subreaper: false,
       processGroup: false,
-      logLevel: 'info',
-      logFormat: 'json',
+      logLevel: undefined,
+      logFormat: undefined,
+      verbosity: 0,
       preset: 'auto',
-      gracePeriodMs: 30_000,
+      gracePeriodMs: undefined,
+      stopDelayMs: 0,
+      restartSignal: undefined,
       shutdownTimeoutMs: undefined,
       stopMarginMs: undefined,
       killMarginMs: 2_000,
       quietSignal: undefined,
-      stopSignal: 15,
+      stopSignal: undefined,
     });
     expect(parsed.rewrite.size).toBe(0);
   });
@@ -62,9 +71,10 @@ describe('command line', () => {
 
   it('combines short flags and counts -v', () => {
     const parsed = config(['-sgvv', '--', 'w']);
-    expect(parsed).toMatchObject({ subreaper: true, processGroup: true, logLevel: 'trace' });
-    expect(config(['-v', 'w']).logLevel).toBe('debug');
-    expect(config(['-v', '--log-level', 'warn', 'w']).logLevel).toBe('info');
+    expect(parsed).toMatchObject({ subreaper: true, processGroup: true, verbosity: 2 });
+    expect(levelOf(parsed)).toBe('trace');
+    expect(levelOf(config(['-v', 'w']))).toBe('debug');
+    expect(levelOf(config(['-v', '--log-level', 'warn', 'w']))).toBe('info');
   });
 
   it('parses repeatable --rewrite with names and numbers, 0 dropping', () => {
@@ -106,11 +116,11 @@ describe('environment variables', () => {
     expect(config(['w'], { DRAIN_INIT_PROCESS_GROUP: '0' }).processGroup).toBe(false);
     expect(config(['w'], { TINI_SUBREAPER: '' }).subreaper).toBe(true);
     expect(config(['w'], { TINI_KILL_PROCESS_GROUP: '1' }).processGroup).toBe(true);
-    expect(config(['w'], { DRAIN_INIT_VERBOSE: '2' }).logLevel).toBe('trace');
+    expect(levelOf(config(['w'], { DRAIN_INIT_VERBOSE: '2' }))).toBe('trace');
   });
 
   it('treats an empty value as unset', () => {
-    expect(config(['w'], { DRAIN_INIT_GRACE_PERIOD: '' }).gracePeriodMs).toBe(30_000);
+    expect(config(['w'], { DRAIN_INIT_GRACE_PERIOD: '' }).gracePeriodMs).toBeUndefined();
   });
 
   it('names one env var per option in --help', () => {
@@ -269,8 +279,19 @@ describe('exit remapping, leftovers and job control', () => {
 });
 
 describe('the probe endpoint', () => {
-  it('listens on 0.0.0.0:7433 by default and fails liveness after a 60 s old heartbeat', () => {
-    expect(config(['w'])).toMatchObject({ probePort: 7433, probeHost: '0.0.0.0', maxBeatAgeMs: 60_000 });
+  it('listens on 0.0.0.0:7433 with a Redis URL and fails liveness after a 60 s old heartbeat', () => {
+    expect(config(['w'], { REDIS_URL: 'redis://r' })).toMatchObject({
+      probePort: 7433,
+      probeHost: '0.0.0.0',
+      maxBeatAgeMs: 60_000,
+    });
+  });
+
+  it('opens no port without a Redis URL unless asked, as tini opens none', () => {
+    expect(config(['w']).probePort).toBe(0);
+    expect(config(['--redis-url', 'none', 'w'], { REDIS_URL: 'redis://r' }).probePort).toBe(0);
+    expect(config(['w'], { DRAIN_INIT_PROBE_PORT: '7433' }).probePort).toBe(7433);
+    expect(config(['--probe-port', '9000', 'w']).probePort).toBe(9000);
   });
 
   it('takes its port (0 for none), address and heartbeat age from flags or env vars', () => {

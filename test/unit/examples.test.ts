@@ -4,7 +4,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import type { IContainer } from 'kubernetes-models/v1';
+import { ServiceAccount } from 'kubernetes-models/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
+import { OPTIONS, envName } from '../../src/config/options.js';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../../src/config/parse.js';
 
@@ -58,6 +61,21 @@ describe.each(manifests)('Kubernetes: %s', (name) => {
   });
 });
 
+describe('Kubernetes: kubernetes-rbac/read-own-pod.yaml', () => {
+  it("binds a service account to a Role that can get pods, drain-init's one request", () => {
+    const [account, role, binding] = parseAllDocuments(read('kubernetes-rbac/read-own-pod.yaml')).map(
+      (document) => document.toJS() as Record<string, unknown>,
+    );
+    expect(() => new ServiceAccount(account).validate()).not.toThrow();
+    expect(() => new Role(role).validate()).not.toThrow();
+    const bound = new RoleBinding(binding as ConstructorParameters<typeof RoleBinding>[0]);
+    expect(() => bound.validate()).not.toThrow();
+    expect(new Role(role).rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]);
+    expect(bound.roleRef).toMatchObject({ kind: 'Role', name: new Role(role).metadata?.name });
+    expect(bound.subjects).toEqual([{ kind: 'ServiceAccount', name: new ServiceAccount(account).metadata?.name }]);
+  });
+});
+
 describe('ECS task definition', () => {
   it('runs drain-init as the entry point with stopTimeout as its grace period', () => {
     const task = JSON.parse(read('ecs/task-definition.json')) as {
@@ -91,6 +109,14 @@ describe('docker-compose', () => {
 
 describe('the README', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+  it('has a row for every option, with its flag and its environment variable', () => {
+    const rows = readme.split('\n').filter((line) => line.startsWith('| `-'));
+    const missing = OPTIONS.filter(
+      (spec) => !rows.some((row) => row.includes(`--${spec.name}`) && row.includes(envName(spec))),
+    );
+    expect(missing.map((spec) => spec.name)).toEqual([]);
+  });
   const blocks = [...readme.matchAll(/```(?:yaml|json)\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
   const block = (marker: string): string => blocks.find((text) => text.includes(marker)) ?? '';
   /** Lines compared without indentation or a trailing comma, so an excerpt of a nested entry matches. */

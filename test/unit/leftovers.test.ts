@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { endLeftovers, selectLeftovers, type LeftoverTimes } from '../../src/process/leftovers.js';
-import type { ProcessInfo } from '../../src/process/proc-state.js';
-import { captureLogger, FakeTimers } from '../helpers/fake.js';
+import type { ProcessInfo } from '../../src/process/proc.js';
+import { captureLogger, FakeClock } from '../helpers/fake.js';
 
 const TERM = 15;
 const CONT = 18;
@@ -57,14 +57,14 @@ describe('selectLeftovers', () => {
 });
 
 describe('endLeftovers', () => {
-  let timers: FakeTimers;
+  let timers: FakeClock;
   let table: ProcessInfo[];
   let sent: string[];
   /** Pids that exit when they get TERM. */
   let exitOnTerm: Set<number>;
 
   beforeEach(() => {
-    timers = new FakeTimers();
+    timers = new FakeClock();
     table = [];
     sent = [];
     exitOnTerm = new Set();
@@ -94,11 +94,17 @@ describe('endLeftovers', () => {
     expect(records).toEqual([]);
   });
 
-  it('sends TERM and CONT, and ends as soon as the leftovers exit', async () => {
+  it('sends CONT after TERM only to a suspended leftover', () => {
+    table = [info(11, 1, 10, 'T'), info(12, 1, 10)];
+    run();
+    expect(sent).toEqual([`${TERM} 11 @0`, `${CONT} 11 @0`, `${TERM} 12 @0`]);
+  });
+
+  it('sends TERM, and ends as soon as the leftovers exit', async () => {
     table = [info(11, 1, 10), info(12, 1, 10)];
     exitOnTerm = new Set([11, 12]);
     const { done, records } = run();
-    expect(sent).toEqual([`${TERM} 11 @0`, `${CONT} 11 @0`, `${TERM} 12 @0`, `${CONT} 12 @0`]);
+    expect(sent).toEqual([`${TERM} 11 @0`, `${TERM} 12 @0`]);
     timers.advance(50);
     await settle();
     expect(done()).toBe(true);
@@ -138,7 +144,7 @@ describe('endLeftovers', () => {
     timers.advance(300);
     await settle();
     expect(done()).toBe(true);
-    expect(sent).toEqual([`${TERM} 11 @0`, `${CONT} 11 @0`, `${KILL} 11 @300`]);
+    expect(sent).toEqual([`${TERM} 11 @0`, `${KILL} 11 @300`]);
   });
 
   it('KILLs at once when the kill step has passed', async () => {
@@ -147,7 +153,7 @@ describe('endLeftovers', () => {
     timers.advance(0);
     await settle();
     expect(done()).toBe(true);
-    expect(sent).toEqual([`${TERM} 11 @0`, `${CONT} 11 @0`, `${KILL} 11 @0`]);
+    expect(sent).toEqual([`${TERM} 11 @0`, `${KILL} 11 @0`]);
   });
 
   it('sends TERM to a process that appears during the grace period', () => {
@@ -155,6 +161,6 @@ describe('endLeftovers', () => {
     run();
     table = [...table, info(12, 11, 10)];
     timers.advance(50);
-    expect(sent).toEqual([`${TERM} 11 @0`, `${CONT} 11 @0`, `${TERM} 12 @50`, `${CONT} 12 @50`]);
+    expect(sent).toEqual([`${TERM} 11 @0`, `${TERM} 12 @50`]);
   });
 });

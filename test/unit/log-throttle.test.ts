@@ -6,7 +6,7 @@ describe('throttled warnings', () => {
   it('logs a kind once per interval and counts what it held back', () => {
     let now = 0;
     const { log, records } = captureLogger();
-    const warnings = new ThrottledWarnings(log, 60_000, () => now);
+    const warnings = new ThrottledWarnings(log, 60_000, { now: () => now });
     for (let request = 0; request < 1_000; request++)
       warnings.warn('HPE_INVALID_METHOD', { reason: 'Parse Error' }, 'bad request');
     warnings.warn('drop', {}, 'too many connections');
@@ -24,7 +24,7 @@ describe('throttled warnings', () => {
 
   it('remembers a bounded number of kinds, forgetting the oldest', () => {
     const { log, records } = captureLogger();
-    const warnings = new ThrottledWarnings(log, 60_000, () => 0, 2);
+    const warnings = new ThrottledWarnings(log, 60_000, { now: () => 0 }, 2);
     for (const kind of ['a', 'b', 'c', 'a']) warnings.warn(kind, {}, kind);
     expect(records.map((record) => record.msg)).toEqual(['a', 'b', 'c', 'a']);
   });

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { prettyLine } from '../../src/log/logger.js';
+import { loggingFor, prettyLine } from '../../src/log/logger.js';
 
 it('renders a pino line readably', () => {
   const line = JSON.stringify({
@@ -16,4 +16,14 @@ it('renders a pino line readably', () => {
 
 it('passes a line that is not JSON through untouched', () => {
   expect(prettyLine('not json\n')).toBe('not json\n');
+});
+
+it('logs JSON at info for a log collector, and readable lines at warn on a terminal, as quiet as tini at start and exit', () => {
+  const unset = { logLevel: undefined, logFormat: undefined, verbosity: 0 } as const;
+  expect(loggingFor(unset, false)).toEqual({ level: 'info', format: 'json' });
+  expect(loggingFor(unset, true)).toEqual({ level: 'warn', format: 'pretty' });
+  expect(loggingFor({ ...unset, verbosity: 1 }, true)).toEqual({ level: 'info', format: 'pretty' });
+  expect(loggingFor({ ...unset, logFormat: 'json' }, true)).toEqual({ level: 'info', format: 'json' });
+  expect(loggingFor({ ...unset, logFormat: 'pretty' }, false)).toEqual({ level: 'info', format: 'pretty' });
+  expect(loggingFor({ ...unset, logLevel: 'debug' }, true)).toEqual({ level: 'debug', format: 'pretty' });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderExposition, type MetricFamily } from '../../src/probe/exposition.js';
 import { drainInitFamilies, sidekiqFamilies } from '../../src/probe/metrics.js';
-import type { SidekiqStats } from '../../src/probe/sidekiq-stats.js';
+import type { SidekiqStats } from '../../src/sidekiq/stats.js';
 import type { ProbeSnapshot } from '../../src/probe/state.js';
 import { parseExposition } from '../helpers/exposition.js';
 
@@ -30,11 +30,19 @@ const STATS: SidekiqStats = {
   dead: 6,
   processes: 2,
   busy: 1,
+  workers: 15,
+  enqueued: 8,
   queues: [
     { name: 'critical', size: 0, latencyS: 0 },
     { name: 'default', size: 7, latencyS: 12.5 },
     { name: 'broken', size: 1, latencyS: undefined },
   ],
+  hosts: [
+    { host: 'worker-7f9c', quiet: 1, notQuiet: 0, memoryBytes: 2048 },
+    { host: 'worker-a1b2', quiet: 0, notQuiet: 2, memoryBytes: undefined },
+  ],
+  serving: [{ queue: 'default', processes: 3, workers: 15, busy: 1 }],
+  running: [{ queue: 'default', jobs: 1, maxProcessingS: 42 }],
 };
 
 function values(text: string): Record<string, number> {
@@ -111,6 +119,7 @@ describe('the families', () => {
     expect(figures).toEqual({
       'drain_init_state{state=starting}': 0,
       'drain_init_state{state=running}': 0,
+      'drain_init_state{state=delaying}': 0,
       'drain_init_state{state=quieting}': 1,
       'drain_init_state{state=stopping}': 0,
       'drain_init_state{state=killing}': 0,
@@ -124,6 +133,17 @@ describe('the families', () => {
       drain_init_redis_up: 0,
       drain_init_heartbeat_failures_total: 7,
     });
+    const withFleet = values(renderExposition(drainInitFamilies(SNAPSHOT, 3)));
+    expect(withFleet.drain_init_stops_cut_total).toBe(3);
+    const watched = values(
+      renderExposition(
+        drainInitFamilies({
+          ...SNAPSHOT,
+          sidekiq: { processes: [], jobsInFlight: 0, lastBeatEpochS: 1_795_325_488, redisAnswered: true },
+        }),
+      ),
+    );
+    expect(watched.drain_init_worker_heartbeat_age_seconds).toBe(12);
     const plain = values(
       renderExposition(drainInitFamilies({ ...SNAPSHOT, redis: undefined, childPid: undefined, state: 'exited' })),
     );
@@ -136,28 +156,46 @@ describe('the families', () => {
     expect(Object.fromEntries([...parsed.values()].map((family) => [family.name, family.type]))).toEqual({
       sidekiq_processed_jobs_total: 'counter',
       sidekiq_failed_jobs_total: 'counter',
-      sidekiq_busy_workers: 'gauge',
+      sidekiq_workers: 'gauge',
       sidekiq_processes: 'gauge',
+      sidekiq_host_processes: 'gauge',
+      sidekiq_host_processes_memory_usage_bytes: 'gauge',
+      sidekiq_busy_workers: 'gauge',
+      sidekiq_enqueued_jobs: 'gauge',
       sidekiq_scheduled_jobs: 'gauge',
       sidekiq_retry_jobs: 'gauge',
       sidekiq_dead_jobs: 'gauge',
-      sidekiq_queue_enqueued_jobs: 'gauge',
       sidekiq_queue_latency_seconds: 'gauge',
+      sidekiq_queue_enqueued_jobs: 'gauge',
+      sidekiq_queue_max_processing_time_seconds: 'gauge',
+      sidekiq_queue_workers: 'gauge',
+      sidekiq_queue_processes: 'gauge',
+      sidekiq_queue_busy_workers: 'gauge',
+      sidekiq_queue_running_jobs: 'gauge',
     });
-    expect(values(renderExposition(sidekiqFamilies(STATS)))).toMatchObject({
+    expect(values(renderExposition(sidekiqFamilies(STATS)))).toEqual({
       sidekiq_processed_jobs_total: 120,
       sidekiq_failed_jobs_total: 3,
-      sidekiq_busy_workers: 1,
+      sidekiq_workers: 15,
       sidekiq_processes: 2,
+      'sidekiq_host_processes{host=worker-7f9c,quiet=true}': 1,
+      'sidekiq_host_processes{host=worker-a1b2,quiet=false}': 2,
+      'sidekiq_host_processes_memory_usage_bytes{host=worker-7f9c}': 2048,
+      sidekiq_busy_workers: 1,
+      sidekiq_enqueued_jobs: 8,
       sidekiq_scheduled_jobs: 4,
       sidekiq_retry_jobs: 5,
       sidekiq_dead_jobs: 6,
-      'sidekiq_queue_enqueued_jobs{name=broken}': 1,
+      'sidekiq_queue_latency_seconds{name=critical}': 0,
       'sidekiq_queue_latency_seconds{name=default}': 12.5,
+      'sidekiq_queue_enqueued_jobs{name=critical}': 0,
+      'sidekiq_queue_enqueued_jobs{name=default}': 7,
+      'sidekiq_queue_enqueued_jobs{name=broken}': 1,
+      'sidekiq_queue_max_processing_time_seconds{name=default}': 42,
+      'sidekiq_queue_workers{name=default}': 15,
+      'sidekiq_queue_processes{name=default}': 3,
+      'sidekiq_queue_busy_workers{name=default}': 1,
+      'sidekiq_queue_running_jobs{name=default}': 1,
     });
-    expect(parsed.get('sidekiq_queue_latency_seconds')?.samples.map((sample) => sample.labels.name)).toEqual([
-      'critical',
-      'default',
-    ]);
   });
 });

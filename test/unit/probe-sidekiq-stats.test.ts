@@ -1,27 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { CachedSidekiqStats, parseStatsReply, type SidekiqStats } from '../../src/probe/sidekiq-stats.js';
+import { CachedSidekiqStats, parseStatsReply, type SidekiqStats } from '../../src/sidekiq/stats.js';
 import type { Parsed } from '../../src/sidekiq/parse.js';
-import { captureLogger } from '../helpers/fake.js';
+import { captureLogger, FakeClock } from '../helpers/fake.js';
 
 const NOW_S = 1_795_325_500;
 const LIMITS = { maxQueues: 2, maxProcesses: 3 };
-const HEAD = ['120', '3', '4', '5', '6', '2', '1', '2'];
+
+/** A reply of the stats script, as Redis gives it: one JSON text. */
+function reply(fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    ...{ processed: '120', failed: '3', scheduled: 4, retry: 5, dead: 6, processes: 2, queueCount: 0 },
+    ...{ enqueued: 0, busy: 1, workers: 10, unreadable: 0, queues: {}, hosts: {}, serving: {}, running: {} },
+    ...fields,
+  });
+}
 
 describe('the stats reply', () => {
   it('reads the totals and each queue, latency from seconds or milliseconds', () => {
-    const reply = [
-      ...HEAD,
-      'critical',
-      '0',
-      '',
-      'default',
-      '7',
-      String(NOW_S - 12.5),
-      'v8',
-      '1',
-      String((NOW_S - 2) * 1000),
+    const queues = [
+      ['critical', 0, ''],
+      ['default', 7, String(NOW_S - 12.5)],
+      ['v8', 1, String((NOW_S - 2) * 1000)],
     ];
-    const { value, warnings } = parseStatsReply(reply, NOW_S, { maxQueues: 3, maxProcesses: 3 });
+    const { value, warnings } = parseStatsReply(reply({ queues, queueCount: 3, enqueued: 8 }), NOW_S, {
+      maxQueues: 3,
+      maxProcesses: 3,
+    });
     expect(warnings).toEqual([]);
     expect(value).toEqual({
       processed: 120,
@@ -31,24 +35,61 @@ describe('the stats reply', () => {
       dead: 6,
       processes: 2,
       busy: 1,
+      workers: 10,
+      enqueued: 8,
       queues: [
         { name: 'critical', size: 0, latencyS: 0 },
         { name: 'default', size: 7, latencyS: 12.5 },
         { name: 'v8', size: 1, latencyS: 2 },
       ],
+      hosts: [],
+      serving: [],
+      running: [],
     });
   });
 
-  it('warns when the caps leave queues or processes out', () => {
-    const reply = ['1', '0', '0', '0', '0', '800', '9', '150', 'a', '1', '', 'b', '1', ''];
-    expect(parseStatsReply(reply, NOW_S, LIMITS).warnings).toEqual([
+  it('reads hosts, the queues processes serve and the jobs running, sorted by name', () => {
+    const { value } = parseStatsReply(
+      reply({
+        hosts: [
+          ['worker-b', 0, 2, -1],
+          ['worker-a', 1, 1, 300],
+        ],
+        serving: [
+          ['default', 3, 15, 4],
+          ['critical', 1, 5, 2],
+        ],
+        running: [['default', 2, NOW_S - 42.7]],
+      }),
+      NOW_S,
+      LIMITS,
+    );
+    expect(value.hosts).toEqual([
+      { host: 'worker-a', quiet: 1, notQuiet: 1, memoryBytes: 300 * 1024 },
+      { host: 'worker-b', quiet: 0, notQuiet: 2, memoryBytes: undefined },
+    ]);
+    expect(value.serving).toEqual([
+      { queue: 'critical', processes: 1, workers: 5, busy: 2 },
+      { queue: 'default', processes: 3, workers: 15, busy: 4 },
+    ]);
+    expect(value.running).toEqual([{ queue: 'default', jobs: 2, maxProcessingS: 42 }]);
+  });
+
+  it('warns when the caps leave queues or processes out, and of unreadable processes', () => {
+    const queues = [
+      ['a', 1, ''],
+      ['b', 1, ''],
+    ];
+    const text = reply({ processes: 800, busy: 9, queueCount: 150, queues, unreadable: 2 });
+    expect(parseStatsReply(text, NOW_S, LIMITS).warnings).toEqual([
       'Sidekiq has 150 queues: metrics cover the first 2 by name',
-      'Sidekiq processes has 800 members: sidekiq_busy_workers adds up the busy of 3 of them',
+      'Sidekiq processes has 800 members: the process figures cover the first 3 by identity',
+      '2 Sidekiq processes have an info field that is not a JSON object: they are left out',
     ]);
   });
 
   it('leaves out the latency of a queue whose oldest job is unreadable, with a warning', () => {
-    const { value, warnings } = parseStatsReply([...HEAD.slice(0, 7), '1', 'mail', '4', '?'], NOW_S, LIMITS);
+    const { value, warnings } = parseStatsReply(reply({ queueCount: 1, queues: [['mail', 4, '?']] }), NOW_S, LIMITS);
     expect(value.queues).toEqual([{ name: 'mail', size: 4, latencyS: undefined }]);
     expect(warnings).toEqual([
       'Sidekiq queue "mail": its oldest job is not a JSON object, so its latency is not reported',
@@ -56,17 +97,26 @@ describe('the stats reply', () => {
   });
 
   it('reads a corrupt counter as 0, as Sidekiq does, and a future enqueue time as no latency', () => {
-    const { value } = parseStatsReply(
-      ['abc', '-4', ...HEAD.slice(2, 7), '1', 'q', '1', String(NOW_S + 30)],
-      NOW_S,
-      LIMITS,
-    );
-    expect(value).toMatchObject({ processed: 0, failed: 0, queues: [{ name: 'q', size: 1, latencyS: 0 }] });
+    const text = reply({ processed: 'abc', failed: '-4', queueCount: 1, queues: [['q', 1, String(NOW_S + 30)]] });
+    expect(parseStatsReply(text, NOW_S, LIMITS).value).toMatchObject({
+      processed: 0,
+      failed: 0,
+      queues: [{ name: 'q', size: 1, latencyS: 0 }],
+    });
   });
 
   it('throws on a reply of another shape', () => {
-    for (const reply of [null, 'OK', HEAD.slice(0, 7), [...HEAD, 'q', '1'], [...HEAD.slice(0, 7), 2]]) {
-      expect(() => parseStatsReply(reply, NOW_S, LIMITS)).toThrow(
+    for (const bad of [
+      null,
+      'OK',
+      '[1,2]',
+      reply({ busy: '1' }),
+      reply({ processed: 120 }),
+      reply({ queues: [['q', '1', '']] }),
+      reply({ hosts: [['h', 1, 1]] }),
+      reply({ running: 'none' }),
+    ]) {
+      expect(() => parseStatsReply(bad, NOW_S, LIMITS)).toThrow(
         'the Sidekiq stats script answered in an unknown shape',
       );
     }
@@ -81,15 +131,20 @@ const STATS: SidekiqStats = {
   dead: 0,
   processes: 1,
   busy: 0,
+  workers: 5,
+  enqueued: 0,
   queues: [],
+  hosts: [],
+  serving: [],
+  running: [],
 };
 
 describe('the stats cache', () => {
   function cache(gather: () => Promise<Parsed<SidekiqStats>> | undefined) {
-    let now = 0;
+    const clock = new FakeClock();
     const { log, records } = captureLogger();
-    const cached = new CachedSidekiqStats(gather, log, () => now, 5_000);
-    return { cached, records, advance: (ms: number) => (now += ms) };
+    const cached = new CachedSidekiqStats(gather, log, clock, 5_000);
+    return { cached, records, advance: (ms: number) => clock.advance(ms) };
   }
 
   it('gathers once per period, however many scrapes, and joins the gather under way', async () => {

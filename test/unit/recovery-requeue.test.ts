@@ -3,16 +3,30 @@ import { countOutcomes, parseRequeueReply, runningJobs } from '../../src/recover
 import type { InFlightJob, SidekiqProcess } from '../../src/sidekiq/parse.js';
 
 describe('parseRequeueReply', () => {
-  it('reads each job as jid, outcome and detail', () => {
-    expect(parseRequeueReply(['recovered', 'a', 'requeued', 'default', 'b', 'malformed', 'not a JSON object'])).toEqual(
-      {
-        kind: 'recovered',
-        jobs: [
-          { jid: 'a', outcome: 'requeued', detail: 'default' },
-          { jid: 'b', outcome: 'malformed', detail: 'not a JSON object' },
-        ],
-      },
-    );
+  it('reads each job as jid, outcome, detail and deaths', () => {
+    const reply = [
+      'recovered',
+      'a',
+      'requeued',
+      'default',
+      '1',
+      'b',
+      'malformed',
+      'not a JSON object',
+      '',
+      'c',
+      'poison',
+      'x',
+      '3',
+    ];
+    expect(parseRequeueReply(reply)).toEqual({
+      kind: 'recovered',
+      jobs: [
+        { jid: 'a', outcome: 'requeued', detail: 'default', deaths: 1 },
+        { jid: 'b', outcome: 'malformed', detail: 'not a JSON object', deaths: undefined },
+        { jid: 'c', outcome: 'poison', detail: 'x', deaths: 3 },
+      ],
+    });
     expect(parseRequeueReply(['recovered'])).toEqual({ kind: 'recovered', jobs: [] });
   });
 
@@ -22,8 +36,10 @@ describe('parseRequeueReply', () => {
   });
 
   it('rejects anything else', () => {
-    expect(() => parseRequeueReply(['recovered', 'a', 'lost', 'default'])).toThrow('unexpected requeue outcome "lost"');
-    expect(() => parseRequeueReply(['recovered', 'a', 'requeued'])).toThrow(/unexpected requeue reply/);
+    expect(() => parseRequeueReply(['recovered', 'a', 'lost', 'default', ''])).toThrow(
+      'unexpected requeue outcome "lost"',
+    );
+    expect(() => parseRequeueReply(['recovered', 'a', 'requeued', 'default'])).toThrow(/unexpected requeue reply/);
     expect(() => parseRequeueReply([1])).toThrow(/unexpected requeue reply/);
     expect(() => parseRequeueReply('OK')).toThrow(/unexpected requeue reply/);
   });
@@ -32,11 +48,11 @@ describe('parseRequeueReply', () => {
 describe('countOutcomes', () => {
   it('counts every outcome, zero included', () => {
     const jobs = [
-      { jid: 'a', outcome: 'requeued', detail: 'q' },
-      { jid: 'b', outcome: 'requeued', detail: 'q' },
-      { jid: 'c', outcome: 'queued', detail: 'q' },
+      { jid: 'a', outcome: 'requeued', detail: 'q', deaths: 1 },
+      { jid: 'b', outcome: 'requeued', detail: 'q', deaths: 1 },
+      { jid: 'c', outcome: 'queued', detail: 'q', deaths: undefined },
     ] as const;
-    expect(countOutcomes(jobs)).toEqual({ requeued: 2, running: 0, queued: 1, malformed: 0, failed: 0 });
+    expect(countOutcomes(jobs)).toEqual({ requeued: 2, running: 0, queued: 1, malformed: 0, failed: 0, poison: 0 });
   });
 });
 

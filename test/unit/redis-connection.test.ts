@@ -1,7 +1,8 @@
 import { pino } from 'pino';
+import { systemClock } from '../../src/lib/clock.js';
 import { describe, expect, it } from 'vitest';
 import { COMMAND_TIMEOUT_MS, OutageLog, reconnectDelay, redisOptions } from '../../src/redis/connection.js';
-import { parseRedisUrl } from '../../src/redis/url.js';
+import { parseRedisUrl, withSentinel } from '../../src/redis/url.js';
 
 function capture(): { log: pino.Logger; text: () => string } {
   const raw: string[] = [];
@@ -35,6 +36,29 @@ describe('redisOptions', () => {
     });
   });
 
+  it('asks the sentinels for the primary by name, follows its failover, and reconnects on READONLY', () => {
+    const endpoint = withSentinel(parseRedisUrl('redis://:pw@mymaster/3'), {
+      sentinels: [{ host: '10.0.0.1', port: 26379 }],
+      masterName: undefined,
+      password: 'sentinel-pw',
+    });
+    const options = redisOptions(endpoint, 'n');
+    expect(options).toMatchObject({
+      sentinels: [{ host: '10.0.0.1', port: 26379 }],
+      name: 'mymaster',
+      role: 'master',
+      sentinelPassword: 'sentinel-pw',
+      failoverDetector: true,
+      db: 3,
+      password: 'pw',
+      enableOfflineQueue: false,
+    });
+    expect(options).not.toHaveProperty('host');
+    const reconnect = options.reconnectOnError;
+    expect(reconnect?.(new Error("READONLY You can't write against a read only replica."))).toBe(true);
+    expect(reconnect?.(new Error('OOM command not allowed'))).toBe(false);
+  });
+
   it('backs off from 100 ms doubling to a 2 s cap, and never gives up', () => {
     expect([1, 2, 3, 4, 5, 6, 50].map(reconnectDelay)).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
   });
@@ -43,7 +67,7 @@ describe('redisOptions', () => {
 describe('OutageLog', () => {
   it('logs one line when an outage starts and one when it ends, whatever happens in between', () => {
     const { log, text } = capture();
-    const outages = new OutageLog(log, 'redis://h:6379/0', undefined);
+    const outages = new OutageLog(log, 'redis://h:6379/0', undefined, systemClock);
     expect(outages.inOutage).toBe(true);
     outages.up();
     expect(outages.inOutage).toBe(false);
@@ -60,7 +84,7 @@ describe('OutageLog', () => {
 
   it('logs a failure before the first connection once, and no "connected" line after it', () => {
     const { log, text } = capture();
-    const outages = new OutageLog(log, 'redis://h:6379/0', undefined);
+    const outages = new OutageLog(log, 'redis://h:6379/0', undefined, systemClock);
     outages.down('connect ECONNREFUSED');
     outages.down('connect ECONNREFUSED');
     outages.up();
@@ -72,7 +96,7 @@ describe('OutageLog', () => {
 
   it('scrubs the password from reasons', () => {
     const { log, text } = capture();
-    new OutageLog(log, 'redis://:***@h:6379/0', 'hunter2').down('ERR something echoed hunter2');
+    new OutageLog(log, 'redis://:***@h:6379/0', 'hunter2', systemClock).down('ERR something echoed hunter2');
     expect(text()).toContain('ERR something echoed ***');
     expect(text()).not.toContain('hunter2');
   });

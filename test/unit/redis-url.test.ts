@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseRedisUrl, redactRedisUrl } from '../../src/redis/url.js';
+import {
+  describeEndpoint,
+  parseRedisUrl,
+  parseSentinelAddress,
+  redactRedisUrl,
+  withSentinel,
+} from '../../src/redis/url.js';
 
 describe('parseRedisUrl', () => {
   it('defaults the port to 6379 and the database to 0', () => {
@@ -55,5 +61,35 @@ describe('redactRedisUrl', () => {
     expect(redactRedisUrl('redis://u:p@ss/w@host:port')).toBe('redis://***@host:port');
     expect(redactRedisUrl('u:pass@host')).toBe('***@host');
     expect(redactRedisUrl('not a url')).toBe('not a url');
+  });
+});
+
+describe('Redis Sentinel', () => {
+  it('reads a sentinel address, port 26379 unless given, IPv6 in brackets', () => {
+    expect(parseSentinelAddress('s1')).toEqual({ host: 's1', port: 26379 });
+    expect(parseSentinelAddress(' 10.0.0.2:26380 ')).toEqual({ host: '10.0.0.2', port: 26380 });
+    expect(parseSentinelAddress('[fd00::1]:5000')).toEqual({ host: 'fd00::1', port: 5000 });
+    for (const bad of ['', 'h:0', 'h:70000', 'h:x', 'a b', 'fd00::1', 'redis://h:26379'])
+      expect(() => parseSentinelAddress(bad), bad).toThrow('expected a sentinel address');
+  });
+
+  it("names the primary by the master name, else by the URL's host, with the URL's database and credentials", () => {
+    const sentinels = [{ host: 's1', port: 26379 }];
+    const url = parseRedisUrl('rediss://:pw@mymaster/2');
+    expect(withSentinel(url, { sentinels, masterName: undefined })).toEqual({
+      ...url,
+      sentinel: { sentinels, masterName: 'mymaster' },
+    });
+    expect(withSentinel(undefined, { sentinels, masterName: 'jobs', password: 'sp' })).toEqual({
+      host: 'jobs',
+      port: 6379,
+      db: 0,
+      tls: false,
+      sentinel: { sentinels, masterName: 'jobs', password: 'sp' },
+    });
+    const described = describeEndpoint(
+      withSentinel(url, { sentinels: [...sentinels, { host: '::1', port: 1 }], masterName: 'm', password: 'sp' }),
+    );
+    expect(described).toBe('rediss://:***@m/2 via sentinels s1:26379,[::1]:1');
   });
 });

@@ -7,7 +7,7 @@ import {
   type Supervised,
 } from '../../src/sidekiq/match.js';
 import { parseSnapshot, type SidekiqProcess } from '../../src/sidekiq/parse.js';
-import { identityHashes, sharedDump, versionDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
+import { identityHashes, capturedDump, versionDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
 
 const HOST = 'worker-7f9c';
 
@@ -112,17 +112,17 @@ describe('our processes: same host, pid in our tree, fresh beat', () => {
   });
 
   it('real 6.4.1: the restarted worker, not the SIGKILLed one whose pid has left the tree', () => {
-    expect(ours(sharedDump('run2-02-just-after-sigkill'), { hostname: 'vm', pids: new Set([1]) })).toEqual([]);
-    expect(ours(sharedDump('run2-03-restarted-ghost-visible'), { hostname: 'vm', pids: new Set([1, 30630]) })).toEqual([
-      'vm:30630:9ef0d99c2bdc',
-    ]);
-    expect(ours(sharedDump('run1-01-running'), { hostname: 'vm', pids: new Set([27869]) })).toEqual([
+    expect(ours(capturedDump('run2-02-just-after-sigkill'), { hostname: 'vm', pids: new Set([1]) })).toEqual([]);
+    expect(
+      ours(capturedDump('run2-03-restarted-ghost-visible'), { hostname: 'vm', pids: new Set([1, 30630]) }),
+    ).toEqual(['vm:30630:9ef0d99c2bdc']);
+    expect(ours(capturedDump('run1-01-running'), { hostname: 'vm', pids: new Set([27869]) })).toEqual([
       'vm:27869:ab5cf2f4c0e6',
     ]);
   });
 
   it('real 6.4.1: not from the lingering hash of a worker that has left processes', () => {
-    const afterExit = sharedDump('run1-03-after-term-exit');
+    const afterExit = capturedDump('run1-03-after-term-exit');
     expect(afterExit.keys['vm:27869:ab5cf2f4c0e6']?.type).toBe('hash');
     expect(ours(afterExit, { hostname: 'vm', pids: new Set([27869]) })).toEqual([]);
   });

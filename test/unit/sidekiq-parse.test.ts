@@ -7,7 +7,7 @@ import {
   type InFlightJob,
   type SidekiqSnapshot,
 } from '../../src/sidekiq/parse.js';
-import { hashAt, identityHashes, sharedDump, versionDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
+import { hashAt, identityHashes, capturedDump, versionDump, type Dump } from '../fixtures/sidekiq-versions/dumps.js';
 
 function snapshotOf(dump: Dump): SidekiqSnapshot {
   return parseSnapshot(identityHashes(dump));
@@ -171,7 +171,7 @@ describe('Sidekiq 6.5, 7.3 and 8.x: :work hash, payload as the job string', () =
 
 describe('real Sidekiq 6.4.1 captures', () => {
   it('running: the :workers payloads are the exact strings Sidekiq pushed back on TERM', () => {
-    const running = snapshotOf(sharedDump('run1-01-running'));
+    const running = snapshotOf(capturedDump('run1-01-running'));
     expect(running.warnings).toEqual([]);
     expect(running.processes).toEqual([
       {
@@ -190,18 +190,18 @@ describe('real Sidekiq 6.4.1 captures', () => {
       ['ku5', '2892726d05097a1cc3920c95', 1795325429, 1795325428.4485722],
       ['ktl', '077b3846e8d89496ae144809', 1795325429, 1795325428.4487343],
     ]);
-    const afterTerm = sharedDump('run1-03-after-term-exit').keys['queue:default'];
+    const afterTerm = capturedDump('run1-03-after-term-exit').keys['queue:default'];
     expect(afterTerm?.type === 'list' ? afterTerm.value.slice(2) : []).toEqual(running.jobs.map((j) => j.payload));
   });
 
   it('after TSTP: quiet, still busy', () => {
-    expect(snapshotOf(sharedDump('run1-02-after-tstp')).processes).toEqual([
+    expect(snapshotOf(capturedDump('run1-02-after-tstp')).processes).toEqual([
       expect.objectContaining({ quiet: true, busy: 2 }),
     ]);
   });
 
   it('after SIGKILL: the ghost keeps its jobs; once its hash expires, the member alone is skipped silently', () => {
-    const justKilled = snapshotOf(sharedDump('run2-02-just-after-sigkill'));
+    const justKilled = snapshotOf(capturedDump('run2-02-just-after-sigkill'));
     expect(justKilled.processes.map((p) => p.identity)).toEqual(['vm:30550:3ada88292ce4']);
     expect(
       justKilled.jobs
@@ -209,8 +209,8 @@ describe('real Sidekiq 6.4.1 captures', () => {
         .map((job) => job.args[1])
         .sort(),
     ).toEqual(['victim-A', 'victim-B']);
-    const expired = snapshotOf(sharedDump('run2-04-after-ghost-ttl-expiry'));
-    expect(identityHashes(sharedDump('run2-04-after-ghost-ttl-expiry')).map((e) => e.identity)).toEqual([
+    const expired = snapshotOf(capturedDump('run2-04-after-ghost-ttl-expiry'));
+    expect(identityHashes(capturedDump('run2-04-after-ghost-ttl-expiry')).map((e) => e.identity)).toEqual([
       'vm:30550:3ada88292ce4',
       'vm:30630:9ef0d99c2bdc',
     ]);

@@ -1,0 +1,3 @@
+import { takeHandoff } from './handoff.js';
+
+takeHandoff();

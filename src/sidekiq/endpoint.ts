@@ -1,0 +1,298 @@
+// The Sidekiq side of drain-init's Redis endpoint: which of the worker's commands it watches and which it
+// takes over. A fetch (BRPOP of Sidekiq's queues) becomes fetch.lua, which takes the job and records it in
+// one atomic step; while every queue is empty the fetch waits for a queue to change (told by Redis, see
+// redis/key-changes.ts), answering nil at the BRPOP's own timeout, as Redis would. Heartbeat writes are read
+// on their way (beat-writes.ts) and handed on. Everything else passes through untouched.
+import type { Cancel, Clock } from '../lib/clock.js';
+import type { Logger } from '../log/logger.js';
+import { ThrottledWarnings } from '../log/throttle.js';
+import type { KeyChanges } from '../redis/key-changes.js';
+import type { LuaScript } from '../redis/lua-script.js';
+import type { CapturePolicy } from '../redis/resp-commands.js';
+import { encodeBulkArray, encodeNullArray } from '../redis/resp-encode.js';
+import { RespError, type RespValue } from '../redis/resp-values.js';
+import type { ConnectionInfo, RelayedCommand, RelayHooks, TakeoverSession } from '../redis/relay-hooks.js';
+import { BeatWriteReader, isBeatWrite, type BeatWrite } from './beat-writes.js';
+import {
+  FETCH_SCRIPT,
+  UNFETCH_SCRIPT,
+  fetchCall,
+  parseFetchReply,
+  queueFetch,
+  unfetchCall,
+  type FetchTarget,
+  type QueueFetch,
+} from './fetch.js';
+import type { SidekiqKeys } from './keys.js';
+
+/** A BRPOP is captured whole: its keys are queue names. */
+const FETCH_CAPTURE_BYTES = 64 * 1024;
+/** A heartbeat's work hash write is read up to this size (every running job's payload); beyond, it is unreadable. */
+const BEAT_CAPTURE_BYTES = 16 * 1024 * 1024;
+/** Where Redis does not tell which queues change, a waiting fetch looks again this often. */
+export const FETCH_POLL_MS = 100;
+/** A fetch that never reached the worker is put back; while Redis does not take that, it is tried again this often. */
+const UNFETCH_RETRY_MS = 1_000;
+const WARNING_INTERVAL_MS = 600_000;
+
+/** Where fetched jobs are recorded and what the worker's heartbeats say goes: the job guard. */
+export interface FetchRecord {
+  /** A fetch may be recorded now (the record holds nothing of a dead worker). */
+  readonly recording: boolean;
+  whenRecording(): Promise<void>;
+  fetched(jid: string, process: string): void;
+  beatWrite(write: BeatWrite): void;
+  /** A worker connection closed: a process may have ended. */
+  connectionClosed(): void;
+}
+
+export interface EndpointParts {
+  readonly keys: SidekiqKeys;
+  /** The record's keys and this drain-init's token; undefined until the instance id is claimed. */
+  readonly target: () => FetchTarget | undefined;
+  /** Undefined until the instance id is claimed, and with --recovery off. */
+  readonly record: () => FetchRecord | undefined;
+  /** The pid of the worker process that holds a connection's other end; undefined when it cannot be told. */
+  readonly processOf: (connection: ConnectionInfo) => number | undefined;
+  /** The hostname Sidekiq writes in its identities: a process is `host:pid`. */
+  readonly hostname: string;
+  readonly changes: KeyChanges;
+  /** Runs a script on drain-init's own connection (the worker's may be gone): for putting a fetch back. */
+  readonly runScript: (script: LuaScript, keys: readonly string[], args: readonly string[]) => Promise<unknown>;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/** The relay hooks of a Sidekiq worker's endpoint. */
+export function sidekiqEndpointHooks(
+  parts: EndpointParts,
+): RelayHooks & { readonly fetches: () => number; close(): void } {
+  return new SidekiqEndpoint(parts);
+}
+
+class SidekiqEndpoint implements RelayHooks {
+  readonly #readers = new Map<number, BeatWriteReader>();
+  readonly #owners = new Map<number, number | undefined>();
+  readonly #warnings: ThrottledWarnings;
+  /** Fetches to put back that Redis has not taken yet, by fetch id. */
+  readonly #toPutBack = new Map<string, FetchTarget>();
+  #cancelRetry: Cancel | undefined;
+  #fetches = 0;
+  #nextFetchId = 0;
+
+  constructor(private readonly parts: EndpointParts) {
+    this.#warnings = new ThrottledWarnings(parts.log, WARNING_INTERVAL_MS, parts.clock);
+  }
+
+  /** Jobs handed to the worker so far. */
+  fetches(): number {
+    return this.#fetches;
+  }
+
+  close(): void {
+    this.#cancelRetry?.();
+  }
+
+  readonly capture: CapturePolicy = (name) => {
+    if (name === 'BRPOP') return FETCH_CAPTURE_BYTES;
+    if (name === 'DEL' || name === 'UNLINK' || name === 'HSET' || name === 'HMSET' || name === 'SREM') {
+      return {
+        firstArgument: (first) => (isBeatWrite(this.parts.keys, name, first.toString()) ? BEAT_CAPTURE_BYTES : 0),
+      };
+    }
+    return 0;
+  };
+
+  readonly observe = (command: RelayedCommand): void => {
+    // While the connection is surely there: its process is needed at a fetch, when the worker may be gone.
+    this.#owner(command.connection);
+    const writes = this.#readerFor(command.connection.id).command({
+      name: command.name,
+      firstArgument: (command.firstArgument ?? command.args?.[0])?.toString(),
+      args: command.args,
+    });
+    this.#hand(writes);
+  };
+
+  readonly takeover = (command: RelayedCommand) => {
+    const fetch = command.args === undefined ? undefined : queueFetch(command.name, command.args, this.parts.keys);
+    return fetch === undefined ? undefined : (session: TakeoverSession) => this.#fetch(session, fetch);
+  };
+
+  readonly closed = (connection: ConnectionInfo): void => {
+    const reader = this.#readers.get(connection.id);
+    this.#readers.delete(connection.id);
+    this.#owners.delete(connection.id);
+    if (reader !== undefined) this.#hand(reader.end());
+    this.parts.record()?.connectionClosed();
+  };
+
+  #readerFor(connectionId: number): BeatWriteReader {
+    let reader = this.#readers.get(connectionId);
+    if (reader === undefined) {
+      reader = new BeatWriteReader(this.parts.keys);
+      this.#readers.set(connectionId, reader);
+    }
+    return reader;
+  }
+
+  #hand(writes: readonly BeatWrite[]): void {
+    const record = this.parts.record();
+    for (const write of writes) {
+      if (write.kind === 'unreadable')
+        this.#warnings.warn(
+          'unreadable beat',
+          { identity: write.identity, reason: write.reason },
+          'a heartbeat of the worker could not be read: it tells nothing of which jobs finished',
+        );
+      record?.beatWrite(write);
+    }
+  }
+
+  /**
+   * One fetch: the script until it takes a job, waiting for a queue to change between runs, nil at the
+   * BRPOP's timeout. A fetch that cannot be recorded (no record yet, a broken key, another owner) waits or
+   * goes through as the worker sent it: the worker never stops for drain-init.
+   */
+  async #fetch(session: TakeoverSession, fetch: QueueFetch): Promise<void> {
+    const { clock } = this.parts;
+    const deadline = clock.now() + fetch.timeoutMs;
+    const pid = this.#owner(session.connection);
+    if (pid === undefined) {
+      this.#warnings.warn(
+        'owner',
+        {},
+        'a fetch on a Redis connection whose process cannot be told (/proc/net/tcp): it goes through unrecorded',
+      );
+      session.forward();
+      return;
+    }
+    const process = `${this.parts.hostname}:${pid}`;
+    for (;;) {
+      const target = this.parts.target();
+      const record = this.parts.record();
+      if (target === undefined || record === undefined || !record.recording) {
+        const ready = record?.whenRecording() ?? new Promise<void>(() => {});
+        if ((await this.#until(ready, deadline, session.signal)) !== 'ready') return this.#empty(session);
+        continue;
+      }
+      const fetchId = `${target.token}:${session.connection.id}:${++this.#nextFetchId}`;
+      const call = fetchCall(fetch, target, process, fetchId);
+      let reply: RespValue;
+      try {
+        reply = await this.#run(session, FETCH_SCRIPT, call.keys, call.args);
+      } catch (error) {
+        if (session.signal.aborted) this.#putBack(target, fetchId);
+        else this.#passThrough(session, `the fetch script failed: ${(error as Error).message}`);
+        return;
+      }
+      const fetched = parseFetchReply(reply);
+      if (fetched.kind === 'job') {
+        const outcome = await session.reply(encodeBulkArray([fetched.queueKey, fetched.job]));
+        if (outcome === 'flushed') {
+          this.#fetches++;
+          record.fetched(fetched.jid, process);
+        } else this.#putBack(target, fetchId);
+        return;
+      }
+      if (fetched.kind !== 'empty') {
+        const why =
+          fetched.kind === 'broken'
+            ? `the key ${fetched.key} has the type ${fetched.type}`
+            : `another drain-init owns ${fetched.key}`;
+        this.#passThrough(session, why);
+        return;
+      }
+      const remaining = deadline - clock.now();
+      if (remaining <= 0) return this.#empty(session);
+      const live = this.parts.changes.live;
+      const waited = await this.parts.changes.wait(
+        fetch.queueKeys,
+        live ? remaining : Math.min(remaining, FETCH_POLL_MS),
+        session.signal,
+      );
+      if (waited === 'aborted') return;
+      // Told of every change, a wait that timed out saw none: the queues are still empty, as at the last run.
+      if (waited === 'timeout' && live) return this.#empty(session);
+    }
+  }
+
+  /** EVALSHA, and the whole script when Redis does not hold it yet. */
+  async #run(
+    session: TakeoverSession,
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<RespValue> {
+    const commands = script.commands(keys, args);
+    try {
+      return await session.send(commands.evalsha);
+    } catch (error) {
+      if (!(error instanceof RespError) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return session.send(commands.eval);
+    }
+  }
+
+  async #empty(session: TakeoverSession): Promise<void> {
+    if (!session.signal.aborted) await session.reply((protocol) => encodeNullArray(protocol));
+  }
+
+  #passThrough(session: TakeoverSession, why: string): void {
+    this.#warnings.warn(
+      why,
+      { reason: why },
+      'a fetch could not be recorded and went to Redis as the worker sent it: a job it takes is lost if the worker is killed',
+    );
+    if (!session.signal.aborted) session.forward();
+  }
+
+  /** Resolves 'ready' when `ready` does, 'timeout' at the deadline, 'aborted' when the worker or Redis goes. */
+  #until(ready: Promise<void>, deadline: number, signal: AbortSignal): Promise<'ready' | 'timeout' | 'aborted'> {
+    if (signal.aborted) return Promise.resolve('aborted');
+    const { clock } = this.parts;
+    return new Promise((resolve) => {
+      const finish = (outcome: 'ready' | 'timeout' | 'aborted'): void => {
+        cancel();
+        signal.removeEventListener('abort', aborted);
+        resolve(outcome);
+      };
+      const aborted = (): void => finish('aborted');
+      const cancel = clock.schedule(Math.max(0, deadline - clock.now()), () => finish('timeout'));
+      signal.addEventListener('abort', aborted, { once: true });
+      void ready.then(() => finish('ready'));
+    });
+  }
+
+  #owner(connection: ConnectionInfo): number | undefined {
+    if (!this.#owners.has(connection.id)) this.#owners.set(connection.id, this.parts.processOf(connection));
+    return this.#owners.get(connection.id);
+  }
+
+  /** The job of a fetch that never reached the worker goes back to its queue; tried again while Redis does not take it. */
+  #putBack(target: FetchTarget, fetchId: string): void {
+    this.#toPutBack.set(fetchId, target);
+    void this.#putBackAll();
+  }
+
+  async #putBackAll(): Promise<void> {
+    for (const [fetchId, target] of [...this.#toPutBack]) {
+      const call = unfetchCall(target, fetchId);
+      try {
+        const jid: unknown = await this.parts.runScript(UNFETCH_SCRIPT, call.keys, call.args);
+        this.#toPutBack.delete(fetchId);
+        if (jid !== null)
+          this.parts.log.info(
+            { jid: String(jid) },
+            'a fetched job never reached the worker (its connection closed): put back at the front of its queue',
+          );
+      } catch {
+        // Redis does not answer now: the retry below.
+      }
+    }
+    this.#cancelRetry?.();
+    this.#cancelRetry =
+      this.#toPutBack.size === 0
+        ? undefined
+        : this.parts.clock.schedule(UNFETCH_RETRY_MS, () => void this.#putBackAll());
+  }
+}
