@@ -24,11 +24,27 @@ export function drainInitFamilies(snapshot: ProbeSnapshot, stopsCut?: number): M
         .map(([signal, count]) => ({ labels: { signal }, value: count })),
     },
     counter('drain_init_zombies_reaped_total', 'Orphaned processes reaped.', snapshot.zombiesReaped),
+    {
+      name: 'drain_init_worker_deaths_total',
+      help: 'Ends of the worker that were not clean, by cause: oom-killed, killed-at-deadline, signal, exit-code, not-started.',
+      type: 'counter',
+      samples: [...snapshot.workerDeaths]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([cause, count]) => ({ labels: { cause }, value: count })),
+    },
     counter(
       'drain_init_jobs_recovered_total',
       'Jobs of a killed worker put back in their queue.',
-      snapshot.jobsRecovered,
+      snapshot.jobs.recovered,
     ),
+    counter(
+      'drain_init_jobs_dead_total',
+      "Jobs moved to Sidekiq's Dead set because the workers running them died too often.",
+      snapshot.jobs.dead,
+    ),
+    gauge('drain_init_jobs_held', 'Jobs one worker death short of the Dead set, held to go back one at a time.', [
+      { value: snapshot.jobs.held },
+    ]),
   ];
   if (snapshot.redis !== undefined) {
     families.push(

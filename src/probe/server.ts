@@ -12,7 +12,7 @@ import type { WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 import { describePlan, type StopPlan } from '../stop/timeline.js';
 import { answer, OWN_PATHS, route, type ProbeResponse } from './routes.js';
-import type { ProbeSnapshot } from './state.js';
+import type { JobCounts, ProbeSnapshot } from './state.js';
 
 export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'alivePath'>;
 
@@ -52,7 +52,8 @@ export interface ProbeSources {
   readonly restartPending: () => boolean;
   readonly zombiesReaped: () => number;
   readonly restarts: () => number;
-  readonly jobsRecovered: () => number;
+  readonly jobs: () => JobCounts;
+  readonly workerDeaths: () => ReadonlyMap<string, number>;
   /** Undefined without a Redis URL. */
   readonly redis: (() => { readonly connected: boolean; readonly heartbeatFailures: number }) | undefined;
   /** Sidekiq's view of the worker; undefined unless it is stopped as a Sidekiq watched through Redis. */
@@ -184,7 +185,8 @@ function snapshot(sources: ProbeSources): ProbeSnapshot {
     nowEpochMs,
     uptimeS: process.uptime(),
     restarts: sources.restarts(),
-    jobsRecovered: sources.jobsRecovered(),
+    jobs: sources.jobs(),
+    workerDeaths: sources.workerDeaths(),
     stop:
       childPid === undefined || plan === undefined || deadline === undefined
         ? undefined

@@ -23,6 +23,16 @@ export interface StopInfo {
   readonly deadlineEpochMs: number;
 }
 
+/** What the job guard did; zero without a Redis URL. */
+export interface JobCounts {
+  /** Jobs of dead workers put back in their queues. */
+  readonly recovered: number;
+  /** Jobs moved to Sidekiq's Dead set: their workers died too often while they ran. */
+  readonly dead: number;
+  /** Jobs held in the record, one death short of the Dead set, waiting to go back alone. */
+  readonly held: number;
+}
+
 export interface ProbeSnapshot {
   readonly state: ProbeState;
   /** The running worker; undefined between its exit and its restart, and once it has exited for good. */
@@ -30,7 +40,9 @@ export interface ProbeSnapshot {
   readonly nowEpochMs: number;
   readonly uptimeS: number;
   readonly restarts: number;
-  readonly jobsRecovered: number;
+  readonly jobs: JobCounts;
+  /** The worker's ends that were not clean, by cause (death.ts: oom-killed, signal, exit-code ...). */
+  readonly workerDeaths: ReadonlyMap<string, number>;
   /** While a stop is under way. */
   readonly stop: StopInfo | undefined;
   readonly signalsForwarded: ReadonlyMap<string, number>;

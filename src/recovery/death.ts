@@ -1,7 +1,15 @@
 // Why the worker died, in words for the log, and whether its jobs must be recovered from the record.
 import type { ChildExit } from '../process/exit-status.js';
 
-export type DeathCause = 'clean' | 'oom-killed' | 'killed-at-deadline' | 'signal' | 'exit-code' | 'not-started';
+export const DEATH_CAUSES = [
+  'clean',
+  'oom-killed',
+  'killed-at-deadline',
+  'signal',
+  'exit-code',
+  'not-started',
+] as const;
+export type DeathCause = (typeof DEATH_CAUSES)[number];
 
 export interface WorkerDeath {
   readonly cause: DeathCause;

@@ -2,8 +2,8 @@
 // endpoint's fetch script writes it there) until the worker's heartbeats show it finished (ack.ts). A
 // Sidekiq process that does not fetch through the endpoint (its Redis URL set in the app) is mirrored from
 // its heartbeats instead, with the window that leaves. When a worker process dies its jobs go back to their
-// queues at once, or to Sidekiq's Dead set when they keep killing workers; dead peers' records are
-// recovered too. The record of an earlier life of this instance (a restart after a kill) is recovered
+// queues at once, or to Sidekiq's Dead set when they keep killing workers (the ones one death short of it go
+// back one at a time: quarantine.ts); dead peers' records are recovered too. The record of an earlier life of this instance (a restart after a kill) is recovered
 // first, before anything new is recorded.
 import { within, type Cancel, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
@@ -15,11 +15,21 @@ import { readIdentities } from '../sidekiq/reader.js';
 import type { WorkerView } from '../sidekiq/view.js';
 import type { SidekiqWatcher } from '../sidekiq/watcher.js';
 import { InFlightJobs, processOfIdentity, type ProcessKey } from './ack.js';
-import type { DeathCause, WorkerDeath } from './death.js';
+import type { WorkerDeath } from './death.js';
 import { recoveryKeys, type RecoveryKeys } from './keys.js';
 import { JobMirror } from './mirror.js';
-import { recoverDeadPeers, recoverRecord, type RecoveryResult, type RecoverySettings } from './recover.js';
+import { Quarantine } from './quarantine.js';
+import {
+  recoverDeadPeers,
+  recoverRecord,
+  releaseHeldJob,
+  type RecoveryResult,
+  type RecoverySettings,
+} from './recover.js';
 import type { PoisonRule } from './requeue.js';
+
+/** What the guard reads of the worker in Sidekiq: the watcher's view, its jobs, and a read on demand. */
+export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll'>;
 
 /** How often dead peers are looked for, and a failed recovery of the own record is tried again. */
 export const PEER_SCAN_EVERY_MS = 30_000;
@@ -67,6 +77,11 @@ export class JobGuard {
   readonly #warnedOutside = new Set<string>();
   /** Finished jobs whose removal from the record Redis has not taken yet. */
   readonly #unacked = new Set<string>();
+  /** Jobs held in the record after worker deaths, going back to their queues one at a time. */
+  readonly #quarantine = new Quarantine();
+  #putBackRunning = false;
+  /** Held jobs whose return Redis refused, each said once. */
+  readonly #warnedPutBack = new Set<string>();
   /** Nothing is recorded or mirrored while the record holds jobs of a dead worker or an earlier life. */
   #ownPending = true;
   /** Fetches waiting for the record to be free of them. */
@@ -77,12 +92,11 @@ export class JobGuard {
   #lastWrite: Promise<unknown> = Promise.resolve();
   #jobsRecovered = 0;
   #jobsDead = 0;
-  readonly #deaths = new Map<DeathCause | 'process-gone', number>();
   #stops: Cancel[] = [];
 
   constructor(
     private readonly connection: RedisConnection,
-    private readonly watcher: SidekiqWatcher,
+    private readonly watcher: WorkerReads,
     private readonly supervised: SupervisedProcesses,
     private readonly settings: GuardSettings,
     private readonly log: Logger,
@@ -106,14 +120,14 @@ export class JobGuard {
     return this.#jobsRecovered;
   }
 
+  /** Jobs held in the record, one worker death short of the Dead set, waiting to go back alone. */
+  get jobsHeld(): number {
+    return this.#quarantine.size;
+  }
+
   /** Jobs this instance moved to Sidekiq's Dead set. */
   get jobsDead(): number {
     return this.#jobsDead;
-  }
-
-  /** Worker deaths that were not clean, by cause. */
-  get deaths(): ReadonlyMap<string, number> {
-    return this.#deaths;
   }
 
   /** The jobs of this instance's workers, as its record holds them: exact from the fetch on. */
@@ -154,6 +168,7 @@ export class JobGuard {
   /** The fetch script took a job from its queue for `process` and recorded it. */
   fetched(jid: string, process: ProcessKey): void {
     this.#inFlight.fetched(jid, process);
+    this.#quarantine.fetched(jid);
   }
 
   /** A heartbeat write of a worker, as the endpoint saw it. */
@@ -176,16 +191,14 @@ export class JobGuard {
    */
   sweep(): void {
     if (this.#unacked.size > 0) this.#ack([]);
+    this.#putBackNext();
     const child = this.supervised.childPid();
     for (const process of this.#inFlight.processes()) {
       const pid = Number(process.slice(process.lastIndexOf(':') + 1));
       if (pid === child || this.supervised.alive(pid)) continue;
       const jids = this.#inFlight.ended(process);
       if (this.#stoppedCleanly.has(process)) this.#ack(jids);
-      else {
-        this.#count('process-gone');
-        void this.#serially(() => this.#recover({ process, cause: `process ${pid} ended` }));
-      }
+      else void this.#serially(() => this.#recover({ process, cause: `process ${pid} ended` }));
     }
   }
 
@@ -200,7 +213,6 @@ export class JobGuard {
     if (this.#standingAside) return;
     await this.#lastWrite;
     if (death.recoverJobs) {
-      this.#count(death.cause);
       await this.#mirrorLastBeat();
       this.#ack(this.#endedCleanly());
       this.#inFlight.clear();
@@ -212,6 +224,11 @@ export class JobGuard {
       await this.#mirror.clear();
     }
     await this.#lastWrite;
+  }
+
+  /** At drain-init's end: the held jobs go back to their queues together, no worker of this instance runs them. */
+  async putBackHeld(): Promise<void> {
+    for (const jid of this.#quarantine.takeAll()) await this.#putBack(jid);
   }
 
   /** The jobs of processes that stopped cleanly: finished or requeued by Sidekiq itself, never requeued again. */
@@ -269,7 +286,10 @@ export class JobGuard {
 
   /** Takes finished jobs (and those left unacked before) out of the record, and their count of deaths with them. */
   #ack(jids: readonly string[]): void {
-    for (const jid of jids) this.#unacked.add(jid);
+    for (const jid of jids) {
+      this.#unacked.add(jid);
+      this.#quarantine.settled(jid);
+    }
     if (this.#unacked.size === 0 || this.connection.client.status !== 'ready') return;
     const batch = [...this.#unacked];
     this.#unacked.clear();
@@ -313,7 +333,7 @@ export class JobGuard {
     const result = await recoverRecord(
       this.connection,
       this.#recovery,
-      { instanceId: this.settings.instanceId, onlyIfExpired: false, ...target },
+      { instanceId: this.settings.instanceId, onlyIfExpired: false, holdSuspects: true, ...target },
       this.log,
     );
     this.#tally(result);
@@ -338,15 +358,49 @@ export class JobGuard {
     } else if (result.kind === 'recovered') {
       this.#jobsRecovered += result.jobs.filter((job) => job.outcome === 'requeued').length;
       this.#jobsDead += result.buried.length;
+      for (const job of result.jobs) {
+        if (job.outcome === 'held') this.#quarantine.hold(job.jid);
+        else this.#quarantine.settled(job.jid);
+      }
+      this.#putBackNext();
+    }
+  }
+
+  /** The next held job back to its queue, when the one before is done with. */
+  #putBackNext(): void {
+    if (this.#putBackRunning || this.#standingAside || this.connection.client.status !== 'ready') return;
+    const jid = this.#quarantine.next(this.settings.clock.now());
+    if (jid === undefined) return;
+    this.#putBackRunning = true;
+    void this.#putBack(jid).finally(() => {
+      this.#putBackRunning = false;
+    });
+  }
+
+  async #putBack(jid: string): Promise<void> {
+    try {
+      const queue = await releaseHeldJob(this.connection.client, this.#recovery, this.settings.instanceId, jid);
+      this.connection.commandSucceeded();
+      if (queue === undefined) {
+        this.#quarantine.settled(jid);
+        return;
+      }
+      this.#jobsRecovered++;
+      this.log.info({ jid, queue, stillHeld: this.#quarantine.size }, 'a held job went back to its queue, alone');
+    } catch (error) {
+      this.#quarantine.unreleased(jid);
+      this.connection.commandFailed(error);
+      if (this.#warnedPutBack.has(jid)) return;
+      this.#warnedPutBack.add(jid);
+      this.log.warn(
+        { jid, reason: error instanceof Error ? error.message : String(error) },
+        'a held job could not go back to its queue: it stays held in the job record and is tried again',
+      );
     }
   }
 
   #release(): void {
     for (const resolve of this.#waiting.splice(0)) resolve();
-  }
-
-  #count(cause: DeathCause | 'process-gone'): void {
-    this.#deaths.set(cause, (this.#deaths.get(cause) ?? 0) + 1);
   }
 }
 

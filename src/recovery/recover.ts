@@ -11,6 +11,7 @@ import { LuaScript } from '../redis/lua-script.js';
 import type { SidekiqKeys } from '../sidekiq/keys.js';
 import { readSidekiq } from '../sidekiq/reader.js';
 import burySource from './bury.lua';
+import releaseSource from './release.lua';
 import { deadJobEntry } from './dead-job.js';
 import { recoveryKeys, type RecoveryKeys } from './keys.js';
 import { acquireLock, releaseLock } from './lock.js';
@@ -30,6 +31,7 @@ const LOCK_TTL_MS = 30_000;
 const DEAD_MAX_JOBS = 10_000;
 const DEAD_TIMEOUT_S = 180 * 24 * 3600;
 const BURY_SCRIPT = new LuaScript(burySource);
+const RELEASE_SCRIPT = new LuaScript(releaseSource);
 
 export interface RecoverySettings {
   /** drain-init's key prefix (--redis-prefix). */
@@ -49,6 +51,8 @@ export interface RecoveryTarget {
   readonly process?: string | undefined;
   /** How the worker that ran the jobs ended, for a poison job's error message: `OOM-killed` ... */
   readonly cause: string;
+  /** The record's owner runs on and releases held jobs one at a time; false: held jobs go back to their queues. */
+  readonly holdSuspects: boolean;
 }
 
 /** A job moved to Sidekiq's Dead set. */
@@ -131,7 +135,7 @@ export async function recoverDeadPeers(
   }
   const results: RecoveryResult[] = [];
   for (const instanceId of dead) {
-    const target = { instanceId, onlyIfExpired: true, cause: 'its drain-init died with it' };
+    const target = { instanceId, onlyIfExpired: true, cause: 'its drain-init died with it', holdSuspects: false };
     results.push(await recoverRecord(connection, settings, target, log));
   }
   return results;
@@ -178,6 +182,18 @@ async function lockAndRequeue(
     // A lock that cannot be released expires within LOCK_TTL_MS.
     await releaseLock(client, keys.lock, token).catch(() => false);
   }
+}
+
+/** Puts a held job back in its queue: its queue, or undefined when it was no longer held. Rejects when Redis fails. */
+export async function releaseHeldJob(
+  client: Redis,
+  settings: RecoverySettings,
+  instanceId: string,
+  jid: string,
+): Promise<string | undefined> {
+  const keys = recoveryKeys(settings.prefix, instanceId);
+  const queue = await RELEASE_SCRIPT.run(client, [keys.jobs], [jid, settings.sidekiq.prefix]);
+  return typeof queue === 'string' ? queue : undefined;
 }
 
 /** Moves each poison job from the record to Sidekiq's Dead set; one that is not a job object stays (logged). */
@@ -253,8 +269,14 @@ function logRecovery(log: Logger, instanceId: string, result: RecoveryResult): v
           `job moved to Sidekiq's Dead set: the worker running it died ${job.deaths} times (retry it from the Web UI once fixed)`,
         );
       }
-      if (result.jobs.length > 0)
-        log.info({ instanceId, ...countOutcomes(result.jobs) }, 'recovered the jobs of a dead worker');
+      const counts = countOutcomes(result.jobs);
+      if (result.jobs.length > 0) log.info({ instanceId, ...counts }, 'recovered the jobs of a dead worker');
+      if (counts.held > 0)
+        log.info(
+          { instanceId, held: counts.held },
+          'jobs one worker death short of the Dead set are held: they go back to their queues one at a time, ' +
+            'so a job that kills its worker dies alone and the jobs that only ran beside it do not',
+        );
       break;
     }
     case 'sidekiq-pro':

@@ -16,12 +16,16 @@
 -- ARGV[5] 'host:pid' to recover only the jobs of that process, '' for every job
 -- ARGV[6] the deaths within the window that make a job poison ('0': never)
 -- ARGV[7] the window, ms
--- ARGV[8..] pairs jid, identity: the jobs running in live Sidekiq processes
+-- ARGV[8] '1' to hold the suspects (jobs one death short of poison) in the record, marked held, for the
+--         caller to release one at a time (release.lua); '0' to requeue them and the held ones (the record's
+--         owner is gone)
+-- ARGV[9..] pairs jid, identity: the jobs running in live Sidekiq processes
 --
--- Each job to requeue counts one more death. Returns {'not-held'}, {'alive'}, or {'recovered', jid,
--- outcome, detail, deaths, ...} where outcome is requeued, running, queued or malformed (each removed from
--- the record), failed (kept for a later run), or poison (kept: its deaths reached ARGV[6]; the caller moves
--- it to Sidekiq's Dead set with bury.lua). detail is the queue, or what is wrong; deaths a count or ''.
+-- Each job to requeue counts one more death; a held job's death was counted when it was held. Returns
+-- {'not-held'}, {'alive'}, or {'recovered', jid, outcome, detail, deaths, ...} where outcome is requeued,
+-- running, queued or malformed (each removed from the record), failed (kept for a later run), held (kept,
+-- marked), or poison (kept: its deaths reached ARGV[6]; the caller moves it to Sidekiq's Dead set with
+-- bury.lua). detail is the queue, or what is wrong; deaths a count or ''.
 
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'not-held'} end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} end
@@ -29,11 +33,12 @@ if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return {'alive'} e
 local prefix = ARGV[4]
 local only = ARGV[5]
 local poison_at, window = tonumber(ARGV[6]), tonumber(ARGV[7])
+local hold = ARGV[8] == '1'
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local running = {}
-for i = 8, #ARGV - 1, 2 do
+for i = 9, #ARGV - 1, 2 do
   running[ARGV[i]] = running[ARGV[i]] or {}
   running[ARGV[i]][ARGV[i + 1]] = true
 end
@@ -87,10 +92,24 @@ local function deaths_with_this(jid)
   return tonumber(count) + 1, tonumber(first)
 end
 
-local function requeue(jid, entry)
+-- RPUSH to the end BRPOP fetches from, as Sidekiq's own requeue does.
+local function push(entry, deaths)
+  local pushed = redis.pcall('RPUSH', prefix .. 'queue:' .. entry.queue, entry.payload)
+  if errored(pushed) then return 'failed', pushed.err, '' end
+  -- As a client's push does; Sidekiq's API and Web UI list queues from this set. The job is already safe.
+  redis.pcall('SADD', prefix .. 'queues', entry.queue)
+  return 'requeued', entry.queue, deaths
+end
+
+-- entry: the decoded record entry; text: as recorded, marked held byte for byte (no re-encoding by cjson).
+local function requeue(jid, entry, text)
+  if entry.held == true then
+    local counted = string.match(redis.call('HGET', KEYS[5], jid) or '', '^(%d+):') or ''
+    if hold then return 'held', entry.queue, counted end
+    return push(entry, counted)
+  end
   if runs_elsewhere(jid, owner(entry)) then return 'running', entry.queue, '' end
-  local queue = prefix .. 'queue:' .. entry.queue
-  local position = redis.pcall('LPOS', queue, entry.payload, 'RANK', -1)
+  local position = redis.pcall('LPOS', prefix .. 'queue:' .. entry.queue, entry.payload, 'RANK', -1)
   if errored(position) then return 'failed', position.err, '' end
   if position then return 'queued', entry.queue, '' end
   local deaths, first = deaths_with_this(jid)
@@ -100,12 +119,15 @@ local function requeue(jid, entry)
     count()
     return 'poison', entry.queue, tostring(deaths)
   end
-  local pushed = redis.pcall('RPUSH', queue, entry.payload)
-  if errored(pushed) then return 'failed', pushed.err, '' end
-  count()
-  -- As a client's push does; Sidekiq's API and Web UI list queues from this set. The job is already safe.
-  redis.pcall('SADD', prefix .. 'queues', entry.queue)
-  return 'requeued', entry.queue, tostring(deaths)
+  if hold and deaths == poison_at - 1 then
+    local marked = redis.pcall('HSET', KEYS[1], jid, '{"held":true,' .. string.sub(text, 2))
+    if errored(marked) then return 'failed', marked.err, '' end
+    count()
+    return 'held', entry.queue, tostring(deaths)
+  end
+  local outcome, detail, counted = push(entry, tostring(deaths))
+  if outcome == 'requeued' then count() end
+  return outcome, detail, counted
 end
 
 local results = {'recovered'}
@@ -114,14 +136,16 @@ for i = 1, #record, 2 do
   local jid = record[i]
   local entry = json_object(record[i + 1])
   local problem = defect(jid, entry)
-  if only == '' or problem or owner(entry) == only then
+  -- A held job's worker is long gone: it is taken only with the whole record.
+  local held = not problem and entry.held == true
+  if only == '' or problem or (owner(entry) == only and not held) then
     local outcome, detail, deaths
     if problem then
       outcome, detail, deaths = 'malformed', problem, ''
     else
-      outcome, detail, deaths = requeue(jid, entry)
+      outcome, detail, deaths = requeue(jid, entry, record[i + 1])
     end
-    if outcome ~= 'failed' and outcome ~= 'poison' then redis.call('HDEL', KEYS[1], jid) end
+    if outcome ~= 'failed' and outcome ~= 'poison' and outcome ~= 'held' then redis.call('HDEL', KEYS[1], jid) end
     results[#results + 1] = jid
     results[#results + 1] = outcome
     results[#results + 1] = detail

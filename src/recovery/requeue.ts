@@ -9,11 +9,12 @@ import requeueSource from './requeue.lua';
 
 const requeueScript = new LuaScript(requeueSource);
 
-export const JOB_OUTCOMES = ['requeued', 'running', 'queued', 'malformed', 'failed', 'poison'] as const;
+export const JOB_OUTCOMES = ['requeued', 'running', 'queued', 'malformed', 'failed', 'held', 'poison'] as const;
 /**
  * requeued: pushed back to the fetch end of its queue; running: in the work hash of another live
  * process; queued: already back in its queue (Sidekiq requeued it); malformed: never recoverable;
- * failed: Redis refused it (a queue key of another type), kept in the record for a later run; poison:
+ * failed: Redis refused it (a queue key of another type), kept in the record for a later run; held: one
+ * death short of poison, kept in the record, marked, for the caller to release alone (quarantine.ts); poison:
  * its workers died too often while it ran, kept in the record for the caller to bury in the Dead set.
  */
 export type JobOutcome = (typeof JOB_OUTCOMES)[number];
@@ -49,6 +50,8 @@ export interface RequeueRequest {
   /** `host:pid`: recover only the jobs this process ran; undefined for every job of the record. */
   readonly process?: string | undefined;
   readonly poison: PoisonRule;
+  /** Hold the jobs one death short of poison (the record's owner runs on and releases them), else requeue them. */
+  readonly holdSuspects: boolean;
   readonly running: readonly RunningJob[];
 }
 
@@ -68,6 +71,7 @@ export async function requeueRecord(redis: Redis, request: RequeueRequest): Prom
     request.process ?? '',
     String(request.poison.maxDeaths),
     String(request.poison.windowMs),
+    request.holdSuspects ? '1' : '0',
     ...request.running.flatMap((job) => [job.jid, job.identity]),
   ];
   const scriptKeys = [keys.jobs, keys.lock, keys.instance, keys.index, keys.deaths];
@@ -120,6 +124,7 @@ export function countOutcomes(jobs: readonly JobResult[]): Record<JobOutcome, nu
     queued: 0,
     malformed: 0,
     failed: 0,
+    held: 0,
     poison: 0,
   };
   for (const job of jobs) counts[job.outcome]++;

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
-import { sleep, type Clock } from '../lib/clock.js';
+import { sleep, within, type Clock } from '../lib/clock.js';
 import { FleetStops } from '../fleet/stops.js';
 import type { Logger } from '../log/logger.js';
 import { claimInstanceId, NoInstanceIdError, type Claimed } from '../record/claim.js';
@@ -20,6 +20,8 @@ import { SidekiqWatcher, sidekiqSource } from '../sidekiq/watcher.js';
 
 /** A claim that Redis refused (down, a timeout) is tried again after this. */
 const CLAIM_RETRY_MS = 1_000;
+/** At the end, held jobs go back to their queues within this time at most. */
+const PUT_BACK_BUDGET_MS = 2_000;
 /** Poison jobs are counted over Sidekiq Pro's own window. */
 const POISON_WINDOW_MS = 72 * 3_600_000;
 
@@ -131,6 +133,8 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
     stops: new FleetStops(connection, config.redisPrefix, () => instanceId, clock, log),
     async close(final) {
       closed = true;
+      // Held jobs go back together; one Redis does not take in time is recovered with the record later.
+      if (guard !== undefined) await within(clock, guard.putBackHeld(), PUT_BACK_BUDGET_MS, undefined);
       guard?.stop();
       watcher.stop();
       await recorder.close(final);

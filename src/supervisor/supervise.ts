@@ -21,6 +21,7 @@ import { parseSignal } from '../process/signals.js';
 import { SuspensionWatch } from '../process/suspension.js';
 import { startProbeServer } from '../probe/server.js';
 import { defaultInstanceId } from '../record/instance-id.js';
+import { DEATH_CAUSES, type DeathCause } from '../recovery/death.js';
 import type { SupervisedProcesses } from '../recovery/guard.js';
 import { sidekiqHostname } from '../sidekiq/match.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
@@ -45,6 +46,8 @@ interface WorkerState {
   /** Undefined before it starts, between its exit and its restart, and once it has exited for good. */
   pid: number | undefined;
   restarts: number;
+  /** Its ends that were not clean, by cause. */
+  readonly deaths: Map<DeathCause, number>;
   /** It has exited and will be restarted. */
   restartPending: boolean;
 }
@@ -52,7 +55,13 @@ interface WorkerState {
 /** Runs the worker under drain-init until it exits (for good, with --restart); resolves to drain-init's own exit code. */
 export async function supervise(config: Config, log: Logger, clock: Clock = systemClock): Promise<number> {
   const host = prepareHost(config, clock, log);
-  const worker: WorkerState = { pid: undefined, restarts: 0, restartPending: false };
+  const worker: WorkerState = {
+    pid: undefined,
+    restarts: 0,
+    // Every cause from the start, so that /metrics shows each at 0 before the first death.
+    deaths: new Map(DEATH_CAUSES.filter((cause) => cause !== 'clean').map((cause) => [cause, 0])),
+    restartPending: false,
+  };
   // A stop before the platform's API answers uses the platform's default grace period.
   const stopSettings = new StopSettingsSource(config, log, clock);
   const supervised = { childPid: () => worker.pid, alive: isRunning };
@@ -138,7 +147,11 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
     restartPending: () => worker.restartPending,
     zombiesReaped: () => reaper?.total ?? 0,
     restarts: () => worker.restarts,
-    jobsRecovered: () => redis?.guard()?.jobsRecovered ?? 0,
+    jobs: () => {
+      const guard = redis?.guard();
+      return { recovered: guard?.jobsRecovered ?? 0, dead: guard?.jobsDead ?? 0, held: guard?.jobsHeld ?? 0 };
+    },
+    workerDeaths: () => worker.deaths,
     redis:
       redis === undefined
         ? undefined
@@ -172,6 +185,7 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
         suspension.stop();
         worker.pid = undefined;
         forwarder.attach(undefined);
+        if (death.cause !== 'clean') worker.deaths.set(death.cause, (worker.deaths.get(death.cause) ?? 0) + 1);
         if (death.cause === 'oom-killed') {
           log.warn({ exit: describeExit(exit) }, "worker OOM-killed: the cgroup's OOM kill counter rose");
         }

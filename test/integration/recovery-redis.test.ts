@@ -9,6 +9,7 @@ import {
   findDeadPeers,
   recoverDeadPeers,
   recoverRecord,
+  releaseHeldJob,
   type RecoveryResult,
   type RecoverySettings,
 } from '../../src/recovery/recover.js';
@@ -125,7 +126,12 @@ async function recoverOwn(
   instanceId = DEAD,
   settings = SETTINGS,
 ): Promise<RecoveryResult> {
-  return recoverRecord(connection, settings, { instanceId, onlyIfExpired: false, cause: 'test' }, captureLogger().log);
+  return recoverRecord(
+    connection,
+    settings,
+    { instanceId, onlyIfExpired: false, cause: 'test', holdSuspects: false },
+    captureLogger().log,
+  );
 }
 
 describe('the requeue script', () => {
@@ -147,6 +153,7 @@ describe('the requeue script', () => {
       queued: 0,
       malformed: 0,
       failed: 0,
+      held: 0,
       poison: 0,
     });
     const queue = await list('queue:default');
@@ -203,7 +210,7 @@ describe('the requeue script', () => {
     const result = await recoverRecord(
       await connect(),
       SETTINGS,
-      { instanceId: DEAD, onlyIfExpired: false, cause: 'test' },
+      { instanceId: DEAD, onlyIfExpired: false, cause: 'test', holdSuspects: false },
       log,
     );
 
@@ -273,6 +280,7 @@ describe('the requeue script', () => {
       onlyIfExpired: false,
       sidekiq: SIDEKIQ_KEYS,
       poison: NO_POISON,
+      holdSuspects: false,
       running: [],
     };
     await redis().call('CONFIG', 'SET', 'maxmemory', 1);
@@ -301,7 +309,14 @@ describe('the requeue script', () => {
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
-    const request = { keys, instanceId: DEAD, sidekiq: SIDEKIQ_KEYS, poison: NO_POISON, running: [] };
+    const request = {
+      keys,
+      instanceId: DEAD,
+      sidekiq: SIDEKIQ_KEYS,
+      poison: NO_POISON,
+      holdSuspects: false,
+      running: [],
+    };
     expect(
       await requeueRecord(connection.client, { ...request, token: 'not-the-holder', onlyIfExpired: false }),
     ).toEqual({ kind: 'not-held' });
@@ -322,7 +337,7 @@ describe('poison jobs', () => {
     recoverRecord(
       connection,
       POISON,
-      { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed' },
+      { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed', holdSuspects: false },
       captureLogger().log,
     );
 
@@ -339,7 +354,7 @@ describe('poison jobs', () => {
     const third = await recoverRecord(
       connection,
       POISON,
-      { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed' },
+      { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed', holdSuspects: false },
       log,
     );
     expect(third.kind === 'recovered' && third.buried).toEqual([
@@ -368,6 +383,52 @@ describe('poison jobs', () => {
     await writeRecord(DEAD, { 'victim-B': entry('victim-B') });
     await redis().call('HSET', 'drain-init:job-deaths', 'victim-B', `9:${Date.now()}`);
     expect(jobsOf(await recoverOwn(connection))[0]).toMatchObject({ jid: 'victim-B', outcome: 'requeued' });
+  });
+
+  it('holds a job one death short of the Dead set in the record until it is released alone; a peer requeues it uncounted', async () => {
+    const connection = await connect();
+    const keys = recoveryKeys(PREFIX, DEAD);
+    const recoverHolding = (process?: string) =>
+      recoverRecord(
+        connection,
+        POISON,
+        { instanceId: DEAD, onlyIfExpired: false, cause: 'OOM-killed', holdSuspects: true, process },
+        captureLogger().log,
+      );
+    await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+    expect(jobsOf(await recoverHolding())[0]).toMatchObject({ outcome: 'requeued', deaths: 1 });
+    expect(await redis().call('RPOP', 'queue:default')).toBe(jobString('victim-A'));
+
+    await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+    expect(jobsOf(await recoverHolding())).toEqual([
+      { jid: 'victim-A', outcome: 'held', detail: 'default', deaths: 2 },
+    ]);
+    expect(await list('queue:default')).toEqual([]);
+    expect(await redis().call('HGET', keys.jobs, 'victim-A')).toBe(`{"held":true,${entry('victim-A').slice(1)}`);
+    // Held, the job is neither taken with its process nor counted again with the whole record.
+    expect(jobsOf(await recoverHolding('pod-dead:1'))).toEqual([]);
+    expect(jobsOf(await recoverHolding())).toEqual([
+      { jid: 'victim-A', outcome: 'held', detail: 'default', deaths: 2 },
+    ]);
+
+    expect(await releaseHeldJob(connection.client, POISON, DEAD, 'victim-A')).toBe('default');
+    expect(await releaseHeldJob(connection.client, POISON, DEAD, 'victim-A')).toBeUndefined();
+    expect(await list('queue:default')).toEqual([jobString('victim-A')]);
+    expect(await recordOf(DEAD)).toEqual([]);
+    await redis().call('RPOP', 'queue:default');
+
+    // Fetched again and its worker died a third time: the Dead set.
+    await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
+    const third = await recoverHolding();
+    expect(third.kind === 'recovered' && third.buried.map((job) => job.deaths)).toEqual([3]);
+
+    // A peer recovering a dead instance's record puts a held job back, its deaths as they were.
+    await redis().call('HSET', 'drain-init:job-deaths', 'victim-B', `2:${Date.now()}`);
+    await writeRecord(DEAD, { 'victim-B': `{"held":true,${entry('victim-B').slice(1)}` });
+    const peer = await recoverWithDeaths(connection);
+    expect(jobsOf(peer)).toEqual([{ jid: 'victim-B', outcome: 'requeued', detail: 'default', deaths: 2 }]);
+    expect(await list('queue:default')).toEqual([jobString('victim-B')]);
+    expect(String(await redis().call('HGET', 'drain-init:job-deaths', 'victim-B'))).toMatch(/^2:/);
   });
 
   it('trims the Dead set as Sidekiq does', async () => {
@@ -412,6 +473,7 @@ describe('a redis-server killed while the script runs', () => {
         onlyIfExpired: false,
         sidekiq: SIDEKIQ_KEYS,
         poison: NO_POISON,
+        holdSuspects: false,
         running: [],
       });
       running.catch(() => {});
@@ -508,7 +570,7 @@ describe('dead peers', () => {
     const result = await recoverRecord(
       connection,
       SETTINGS,
-      { instanceId: DEAD, onlyIfExpired: true, cause: 'test' },
+      { instanceId: DEAD, onlyIfExpired: true, cause: 'test', holdSuspects: false },
       log,
     );
     expect(result).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/timed out/i) });
@@ -528,7 +590,7 @@ describe('Sidekiq Pro', () => {
     const result = await recoverRecord(
       await connect(),
       SETTINGS,
-      { instanceId: DEAD, onlyIfExpired: true, cause: 'test' },
+      { instanceId: DEAD, onlyIfExpired: true, cause: 'test', holdSuspects: false },
       log,
     );
     expect(result).toEqual({ kind: 'sidekiq-pro', keys: ['super_processes'] });
@@ -546,7 +608,7 @@ describe('Sidekiq Pro', () => {
     const result = await recoverRecord(
       await connect(),
       SETTINGS,
-      { instanceId: DEAD, onlyIfExpired: true, cause: 'test' },
+      { instanceId: DEAD, onlyIfExpired: true, cause: 'test', holdSuspects: false },
       captureLogger().log,
     );
     expect(result).toEqual({ kind: 'sidekiq-pro', keys: ['queue:sq|pod-pro:1:cccccccccccc|default'] });

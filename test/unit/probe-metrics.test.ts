@@ -11,7 +11,11 @@ const SNAPSHOT: ProbeSnapshot = {
   nowEpochMs: 1_795_325_500_000,
   uptimeS: 5,
   restarts: 1,
-  jobsRecovered: 4,
+  jobs: { recovered: 4, dead: 1, held: 2 },
+  workerDeaths: new Map([
+    ['signal', 2],
+    ['oom-killed', 1],
+  ]),
   stop: undefined,
   signalsForwarded: new Map([
     ['SIGUSR2', 1],
@@ -129,7 +133,11 @@ describe('the families', () => {
       'drain_init_signals_forwarded_total{signal=SIGHUP}': 3,
       'drain_init_signals_forwarded_total{signal=SIGUSR2}': 1,
       drain_init_zombies_reaped_total: 1000,
+      'drain_init_worker_deaths_total{cause=oom-killed}': 1,
+      'drain_init_worker_deaths_total{cause=signal}': 2,
       drain_init_jobs_recovered_total: 4,
+      drain_init_jobs_dead_total: 1,
+      drain_init_jobs_held: 2,
       drain_init_redis_up: 0,
       drain_init_heartbeat_failures_total: 7,
     });

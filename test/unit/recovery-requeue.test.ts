@@ -52,7 +52,15 @@ describe('countOutcomes', () => {
       { jid: 'b', outcome: 'requeued', detail: 'q', deaths: 1 },
       { jid: 'c', outcome: 'queued', detail: 'q', deaths: undefined },
     ] as const;
-    expect(countOutcomes(jobs)).toEqual({ requeued: 2, running: 0, queued: 1, malformed: 0, failed: 0, poison: 0 });
+    expect(countOutcomes(jobs)).toEqual({
+      requeued: 2,
+      running: 0,
+      queued: 1,
+      malformed: 0,
+      failed: 0,
+      held: 0,
+      poison: 0,
+    });
   });
 });
 
