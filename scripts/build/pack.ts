@@ -3,7 +3,7 @@
  * payload at a 64 KiB boundary (so that a segment of an ELF part can be mapped from the file on any page
  * size Linux uses), then a table of the parts and a trailer that locates it.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 
 /** Kinds of payload entries, as launcher.c numbers them. */
@@ -56,6 +56,36 @@ export function packRelease(launcher: string, parts: readonly Part[], output: st
     trailer.writeBigUInt64LE(BigInt(parts.length), 8);
     trailer.write(MAGIC, 16, 'latin1');
     write(trailer);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface PackedPart {
+  readonly kind: number;
+  /** Where it starts in the release file, and its size, in bytes. */
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** The parts a release file's table lists, as the launcher finds them; throws when the file has no payload. */
+export function readParts(release: string): PackedPart[] {
+  const fd = openSync(release, 'r');
+  try {
+    const read = (offset: number, size: number): Buffer => {
+      const bytes = Buffer.alloc(size);
+      if (readSync(fd, bytes, 0, size, offset) !== size) throw new Error(`${release}: cut short`);
+      return bytes;
+    };
+    const trailer = read(fstatSync(fd).size - 32, 32);
+    if (trailer.toString('latin1', 16) !== MAGIC) throw new Error(`${release}: no payload`);
+    const count = Number(trailer.readBigUInt64LE(8));
+    const table = read(Number(trailer.readBigUInt64LE(0)), count * ENTRY_SIZE);
+    return Array.from({ length: count }, (_, i) => ({
+      kind: table.readUInt32LE(i * ENTRY_SIZE),
+      offset: Number(table.readBigUInt64LE(i * ENTRY_SIZE + 8)),
+      size: Number(table.readBigUInt64LE(i * ENTRY_SIZE + 16)),
+    }));
   } finally {
     closeSync(fd);
   }

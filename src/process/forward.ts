@@ -14,23 +14,55 @@ export interface ForwardOptions {
 export interface NativeSignals {
   /** Lets a real fault kill drain-init, though it handles SIGSEGV and the like when sent with kill. */
   guardFaultSignals(): void;
-  /** Forwards the real-time signals, which Node cannot listen for, to a pid (negative: a group); 0 drops them. */
-  forwardRealtimeSignals(target: number): void;
+  /** Forwards these signals (received, sent) and the real-time ones from the signal handler; [] stops it. */
+  forwardSignals(routes: readonly (readonly [received: number, sent: number])[]): void;
+  /** Where the handler forwards to: a pid, a group as a negative number, 0 nowhere. */
+  setForwardTarget(target: number): void;
+  /** How many times the handler has forwarded this received signal. */
+  forwardedCount(received: number): number;
+}
+
+/** Sees each received signal (after --rewrite) before it is forwarded, and may take it over instead. */
+export interface SignalInterceptor {
+  /**
+   * Whether it may take this signal over (the stop and restart signals): only these reach it. Every other
+   * signal is forwarded by the native handler before JavaScript hears of it.
+   */
+  mayTake(signal: number): boolean;
+  /** Returns true when it took the signal over (a stop, a restart); otherwise the signal is forwarded. */
+  intercept(signal: number): boolean;
+}
+
+const NO_INTERCEPTOR: SignalInterceptor = { mayTake: () => false, intercept: () => false };
+
+/**
+ * The signals passed on from the signal handler, before JavaScript hears of them, as [received, sent]:
+ * all but those --rewrite drops and those the interceptor may take over (after rewriting).
+ */
+export function nativeRoutes(
+  signals: readonly number[],
+  rewrite: ReadonlyMap<number, number>,
+  mayTake: (signal: number) => boolean,
+): [received: number, sent: number][] {
+  return signals.flatMap((received): [number, number][] => {
+    const sent = rewrite.get(received) ?? received;
+    return sent === 0 || mayTake(sent) ? [] : [[received, sent]];
+  });
 }
 
 /**
- * Decides what a received signal (after rewriting) does. Returns true when it took the signal
- * over (the stop sequence does this for TERM and INT); otherwise the signal is forwarded.
+ * Installs a handler for every catchable signal and passes each one on to the child. With the native
+ * addon the signal handler forwards them itself, as fast as tini, and JavaScript only logs and counts
+ * them afterwards; the signals the interceptor may take over (a stop, a restart) always go through JavaScript.
  */
-export type SignalInterceptor = (signal: number) => boolean;
-
-/** Installs a handler for every catchable signal and passes each one on to the child. */
 export class SignalForwarder {
   readonly #handlers = new Map<NodeJS.Signals, () => void>();
   readonly #forwardedCounts = new Map<NodeJS.Signals, number>();
+  /** Received signals the native handler forwards, with how many of its forwards were accounted for so far. */
+  readonly #nativelyForwarded = new Map<number, number>();
   #childPid: number | undefined;
 
-  #intercept: SignalInterceptor = () => false;
+  #interceptor = NO_INTERCEPTOR;
 
   constructor(
     private readonly options: ForwardOptions,
@@ -42,33 +74,45 @@ export class SignalForwarder {
     return this.#forwardedCounts;
   }
 
-  /** Starts handling every forwarded signal; `intercept` sees each one first (after --rewrite). */
-  install(intercept: SignalInterceptor = () => false): void {
-    this.#intercept = intercept;
+  /** Starts handling every forwarded signal; the interceptor sees those it may take first (after --rewrite). */
+  install(interceptor: SignalInterceptor = NO_INTERCEPTOR): void {
+    this.#interceptor = interceptor;
     for (const name of FORWARDED_SIGNALS) {
       const handler = () => this.#receive(name);
       this.#handlers.set(name, handler);
       process.on(name, handler);
     }
-    this.options.native?.guardFaultSignals();
+    const { native } = this.options;
+    if (native === undefined) return;
+    native.guardFaultSignals();
+    const routes = nativeRoutes(FORWARDED_SIGNALS.map(signalNumber), this.options.rewrite, (signal) =>
+      interceptor.mayTake(signal),
+    );
+    native.forwardSignals(routes);
+    for (const [received] of routes) this.#nativelyForwarded.set(received, native.forwardedCount(received));
   }
 
   uninstall(): void {
+    this.options.native?.forwardSignals([]);
+    this.#nativelyForwarded.clear();
     for (const [name, handler] of this.#handlers) process.off(name, handler);
     this.#handlers.clear();
   }
 
   attach(childPid: number | undefined): void {
     this.#childPid = childPid;
-    const target = childPid === undefined ? 0 : this.options.processGroup ? -childPid : childPid;
-    this.options.native?.forwardRealtimeSignals(target);
+    this.options.native?.setForwardTarget(childPid === undefined ? 0 : this.#target(childPid));
+  }
+
+  #target(childPid: number, group = this.options.processGroup): number {
+    return group ? -childPid : childPid;
   }
 
   /** Sends a signal to the child, or to its process group with -g (or when `group` says so). */
   send(signal: number, group = this.options.processGroup): boolean {
     const pid = this.#childPid;
     if (pid === undefined) return false;
-    return this.sendTo(group ? -pid : pid, signal);
+    return this.sendTo(this.#target(pid, group), signal);
   }
 
   /** Sends a signal to one process (or a group, as a negative pid) of the supervised tree. */
@@ -93,7 +137,10 @@ export class SignalForwarder {
       this.log.info({ signal: name }, 'received signal, dropped by --rewrite');
       return;
     }
-    if (this.#intercept(signal)) return;
+    const interceptor = this.#interceptor;
+    if (interceptor.mayTake(signal) && interceptor.intercept(signal)) return;
+    // The handler forwards nothing before the child's pid is known (from spawn to attach): JS does then.
+    const byHandler = this.#forwardedByHandler(received);
     const sent = signalName(signal);
     const fields = {
       signal: name,
@@ -101,11 +148,19 @@ export class SignalForwarder {
       childPid: this.#childPid,
       processGroup: this.options.processGroup,
     };
-    if (this.send(signal)) {
+    if (byHandler || this.send(signal)) {
       this.#forwardedCounts.set(sent, (this.#forwardedCounts.get(sent) ?? 0) + 1);
       this.log.info(fields, 'forwarded signal');
     } else {
       this.log.info(fields, 'received signal, no child to forward it to');
     }
+  }
+
+  /** Whether the signal handler forwarded this signal: each of its forwards is accounted for once, in order. */
+  #forwardedByHandler(received: number): boolean {
+    const accounted = this.#nativelyForwarded.get(received);
+    if (accounted === undefined || (this.options.native?.forwardedCount(received) ?? 0) <= accounted) return false;
+    this.#nativelyForwarded.set(received, accounted + 1);
+    return true;
   }
 }

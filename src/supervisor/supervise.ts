@@ -26,7 +26,7 @@ import type { SupervisedProcesses } from '../recovery/guard.js';
 import { sidekiqHostname } from '../sidekiq/match.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
 import { planEndpoint, type EndpointPlan } from '../sidekiq/worker-url.js';
-import { StopSequence } from '../stop/sequence.js';
+import { StopSequence, startsStop } from '../stop/sequence.js';
 import type { StopSettings } from '../stop/settings.js';
 import { describePlan } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
@@ -124,11 +124,14 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   sidekiq?.onRegistered(() => {
     if (stopSettings.learnSidekiq()) sequence.useSettings(stopSettings.settings);
   });
-  forwarder.install((signal) => {
-    if (signal !== config.restartSignal) return sequence.handleSignal(signal);
-    if (worker.pid === undefined) log.info({ signal }, 'received the restart signal: no worker runs');
-    else sequence.restart(signal);
-    return true;
+  forwarder.install({
+    mayTake: (signal) => startsStop(signal) || signal === config.restartSignal,
+    intercept: (signal) => {
+      if (signal !== config.restartSignal) return sequence.handleSignal(signal);
+      if (worker.pid === undefined) log.info({ signal }, 'received the restart signal: no worker runs');
+      else sequence.restart(signal);
+      return true;
+    },
   });
 
   const reaper =

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,8 @@ import { afterEach } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = `${ROOT}dist/main.mjs`;
+/** What a user runs from a checkout or an npm install: the script that hands over the inherited signal state and starts Node. */
+export const BIN = `${ROOT}bin/drain-init`;
 export const FIXTURES = `${ROOT}test/fixtures/`;
 
 export interface Run {
@@ -25,9 +27,9 @@ export interface RunOptions {
   readonly cwd?: string;
 }
 
-/** Starts drain-init, by default as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc). */
+/** Starts drain-init as a user does (bin/drain-init), by default as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc). */
 export function startDrainInit(args: readonly string[], options: RunOptions = {}): Run {
-  return startInit([process.execPath, CLI, ...args], options);
+  return startInit([BIN, ...args], options);
 }
 
 /** Starts any init's argv (drain-init, tini, dumb-init ...), by default as PID 1 of a new PID namespace. */
@@ -172,12 +174,12 @@ export async function eventually<T>(
   }
 }
 
-/** Lines a recorder.mjs worker wrote: `SIGNAME <monotonic ms>` (and `READY <pid> <ms>` first). */
+/** The signals a recorder (recorder.py, signal-state record) wrote: `SIGNAME <monotonic ms>` lines (after `READY <pid> <ms>`). */
 export function recorded(file: string): { name: string; at: number }[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
-    .filter((line) => line !== '' && !line.startsWith('READY'))
+    .filter((line) => line.startsWith('SIG'))
     .map((line) => {
       const [name = '', at = '0'] = line.split(' ');
       return { name, at: Number(at) };
@@ -190,4 +192,17 @@ export function logLines(stderr: string): Record<string, unknown>[] {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+const compiled = new Map<string, string>();
+
+/** A C program of test/fixtures compiled with cc (once per test file), as the path to run it by. */
+export function compiledFixture(name: string): string {
+  let binary = compiled.get(name);
+  if (binary === undefined) {
+    binary = tempPath(name);
+    execFileSync('cc', ['-O2', '-Wall', '-o', binary, `${FIXTURES}${name}.c`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    compiled.set(name, binary);
+  }
+  return binary;
 }

@@ -1,6 +1,6 @@
 // Runs drain-init's release executables as PID 1 of root file systems other than the host's: Debian 12
 // and 11 and a musl-only one (made once per machine by scripts/rootfs.sh), and an empty one holding
-// nothing but drain-init and a static worker (made here).
+// nothing but drain-init and static fixtures (made here).
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -23,16 +23,23 @@ export type Arch = 'x64' | 'arm64';
 
 /** scripts/rootfs.sh's cache. */
 export const ROOTFS_CACHE = process.env.ROOTFS_CACHE ?? '/var/cache/drain-init/rootfs';
-const WORKER_SOURCE = `${ROOT}test/fixtures/pid1-worker.c`;
 const COMPILER: Record<Arch, string> = { x64: 'x86_64-linux-gnu-gcc', arm64: 'aarch64-linux-gnu-gcc' };
+/** The static fixtures placed in /opt of every root file system, by their file name there. */
+const IN_ROOT = ['pid1-worker', 'signal-state'] as const;
 
-/** test/fixtures/pid1-worker.c built static for the architecture (once, into .cache/test/). */
-export function staticWorker(arch: Arch): string {
-  const out = `${ROOT}.cache/test/pid1-worker-${arch}`;
-  if (existsSync(out) && statSync(out).mtimeMs >= statSync(WORKER_SOURCE).mtimeMs) return out;
+/** test/fixtures/<name>.c built static for the architecture (once, into .cache/test/). */
+export function staticFixture(name: (typeof IN_ROOT)[number], arch: Arch): string {
+  const source = `${ROOT}test/fixtures/${name}.c`;
+  const out = `${ROOT}.cache/test/${name}-${arch}`;
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) return out;
   mkdirSync(`${ROOT}.cache/test`, { recursive: true });
-  execFileSync(COMPILER[arch], ['-static', '-O2', '-Wall', '-Wextra', '-o', out, WORKER_SOURCE]);
+  execFileSync(COMPILER[arch], ['-static', '-O2', '-Wall', '-Wextra', '-o', out, source]);
   return out;
+}
+
+/** test/fixtures/pid1-worker.c, static. */
+export function staticWorker(arch: Arch): string {
+  return staticFixture('pid1-worker', arch);
 }
 
 /** Hard-links (or copies, across file systems) file into dir. */
@@ -49,20 +56,23 @@ export interface InRootOptions {
   readonly readOnly?: boolean;
   /** uid and gid to run as (unshare --setuid/--setgid). */
   readonly user?: number;
+  /** A command of the root file system that execs drain-init, which then runs as PID 1 (/opt/signal-state with ...). */
+  readonly via?: readonly string[];
 }
 
 /**
  * Starts `/opt/drain-init args...` as PID 1 in the root file system: the cached one, or for 'empty' a new
- * directory holding only /opt/drain-init, /opt/pid1-worker and the /proc mount point. drain-init and the
- * worker (x64, static) are bind-mounted on its /opt in a mount namespace of the test's own: the cached
- * root file system is never written to. The run's pid() is drain-init's host pid, PID 1 of its namespace.
+ * directory holding only /opt (drain-init, pid1-worker, signal-state) and the /proc mount point. drain-init
+ * and the fixtures (x64, static) are bind-mounted on its /opt in a mount namespace of the test's own: the
+ * cached root file system is never written to. The run's pid() is drain-init's host pid, PID 1 of its
+ * namespace.
  */
 export function startInRoot(kind: RootKind, binary: string, args: readonly string[], options: InRootOptions = {}): Run {
   // Readable by the user the test may run drain-init as (mkdtemp makes them private to root).
   const opt = mkdtempSync(join(tmpdir(), 'drain-init-opt-'));
   chmodSync(opt, 0o755);
   place(binary, opt, 'drain-init');
-  place(staticWorker('x64'), opt, 'pid1-worker');
+  for (const name of IN_ROOT) place(staticFixture(name, 'x64'), opt, name);
   let root: string;
   if (kind === 'empty') {
     root = mkdtempSync(join(tmpdir(), 'drain-init-empty-root-'));
@@ -94,12 +104,13 @@ export function startInRoot(kind: RootKind, binary: string, args: readonly strin
       root,
       opt,
       ...user,
+      ...(options.via ?? []),
       '/opt/drain-init',
       ...args,
     ],
     { asPid1: false },
   );
-  // The links (or copies) of drain-init and the worker, and an empty root, go when the run ends.
+  // The links (or copies) of drain-init and the fixtures, and an empty root, go when the run ends.
   void run.done.then(() => {
     rmSync(opt, { recursive: true, force: true });
     if (kind === 'empty') rmSync(root, { recursive: true, force: true });

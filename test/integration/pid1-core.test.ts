@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { processState } from '../../src/process/proc.js';
 import {
   CLI,
   FIXTURES,
+  ROOT,
   killedAfterEach,
   logLines,
   recorded,
@@ -20,10 +23,16 @@ function start(...args: Parameters<typeof startDrainInit>): Run {
   return track(startDrainInit(...args));
 }
 
-async function startRecorder(args: string[], file: string): Promise<{ run: Run; pid: number }> {
-  const run = start([...args, '--', RECORDER, file]);
+async function startRecorder(args: string[], file: string, asPid1 = true): Promise<{ run: Run; pid: number }> {
+  const run = start([...(asPid1 ? [] : ['-s']), ...args, '--', RECORDER, file], { asPid1 });
   await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder to start');
   return { run, pid: await run.pid() };
+}
+
+/** Kills a recorder that is not PID 1's worker: it would outlive drain-init, killed after the test. */
+async function endRecorder(file: string, asPid1: boolean): Promise<void> {
+  const worker = Number(readFileSync(file, 'utf8').split(' ')[1]);
+  if (!asPid1 && processState(worker) !== undefined) process.kill(worker, 'SIGKILL');
 }
 
 /** Children of a host pid and their process states, from /proc. */
@@ -131,6 +140,41 @@ describe('signal forwarding as PID 1', () => {
   });
 });
 
+describe.each([true, false])('signal forwarding from the signal handler (PID 1: %s)', (asPid1) => {
+  // Every signal but the stop signals is forwarded by the native signal handler, before JavaScript runs.
+  it('leaves a signal --rewrite turns into TERM to the stop sequence: the worker never gets it directly', async () => {
+    const file = tempPath('rewritten-stop');
+    const { run, pid } = await startRecorder(
+      ['--preset', 'sidekiq', '--grace-period', '20s', '--shutdown-timeout', '5s', '--rewrite', 'USR1:TERM'],
+      file,
+      asPid1,
+    );
+    try {
+      process.kill(pid, 'SIGUSR1');
+      await waitFor(() => recorded(file).length > 0, 'the quiet signal');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(recorded(file).map((entry) => entry.name)).toEqual(['SIGTSTP']);
+      expect(logLines(run.stderr()).some((line) => line.msg === 'forwarded signal')).toBe(false);
+    } finally {
+      await endRecorder(file, asPid1);
+    }
+  });
+
+  it('logs a signal that comes with no worker to forward it to (a restart pending), and forwards none', async () => {
+    const run = start(['-s', '--restart', 'always', '--restart-delay', '1m', '--', 'true'], { asPid1 });
+    const pid = await run.pid();
+    await waitFor(() => logLines(run.stderr()).some((line) => String(line.msg).startsWith('restarting')), 'the exit');
+    process.kill(pid, 'SIGUSR1');
+    await waitFor(
+      () => logLines(run.stderr()).some((line) => line.msg === 'received signal, no child to forward it to'),
+      'the log line',
+    );
+    expect(logLines(run.stderr()).some((line) => line.msg === 'forwarded signal')).toBe(false);
+    process.kill(pid, 'SIGTERM');
+    expect((await run.done).code).toBe(0);
+  });
+});
+
 describe('exit codes', () => {
   it.each([
     [['true'], 0],
@@ -186,6 +230,28 @@ describe('zombies', () => {
     const result = await run.done;
     const exit = logLines(result.stderr).find((line) => line.msg === 'child killed by signal');
     expect(exit?.zombiesReaped).toBeGreaterThanOrEqual(1000);
+  });
+
+  it.each([true, false])(
+    'sees the exit of each of 30 workers restarted at once, which the SIGCHLD handler must leave to Node (PID 1: %s)',
+    async (asPid1) => {
+      const args = ['-s', '--restart', 'always', '--restart-delay', '10ms', '--restart-max-delay', '10ms'];
+      const run = start([...args, '--', 'sh', '-c', '(sleep 0.05 &); exit 0'], { asPid1 });
+      const started = () => logLines(run.stderr()).filter((line) => line.msg === 'started child').length;
+      await waitFor(() => started() >= 30 || undefined, '30 workers', 30_000);
+      process.kill(await run.pid(), 'SIGTERM');
+      // The TERM finds a worker waiting for its restart (0), or one running, which it ends (143).
+      expect([0, 143]).toContain((await run.done).code);
+    },
+  );
+
+  it('the SIGCHLD handler leaves to Node a child Node spawns while the handler reaps', () => {
+    // It counts forks: without that, it would reap the new child before Node knew to protect it.
+    const result = spawnSync(process.execPath, [`${FIXTURES}reap-spawn.mjs`, `${ROOT}dist/drain_init.node`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.stdout).toBe(`${Array(20).fill(3).join(',')}\n`);
   });
 
   it('reaps orphans when not PID 1 with -s, and warns without it', async () => {

@@ -1,19 +1,27 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { processState } from '../../src/process/proc.js';
-import { CLI, FIXTURES, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
+import { BIN, CLI, FIXTURES, compiledFixture, killedAfterEach, startInit, waitFor, type Run } from '../helpers/pid1.js';
 
 const ON_PTY = `${FIXTURES}on-pty.py`;
 const track = killedAfterEach();
 
 /**
  * drain-init as PID 1 of a PID namespace, on a new pseudo-terminal that is its controlling terminal (docker run
- * -it). Its log is asked for as JSON, which these tests read; what it logs on a terminal by default is tested
- * on its own below.
+ * -it), started by `launcher` if given. It runs as bin/drain-init, as a user runs it, which hands over the signal
+ * state it was started with (node dist/main.mjs alone would not). Its log is asked for as JSON, which these tests
+ * read, unless `json` is false: what it logs on a terminal by default is tested on its own below.
  */
-function onTerminal(args: readonly string[], controlling = true, logFormat: string[] = ['--log-format', 'json']): Run {
+function onTerminal(
+  args: readonly string[],
+  {
+    controlling = true,
+    json = true,
+    launcher = [],
+  }: { controlling?: boolean; json?: boolean; launcher?: string[] } = {},
+): Run {
   const pty = [ON_PTY, ...(controlling ? [] : ['--no-ctty']), '--'];
-  const init = [process.execPath, CLI, ...logFormat, ...args];
+  const init = [...launcher, BIN, ...(json ? ['--log-format', 'json'] : []), ...args];
   return track(
     startInit(['python3', ...pty, 'unshare', '--pid', '--fork', '--mount-proc', ...init], { asPid1: false }),
   );
@@ -54,11 +62,11 @@ const type = (run: Run, keys: string) => run.process.stdin?.write(keys);
 
 describe('on a terminal (docker run -it), as PID 1', () => {
   it('says nothing of a normal start and exit, and writes a warning as a readable line, as tini is quiet', async () => {
-    const quiet = await onTerminal(['--', 'sh', '-c', 'echo hello; exit 3'], true, []).done;
+    const quiet = await onTerminal(['--', 'sh', '-c', 'echo hello; exit 3'], { json: false }).done;
     expect(quiet.code).toBe(3);
     expect(quiet.stdout.replaceAll('\r', '').trim()).toBe('hello');
 
-    const run = onTerminal(READY, true, []);
+    const run = onTerminal(READY, { json: false });
     const { init } = await initAndWorker(run);
     process.kill(init, 'SIGTSTP');
     await waitFor(() => run.stdout().includes(RESUMED), 'the warning');
@@ -82,6 +90,17 @@ describe('on a terminal (docker run -it), as PID 1', () => {
     expect(group).toBe(pid);
     expect(foreground).toBe(pid);
     expect(inDrainInitsSession).toBe('True');
+  });
+
+  it('gives the worker the signal mask drain-init was started with, through the same exec helper', async () => {
+    const blockedUsr1 = (1 << 9).toString(16).padStart(16, '0');
+    const probe =
+      'import os, re; blk = re.search(r"SigBlk:\\s*(\\w+)", open("/proc/self/status").read()).group(1); ' +
+      'print("FG", os.getpid() == os.tcgetpgrp(0), blk)';
+    const launcher = [compiledFixture('signal-state'), 'with', blockedUsr1, '0', '--'];
+    const result = await onTerminal(['--', 'python3', '-c', probe], { launcher }).done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`FG True ${blockedUsr1}`);
   });
 
   it('sends Ctrl-C to the worker, not to drain-init', async () => {
@@ -136,7 +155,7 @@ describe('on a terminal (docker run -it), as PID 1', () => {
 
   it('takes a terminal that is not its controlling terminal as no terminal, without an error', async () => {
     const probe = 'import os; print("SESSION", os.getsid(0) == os.getpid())';
-    const result = await onTerminal(['--', 'python3', '-c', probe], false).done;
+    const result = await onTerminal(['--', 'python3', '-c', probe], { controlling: false }).done;
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('SESSION True');
     const levels = terminalLogs({ stdout: () => result.stdout } as Run).map((line) => Number(line.level));
