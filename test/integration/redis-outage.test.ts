@@ -23,7 +23,7 @@ const HEAP_SLACK_BYTES = 2 * 1024 * 1024;
  * A call that waited on Redis would take the command timeout (1 s); one that does no I/O takes microseconds,
  * or a few ms when a shared machine deschedules the test, so the bound tells the two apart without timing noise.
  */
-const UPDATE_BOUND_MS = 100;
+const UPDATE_BOUND_MS = 500;
 const OUTAGE_MSG = 'Redis unavailable; the worker runs on';
 const RECOVERY_MSG = 'Redis available again';
 

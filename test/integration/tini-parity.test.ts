@@ -34,7 +34,11 @@ async function recorderUnder(
   const file = tempPath('signals');
   const exits = exitOn.flatMap((name) => ['--exit-on', name]);
   const run = track(startInit(INITS[init]([...initArgs, '--', RECORDER, file, ...exits]), { asPid1 }));
-  await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the recorder to start');
+  await waitFor(
+    () => existsSync(file) && readFileSync(file, 'utf8').includes('READY'),
+    'the recorder to start',
+    30_000,
+  );
   const pid = await run.pid();
   return { run, file, pid, worker: await waitFor(() => childOf(pid), 'the worker') };
 }
