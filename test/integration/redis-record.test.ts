@@ -1,11 +1,7 @@
 // The instance record against real redis-servers on free loopback ports: the beat, state changes,
 // the final write, and every Redis failure the worker must run through.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
@@ -14,7 +10,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { eventually } from '../helpers/pid1.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
-import { makeCertificates } from '../helpers/tls.js';
+import { startTlsRedis, type TlsRedis } from '../helpers/tls.js';
 
 const PASSWORD = 'pw-5ecret-never-logged';
 const INTERVAL_MS = 200;
@@ -353,37 +349,18 @@ describe('Redis failures', () => {
 });
 
 describe('TLS', () => {
-  let dir: string;
+  let tls: TlsRedis;
   let server: RedisServer;
   let tlsPort: number;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'drain-init-tls-'));
-    makeCertificates(dir);
-    tlsPort = await freePort();
-    server = await startRedis({
-      password: PASSWORD,
-      extraArgs: [
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        join(dir, 'server.crt'),
-        '--tls-key-file',
-        join(dir, 'server.key'),
-        '--tls-ca-cert-file',
-        join(dir, 'ca.crt'),
-        '--tls-auth-clients',
-        'no',
-      ],
-    });
-    // As NODE_EXTRA_CA_CERTS would for drain-init itself.
-    setDefaultCACertificates([...getCACertificates('default'), readFileSync(join(dir, 'ca.crt'), 'utf8')]);
+    tls = await startTlsRedis({ password: PASSWORD });
+    ({ server, tlsPort } = tls);
   });
 
   afterAll(async () => {
     await closeAll();
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await tls.stop();
   });
 
   it('writes the record over rediss://', async () => {

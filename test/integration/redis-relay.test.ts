@@ -1,15 +1,14 @@
 // The Redis relay between clients and a real redis-server: byte-identical pass-through (RESP2 and RESP3), TLS
 // upstream, disconnects, bad input, back-pressure and connection limits.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitInlineArguments } from '../../src/redis/resp-commands.js';
 import { freePort, redisTestBed, startRedis, type RedisServer } from '../helpers/redis.js';
 import { eventually, RawClient, redisCli, resp, show, startTestRelay, type TestRelay } from '../helpers/relay.js';
-import { makeCertificates } from '../helpers/tls.js';
+import { startTlsRedis, type TlsRedis } from '../helpers/tls.js';
 
 const redis = redisTestBed({ extraArgs: ['--enable-debug-command', 'yes'] });
 let relay: TestRelay;
@@ -305,38 +304,19 @@ describe('authentication and databases pass through', () => {
 });
 
 describe('TLS to Redis (rediss://)', () => {
-  let dir: string;
-  let server: RedisServer;
+  let tls: TlsRedis;
   let tlsPort: number;
   let secure: TestRelay;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'drain-init-relay-tls-'));
-    makeCertificates(dir);
-    tlsPort = await freePort();
-    server = await startRedis({
-      extraArgs: [
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        join(dir, 'server.crt'),
-        '--tls-key-file',
-        join(dir, 'server.key'),
-        '--tls-ca-cert-file',
-        join(dir, 'ca.crt'),
-        '--tls-auth-clients',
-        'no',
-      ],
-    });
-    // As NODE_EXTRA_CA_CERTS would for drain-init itself.
-    setDefaultCACertificates([...getCACertificates('default'), readFileSync(join(dir, 'ca.crt'), 'utf8')]);
+    tls = await startTlsRedis();
+    tlsPort = tls.tlsPort;
     secure = await startTestRelay(tlsPort, { upstream: { host: '127.0.0.1', port: tlsPort, tls: true } });
   });
 
   afterAll(async () => {
     await secure.relay.close();
-    await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await tls.stop();
   });
 
   it('speaks TLS to Redis and plain RESP to the client', async () => {
