@@ -13,7 +13,7 @@ import {
   type RecoveryResult,
   type RecoverySettings,
 } from '../../src/recovery/recover.js';
-import { countOutcomes, requeueRecord, type JobResult } from '../../src/recovery/requeue.js';
+import { countOutcomes, requeueRecord, type JobResult, type RequeueRequest } from '../../src/recovery/requeue.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
@@ -111,6 +111,21 @@ async function index(): Promise<string[]> {
 function jobsOf(result: RecoveryResult): readonly JobResult[] {
   if (result.kind !== 'recovered') throw new Error(`expected a recovery, got ${JSON.stringify(result)}`);
   return result.jobs;
+}
+
+/** The dead instance's whole record requeued by a recovery that holds the lock with this token. */
+function requeueOfDead(token: string, onlyIfExpired = false): RequeueRequest {
+  const keys = recoveryKeys(PREFIX, DEAD);
+  return {
+    keys,
+    instanceId: DEAD,
+    token,
+    onlyIfExpired,
+    sidekiq: SIDEKIQ_KEYS,
+    poison: NO_POISON,
+    holdSuspects: false,
+    running: [],
+  };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -273,16 +288,7 @@ describe('the requeue script', () => {
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
     const token = (await acquireLock(connection.client, keys.lock, 10_000)) ?? '';
-    const request = {
-      keys,
-      instanceId: DEAD,
-      token,
-      onlyIfExpired: false,
-      sidekiq: SIDEKIQ_KEYS,
-      poison: NO_POISON,
-      holdSuspects: false,
-      running: [],
-    };
+    const request = requeueOfDead(token);
     await redis().call('CONFIG', 'SET', 'maxmemory', 1);
     try {
       const refused = await requeueRecord(connection.client, request);
@@ -309,21 +315,11 @@ describe('the requeue script', () => {
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
     const connection = await connect();
     const keys = recoveryKeys(PREFIX, DEAD);
-    const request = {
-      keys,
-      instanceId: DEAD,
-      sidekiq: SIDEKIQ_KEYS,
-      poison: NO_POISON,
-      holdSuspects: false,
-      running: [],
-    };
-    expect(
-      await requeueRecord(connection.client, { ...request, token: 'not-the-holder', onlyIfExpired: false }),
-    ).toEqual({ kind: 'not-held' });
+    expect(await requeueRecord(connection.client, requeueOfDead('not-the-holder'))).toEqual({ kind: 'not-held' });
 
     await redis().call('HSET', keys.instance, 'state', 'running');
     const token = await acquireLock(connection.client, keys.lock, 10_000);
-    expect(await requeueRecord(connection.client, { ...request, token: token ?? '', onlyIfExpired: true })).toEqual({
+    expect(await requeueRecord(connection.client, requeueOfDead(token ?? '', true))).toEqual({
       kind: 'alive',
     });
     expect(await recordOf(DEAD)).toEqual(['victim-A']);
@@ -466,16 +462,7 @@ describe('a redis-server killed while the script runs', () => {
     client.on('error', () => {});
     try {
       const token = (await acquireLock(client, keys.lock, 60_000)) ?? '';
-      const running = requeueRecord(client, {
-        keys,
-        instanceId: DEAD,
-        token,
-        onlyIfExpired: false,
-        sidekiq: SIDEKIQ_KEYS,
-        poison: NO_POISON,
-        holdSuspects: false,
-        running: [],
-      });
+      const running = requeueRecord(client, requeueOfDead(token));
       running.catch(() => {});
       await sleep(200);
       // While a script runs, Redis answers nobody else: a PING left waiting shows it is in the middle.
