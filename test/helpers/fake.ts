@@ -106,3 +106,12 @@ export const SIDEKIQ_STOP_SETTINGS: StopSettings = {
   quietSignal: 20,
   stopSignal: 15,
 };
+
+/** The generic preset over the same grace period: no quiet signal, no shutdown timeout, no stop margin. */
+export const GENERIC_STOP_SETTINGS: StopSettings = {
+  ...SIDEKIQ_STOP_SETTINGS,
+  preset: 'generic',
+  quietSignal: undefined,
+  shutdownTimeoutMs: 0,
+  stopMarginMs: 0,
+};

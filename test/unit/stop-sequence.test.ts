@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { StopSequence, type StopPhase } from '../../src/stop/sequence.js';
 import type { WorkerReport } from '../../src/stop/worker.js';
 import type { StopSettings } from '../../src/stop/settings.js';
-import { captureLogger, FakeClock, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
+import { captureLogger, FakeClock, GENERIC_STOP_SETTINGS, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 
 const TERM = 15;
 const INT = 2;
@@ -223,14 +223,7 @@ describe('StopSequence', () => {
   });
 
   describe('the stop signal', () => {
-    const GENERIC: StopSettings = {
-      ...SIDEKIQ,
-      preset: 'generic',
-      quietSignal: undefined,
-      shutdownTimeoutMs: 0,
-      stopMarginMs: 0,
-      stopSignal: 'received',
-    };
+    const GENERIC: StopSettings = { ...GENERIC_STOP_SETTINGS, stopSignal: 'received' };
 
     it('is the signal the platform sent for the generic preset: a SIGINT reaches the worker as SIGINT, as under tini', () => {
       const { machine, records } = sequence(GENERIC);

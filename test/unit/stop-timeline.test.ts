@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { StopSettings } from '../../src/stop/settings.js';
-import { SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
+import { GENERIC_STOP_SETTINGS as GENERIC, SIDEKIQ_STOP_SETTINGS as SIDEKIQ } from '../helpers/fake.js';
 import { describePlan, planStop } from '../../src/stop/timeline.js';
-
-const GENERIC: StopSettings = {
-  ...SIDEKIQ,
-  preset: 'generic',
-  quietSignal: undefined,
-  shutdownTimeoutMs: 0,
-  stopMarginMs: 0,
-};
 
 const TERM = 15;
 
