@@ -318,6 +318,11 @@ describe('docker run --memory: a job that overruns the limit', () => {
   // OOM-kill drain-init too, if it needs a page then: often with a slow creep to the limit (32 MiB/s),
   // and in 2 runs of 5 at this pace while drain-init relays the worker's Redis connections.
   const ALLOC_ARGS = [1024, 4, 'oom', 2];
+  /** docker run options: the memory limit with no swap, the marker directory and the environment. */
+  const limited = (markerDir: string, env: Record<string, string>): string[] => [
+    ...['--memory', LIMIT, '--memory-swap', LIMIT, '-v', `${markerDir}:${markerDir}`],
+    ...Object.entries(env).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
+  ];
 
   it('the kernel OOM-kills the worker; drain-init logs "worker OOM-killed", puts the job back and exits 137, or, killed too, leaves it to its restart', async () => {
     const markerDir = bed.markerDir();
@@ -330,15 +335,7 @@ describe('docker run --memory: a job that overruns the limit', () => {
     const container = removed(
       await runDetached(
         uniqueName('oom'),
-        [
-          '--memory',
-          LIMIT,
-          '--memory-swap',
-          LIMIT,
-          '-v',
-          `${markerDir}:${markerDir}`,
-          ...Object.entries(env).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
-        ],
+        limited(markerDir, env),
         sidekiqCommand({ app: '/app/app.rb', concurrency: 1 }),
       ),
     );
@@ -396,18 +393,8 @@ describe('docker run --memory: a job that overruns the limit', () => {
     const container = removed(
       await runDetached(
         uniqueName('oom-poison'),
-        [
-          // Should the kernel take drain-init too (see above), Docker starts the container again.
-          '--restart',
-          'on-failure',
-          '--memory',
-          LIMIT,
-          '--memory-swap',
-          LIMIT,
-          '-v',
-          `${markerDir}:${markerDir}`,
-          ...Object.entries(env).flatMap(([name, value]) => ['-e', `${name}=${value}`]),
-        ],
+        // Should the kernel take drain-init too (see above), Docker starts the container again.
+        ['--restart', 'on-failure', ...limited(markerDir, env)],
         sidekiqCommand({ app: '/app/app.rb', concurrency: 3 }),
       ),
     );
