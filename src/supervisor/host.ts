@@ -54,10 +54,23 @@ function becomeReaper(addon: NativeAddon, config: Config, log: Logger): void {
         'could not register as a child subreaper: orphans will not be re-parented to drain-init',
       );
     }
-  } else if (!addon.isChildSubreaper()) {
+  } else if (isChildSubreaper(addon, log) === false) {
     log.warn(
       'not running as PID 1 and not registered as a child subreaper: orphans will not be re-parented to drain-init; use -s or TINI_SUBREAPER',
     );
+  }
+}
+
+/** Under an emulator (qemu-user) the kernel's answer may be an error: that is one warning, not a crash. */
+function isChildSubreaper(addon: NativeAddon, log: Logger): boolean | undefined {
+  try {
+    return addon.isChildSubreaper();
+  } catch (error) {
+    log.warn(
+      { err: (error as Error).message },
+      'could not tell whether drain-init is a child subreaper: orphans may not be re-parented to drain-init; use -s or TINI_SUBREAPER',
+    );
+    return undefined;
   }
 }
 

@@ -150,6 +150,17 @@ describe.each(['standalone', 'glibc'])('the arm64 %s build, under qemu-user', (v
     expect(existsSync(binary('arm64', variant))).toBe(true);
   });
 
+  // qemu-user answers prctl(PR_GET_CHILD_SUBREAPER) with EINVAL.
+  it('not as PID 1 and without -s: one warning that it cannot tell it is a subreaper, and the worker runs', async () => {
+    const argv = ['qemu-aarch64', ...sysroot, binary('arm64', variant), '--', 'sh', '-c', 'exit 7'];
+    const { code, stderr } = await tracked(startInit(argv, { asPid1: false })).done;
+    expect(code, stderr).toBe(7);
+    const warnings = logLines(stderr).filter((line) => line.level === 40);
+    expect(warnings.map((line) => line.msg)).toEqual([
+      'could not tell whether drain-init is a child subreaper: orphans may not be re-parented to drain-init; use -s or TINI_SUBREAPER',
+    ]);
+  });
+
   // Under qemu-user the host kernel runs what the arm64 drain-init execs, and cannot run its arm64 exec
   // helper (no binfmt_misc here): the helper it carries is run under qemu-user itself instead.
   it('carries an arm64 exec helper that gives the worker the signal state drain-init was started with', async () => {
