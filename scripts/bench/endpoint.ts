@@ -10,6 +10,9 @@
  *      drain of WARMUP_JOBS: jobs/s from the push to the start of the last job (a SleepJob of 0 s, fetched
  *      last), and the CPU time the init and redis-server spent per job meanwhile (every thread's schedstat).
  *
+ * BENCH_EXTRA=label=path adds drain-init with its endpoint from another build (path: its bin/drain-init), to
+ * compare a change in the same run.
+ *
  * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/endpoint.ts. Needs root (PID
  * namespaces), redis-server, sidekiq and tini. Prints a markdown table on stdout, progress on stderr.
  */
@@ -48,9 +51,21 @@ interface Contender {
 const drainInit = (args: readonly string[]) => (env: Record<string, string>) =>
   startDrainInit([...DRAIN_INIT_ARGS, ...args, '--', ...SIDEKIQ], { env });
 
+/** BENCH_EXTRA=label=path: one more drain-init with its endpoint, another build's bin/drain-init (before a change). */
+const EXTRA = /^([^=]+)=(.+)$/.exec(process.env.BENCH_EXTRA ?? '');
+
 const CONTENDERS: readonly Contender[] = [
   { name: 'tini', start: (env) => startInit(['tini', '--', ...SIDEKIQ], { env }) },
   { name: 'drain-init, heartbeat mirror alone', start: drainInit(['--redis-endpoint', 'off']) },
+  ...(EXTRA === null
+    ? []
+    : [
+        {
+          name: `drain-init, Redis endpoint, ${EXTRA[1]}`,
+          start: (env: Record<string, string>) =>
+            startInit([EXTRA[2] as string, ...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }),
+        },
+      ]),
   { name: 'drain-init, Redis endpoint', start: drainInit([]) },
 ];
 
