@@ -11,6 +11,7 @@ node scripts/bench/init-core.ts
 node scripts/bench/stop.ts
 node scripts/bench/redis-beat.ts
 node scripts/bench/chaos.ts
+node scripts/bench/endpoint.ts
 node scripts/bench/probe.ts
 node scripts/bench/relay.ts
 node scripts/bench/release.ts

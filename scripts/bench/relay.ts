@@ -1,35 +1,40 @@
 /**
- * Benchmark of the Redis relay (src/redis/relay.ts) against redis-server straight, in one run, with
- * redis-benchmark (Debian's, from redis-tools) on loopback:
+ * Benchmark of the Redis relay (src/redis/relay.ts) and of drain-init's Redis endpoint built on it, against
+ * redis-server straight, in one run, with redis-benchmark (Debian's, from redis-tools) on loopback:
  *   1. latency: one connection (-c 1), so that a request never queues behind another: p50 and p99 of
  *      PING_INLINE, PING_MBULK, GET, SET and LPUSH, and what the relay adds to them;
  *   2. throughput: 25 connections (-c 25), then 25 connections pipelining 16 requests each (-P 16): requests/s.
- * Direct and relayed runs alternate, each done RUNS times; the figures are the medians. The relay runs in a Node
- * process of its own, with hooks as drain-init sets them (an observer on every command, BRPOP captured), so its
- * VmRSS (from /proc, sampled every 100 ms) and its CPU time (utime + stime) are the relay's alone: RSS idle and at
- * its peak under each load, CPU time per request relayed under each load.
+ * Direct and relayed runs alternate, each done RUNS times; the figures are the medians. Two relays:
+ *   - the relay alone, in a Node process of its own, with hooks as drain-init sets them (an observer on every
+ *     command, BRPOP captured);
+ *   - drain-init's own endpoint, drain-init as PID 1 of a PID namespace with a Redis URL and `--preset sidekiq`,
+ *     its worker a shell that writes the URL drain-init gave it and sleeps; redis-benchmark connects there.
+ * VmRSS (from /proc, sampled every 100 ms) and CPU time (every thread's schedstat) are those of the relay's
+ * process and of drain-init: RSS idle, at its peak under each load and after the last, CPU time per request.
  *
- * Run with Node 24 (it strips the types): node scripts/bench/relay.ts. The relay is bundled from src/ with esbuild
- * into .bench/ first. Prints a markdown table on stdout.
+ * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/relay.ts. The relay alone is
+ * bundled from src/ with esbuild into .bench/ first. Needs root (PID namespaces). Prints markdown tables on stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { killRun, ROOT, startDrainInit, tempPath, waitFor } from '../../test/helpers/pid1.ts';
 import { startRedis } from '../../test/helpers/redis.ts';
+import { cpuMs, median, sampleEvery, statusKb } from './proc.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TESTS = ['PING_INLINE', 'PING_MBULK', 'GET', 'SET', 'LPUSH'];
-const RUNS = 5;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const LATENCY_REQUESTS = 30_000;
 const LOAD_REQUESTS = 100_000;
 const PIPELINED_REQUESTS = 500_000;
 const CONNECTIONS = 25;
 const PIPELINE = 16;
 const SAMPLE_EVERY_MS = 100;
+/** drain-init trims its resident set 2 s after its start: idle is measured after that. */
+const IDLE_AFTER_MS = 3_000;
 
 /** The relay as drain-init runs it, in a process of its own: prints its port, runs until stdin closes. */
 const RELAY_ENTRY = `
@@ -59,12 +64,21 @@ interface Row {
 
 type Results = Map<string, Row[]>;
 
+/** A relay redis-benchmark goes through. */
+interface Relay {
+  readonly name: string;
+  readonly port: number;
+  /** The process whose memory and CPU time are read. */
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(1);
 }
 
-async function startRelayProcess(redisPort: number): Promise<{ child: ChildProcess; port: number }> {
+async function startRelayAlone(redisPort: number): Promise<Relay> {
   const outfile = join(ROOT, '.bench', 'relay.mjs');
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
   await build({
@@ -77,37 +91,54 @@ async function startRelayProcess(redisPort: number): Promise<{ child: ChildProce
     logLevel: 'warning',
     outfile,
   });
-  const child = spawn(process.execPath, [outfile, String(redisPort)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [outfile, String(redisPort)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`the relay exited (${String(code)})`)));
   });
-  return { child, port: Number(line) };
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    name: 'relay alone',
+    port: Number(line),
+    pid: child.pid ?? fail('the relay has no pid'),
+    stop: async () => {
+      child.stdin?.end();
+      await exited;
+    },
+  };
 }
 
-/** CPU time (user + system) the process has used, in ms (from /proc/<pid>/stat, at the kernel's 100 Hz tick). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+/** drain-init as PID 1 with a stand-in worker that writes the Redis URL drain-init gave it, then sleeps. */
+async function startEndpoint(redisUrl: string): Promise<Relay> {
+  const urlFile = tempPath('worker-url');
+  const run = startDrainInit(
+    [
+      '--preset',
+      'sidekiq',
+      '--instance-id',
+      'bench',
+      '--probe-port',
+      '0',
+      '--',
+      'sh',
+      '-c',
+      'echo "$REDIS_URL" > "$URL_FILE"; exec sleep 3600',
+    ],
+    { env: { REDIS_URL: redisUrl, URL_FILE: urlFile } },
+  );
+  const workerUrl = await waitFor(
+    () => (existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() || undefined : undefined),
+    'the worker URL',
+  );
+  const port = Number(new URL(workerUrl).port);
+  if (workerUrl === redisUrl || port === 0) fail(`drain-init gave the worker no endpoint:\n${run.stderr()}`);
+  return { name: "drain-init's endpoint", port, pid: await run.pid(), stop: () => killRun(run) };
 }
 
-function rssKb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
-}
-
-/** Runs redis-benchmark to its end; its CSV rows. Samples the relay's VmRSS meanwhile when given its pid. */
-async function benchmark(
-  port: number,
-  args: readonly string[],
-  relayPid?: number,
-): Promise<{ rows: Row[]; peakKb: number; cpuMs: number }> {
-  let peakKb = 0;
-  const cpuBefore = relayPid === undefined ? 0 : cpuMs(relayPid);
-  const sampler =
-    relayPid === undefined
-      ? undefined
-      : setInterval(() => (peakKb = Math.max(peakKb, rssKb(relayPid))), SAMPLE_EVERY_MS);
+/** Runs redis-benchmark to its end; its CSV rows. */
+async function benchmark(port: number, args: readonly string[]): Promise<Row[]> {
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn('redis-benchmark', [
       '-h',
@@ -123,7 +154,7 @@ async function benchmark(
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`redis-benchmark exited ${code}`))));
-  }).finally(() => clearInterval(sampler));
+  });
   const rows = output
     .split('\n')
     .slice(1)
@@ -133,12 +164,7 @@ async function benchmark(
       return { test: cells[0] ?? '', rps: Number(cells[1]), p50: Number(cells[4]), p99: Number(cells[6]) };
     });
   if (rows.length !== TESTS.length) fail(`redis-benchmark gave ${rows.length} rows:\n${output}`);
-  return { rows, peakKb, cpuMs: relayPid === undefined ? 0 : cpuMs(relayPid) - cpuBefore };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  return rows;
 }
 
 function medianOf(results: Results, test: string, field: 'rps' | 'p50' | 'p99'): number {
@@ -157,48 +183,29 @@ function thousands(value: number): string {
   return `${Math.round(value / 1000)}k`;
 }
 
-async function main(): Promise<void> {
-  const redis = await startRedis();
-  const { child, port: relayPort } = await startRelayProcess(redis.port);
-  const relayPid = child.pid ?? fail('the relay has no pid');
-  await sleep(500);
-  const idleKb = rssKb(relayPid);
-  const loads = [
-    { name: 'latency', requests: LATENCY_REQUESTS, args: ['-c', '1'] },
-    { name: 'load', requests: LOAD_REQUESTS, args: ['-c', String(CONNECTIONS)] },
-    { name: 'pipelined', requests: PIPELINED_REQUESTS, args: ['-c', String(CONNECTIONS), '-P', String(PIPELINE)] },
-  ];
-  const direct = new Map(loads.map((load) => [load.name, new Map() as Results]));
-  const relayed = new Map(loads.map((load) => [load.name, new Map() as Results]));
-  const peakKb = new Map(loads.map((load) => [load.name, 0]));
-  /** CPU µs per request relayed, one figure per run. */
-  const cpuPerRequest = new Map(loads.map((load) => [load.name, [] as number[]]));
-  try {
-    for (let run = 0; run < RUNS; run++) {
-      for (const load of loads) {
-        process.stderr.write(`bench: run ${run + 1}/${RUNS}, ${load.name}\n`);
-        const args = [...load.args, '-n', String(load.requests)];
-        collect(direct.get(load.name) as Results, (await benchmark(redis.port, args)).rows);
-        const through = await benchmark(relayPort, args, relayPid);
-        collect(relayed.get(load.name) as Results, through.rows);
-        peakKb.set(load.name, Math.max(peakKb.get(load.name) ?? 0, through.peakKb));
-        cpuPerRequest.get(load.name)?.push((through.cpuMs * 1000) / (load.requests * TESTS.length));
-      }
-    }
-  } finally {
-    child.stdin?.end();
-    await redis.stop();
-  }
+const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 
-  const latencyDirect = direct.get('latency') as Results;
-  const latencyRelayed = relayed.get('latency') as Results;
+interface Load {
+  readonly name: string;
+  readonly requests: number;
+  readonly args: readonly string[];
+}
+
+/** One relay's figures: redis-benchmark's rows by load, its peak VmRSS by load, CPU µs per request by load and run. */
+interface Through {
+  readonly results: Map<string, Results>;
+  readonly peakKb: Map<string, number>;
+  readonly cpuPerRequest: Map<string, number[]>;
+  idleKb: number;
+  afterKb: number;
+}
+
+function printRelay(relay: Relay, direct: Map<string, Results>, through: Through): void {
   const load = (results: Map<string, Results>, name: string, test: string): number =>
     medianOf(results.get(name) as Results, test, 'rps');
-  console.log(`\n### Redis relay: redis-benchmark direct and through the relay, median of ${RUNS} runs`);
-  console.log(
-    `\nLatency with one connection (-c 1, -n ${LATENCY_REQUESTS}); throughput with ${CONNECTIONS} connections ` +
-      `(-n ${LOAD_REQUESTS}) and ${CONNECTIONS} connections pipelining ${PIPELINE} (-P ${PIPELINE}, -n ${PIPELINED_REQUESTS}).\n`,
-  );
+  const latencyDirect = direct.get('latency') as Results;
+  const latencyRelayed = through.results.get('latency') as Results;
+  console.log(`\n#### redis-benchmark direct and through ${relay.name}, median of ${RUNS} runs\n`);
   console.log(
     '| Test | p50 direct | p50 relay | added p50 | p99 direct | p99 relay | added p99 | req/s direct | req/s relay | relay/direct | req/s -P 16 direct | req/s -P 16 relay | relay/direct |',
   );
@@ -206,23 +213,91 @@ async function main(): Promise<void> {
   for (const test of TESTS) {
     const p50 = [medianOf(latencyDirect, test, 'p50'), medianOf(latencyRelayed, test, 'p50')] as const;
     const p99 = [medianOf(latencyDirect, test, 'p99'), medianOf(latencyRelayed, test, 'p99')] as const;
-    const rps = [load(direct, 'load', test), load(relayed, 'load', test)] as const;
-    const piped = [load(direct, 'pipelined', test), load(relayed, 'pipelined', test)] as const;
+    const rps = [load(direct, 'load', test), load(through.results, 'load', test)] as const;
+    const piped = [load(direct, 'pipelined', test), load(through.results, 'pipelined', test)] as const;
     console.log(
       `| ${test} | ${ms(p50[0])} | ${ms(p50[1])} | ${ms(p50[1] - p50[0])} | ${ms(p99[0])} | ${ms(p99[1])} | ` +
         `${ms(p99[1] - p99[0])} | ${thousands(rps[0])} | ${thousands(rps[1])} | ${(rps[1] / rps[0]).toFixed(2)} | ` +
         `${thousands(piped[0])} | ${thousands(piped[1])} | ${(piped[1] / piped[0]).toFixed(2)} |`,
     );
   }
-  const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
-  const cpu = (name: string): string => `${median(cpuPerRequest.get(name) ?? []).toFixed(1)} µs`;
-  const peak = (name: string): string => mb(peakKb.get(name) ?? 0);
-  console.log(`\n| Relay process | idle | -c 1 | -c ${CONNECTIONS} | -c ${CONNECTIONS} -P ${PIPELINE} |`);
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  console.log(
-    `| VmRSS (peak under load) | ${mb(idleKb)} | ${peak('latency')} | ${peak('load')} | ${peak('pipelined')} |`,
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedis();
+  const relays = [await startRelayAlone(redis.port), await startEndpoint(redis.url)];
+  const loads: readonly Load[] = [
+    { name: 'latency', requests: LATENCY_REQUESTS, args: ['-c', '1'] },
+    { name: 'load', requests: LOAD_REQUESTS, args: ['-c', String(CONNECTIONS)] },
+    { name: 'pipelined', requests: PIPELINED_REQUESTS, args: ['-c', String(CONNECTIONS), '-P', String(PIPELINE)] },
+  ];
+  const byLoad = <T>(make: () => T): Map<string, T> => new Map(loads.map((load) => [load.name, make()]));
+  const direct = byLoad((): Results => new Map());
+  const throughs = new Map<Relay, Through>(
+    relays.map((relay) => [
+      relay,
+      {
+        results: byLoad((): Results => new Map()),
+        peakKb: byLoad(() => 0),
+        cpuPerRequest: byLoad((): number[] => []),
+        idleKb: 0,
+        afterKb: 0,
+      },
+    ]),
   );
-  console.log(`| CPU time per request (user + system) | | ${cpu('latency')} | ${cpu('load')} | ${cpu('pipelined')} |`);
+  try {
+    await sleep(IDLE_AFTER_MS);
+    for (const relay of relays) (throughs.get(relay) as Through).idleKb = statusKb(relay.pid, 'VmRSS');
+    for (let run = 0; run < RUNS; run++) {
+      for (const load of loads) {
+        process.stderr.write(`bench: run ${run + 1}/${RUNS}, ${load.name}\n`);
+        const args = [...load.args, '-n', String(load.requests)];
+        collect(direct.get(load.name) as Results, await benchmark(redis.port, args));
+        for (const relay of relays) {
+          const through = throughs.get(relay) as Through;
+          const cpuBefore = cpuMs(relay.pid);
+          let peakKb = through.peakKb.get(load.name) ?? 0;
+          const stop = sampleEvery(SAMPLE_EVERY_MS, () => (peakKb = Math.max(peakKb, statusKb(relay.pid, 'VmRSS'))));
+          try {
+            collect(through.results.get(load.name) as Results, await benchmark(relay.port, args));
+          } finally {
+            stop();
+          }
+          through.peakKb.set(load.name, peakKb);
+          through.cpuPerRequest
+            .get(load.name)
+            ?.push(((cpuMs(relay.pid) - cpuBefore) * 1000) / (load.requests * TESTS.length));
+        }
+      }
+    }
+    await sleep(IDLE_AFTER_MS);
+    for (const relay of relays) (throughs.get(relay) as Through).afterKb = statusKb(relay.pid, 'VmRSS');
+  } finally {
+    for (const relay of relays) await relay.stop();
+    await redis.stop();
+  }
+
+  console.log(`\n### Redis relay and endpoint: redis-benchmark direct and through them, median of ${RUNS} runs`);
+  console.log(
+    `\nLatency with one connection (-c 1, -n ${LATENCY_REQUESTS}); throughput with ${CONNECTIONS} connections ` +
+      `(-n ${LOAD_REQUESTS}) and ${CONNECTIONS} connections pipelining ${PIPELINE} (-P ${PIPELINE}, -n ${PIPELINED_REQUESTS}).`,
+  );
+  for (const relay of relays) printRelay(relay, direct, throughs.get(relay) as Through);
+  console.log(
+    `\n| Process | VmRSS idle | peak -c 1 | peak -c ${CONNECTIONS} | peak -c ${CONNECTIONS} -P ${PIPELINE} | ${IDLE_AFTER_MS / 1000} s after | CPU/request -c 1 | -c ${CONNECTIONS} | -c ${CONNECTIONS} -P ${PIPELINE} |`,
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const relay of relays) {
+    const through = throughs.get(relay) as Through;
+    const cells = [
+      relay.name,
+      mb(through.idleKb),
+      ...loads.map((load) => mb(through.peakKb.get(load.name) ?? 0)),
+      mb(through.afterKb),
+      ...loads.map((load) => `${median(through.cpuPerRequest.get(load.name) ?? []).toFixed(1)} µs`),
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
+  }
 }
 
 await main();

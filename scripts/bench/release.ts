@@ -17,6 +17,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { kbOf, median, percentile } from './proc.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD_SOURCE = join(ROOT, 'scripts/bench/bench-child.c');
@@ -80,19 +81,6 @@ async function coldStartMs(init: Init): Promise<number> {
   return Number(BigInt(out) - before) / 1e6;
 }
 
-function median(values: readonly number[]): number {
-  return percentile(values, 50);
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-function kb(status: string, field: string): number {
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-}
-
 /** VmRSS and its parts, MB, of the init IDLE_WAIT_MS after it started `sleep 30` as PID 1. */
 async function idleMemory(init: Init): Promise<Record<string, number>> {
   const run = spawn('unshare', ['--pid', '--fork', '--mount-proc', ...init.argv, 'sleep', '30'], { stdio: 'ignore' });
@@ -102,7 +90,7 @@ async function idleMemory(init: Init): Promise<Record<string, number>> {
     await sleep(IDLE_WAIT_MS);
     initPid = Number(readFileSync(`/proc/${run.pid}/task/${run.pid}/children`, 'utf8').trim().split(' ')[0]);
     const status = readFileSync(`/proc/${initPid}/status`, 'utf8');
-    const mb = (field: string): number => (kb(status, field) * 1024) / 1e6;
+    const mb = (field: string): number => (kbOf(status, field) * 1024) / 1e6;
     return { rss: mb('VmRSS'), anon: mb('RssAnon'), file: mb('RssFile'), shmem: mb('RssShmem') };
   } finally {
     // SIGKILL to PID 1 of the namespace ends everything in it, then unshare ends.

@@ -10,12 +10,11 @@ export class LuaScript {
   }
 
   /**
-   * The script as commands for a connection drain-init writes to itself (the relay's): EVALSHA, and the EVAL to
-   * send when Redis answers NOSCRIPT.
+   * The script as a command for a connection drain-init writes to itself (the relay's): EVALSHA, or with
+   * `whole`, the EVAL to send when Redis answers NOSCRIPT.
    */
-  commands(keys: readonly string[], args: readonly string[]): { evalsha: string[]; eval: string[] } {
-    const rest = [String(keys.length), ...keys, ...args];
-    return { evalsha: ['EVALSHA', this.sha1, ...rest], eval: ['EVAL', this.source, ...rest] };
+  command(keys: readonly string[], args: readonly string[], whole = false): string[] {
+    return [whole ? 'EVAL' : 'EVALSHA', whole ? this.source : this.sha1, String(keys.length), ...keys, ...args];
   }
 
   async run(redis: Redis, keys: readonly string[], args: readonly string[]): Promise<unknown> {

@@ -87,13 +87,28 @@ class PendingReply {
   written = false;
   readonly outcome: Promise<ReplyOutcome>;
   #resolve: (outcome: ReplyOutcome) => void = () => {};
+  #controller: AbortController | undefined;
+  #abortedBy: ConnectionClosedError | undefined;
 
   constructor(
     /** How many worker replies go before it. */
     readonly after: number,
-    readonly controller: AbortController,
   ) {
     this.outcome = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  /** Made when first asked for: a takeover answered at once (a fetch that finds a job) never needs one. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#abortedBy !== undefined) this.#controller.abort(this.#abortedBy);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: ConnectionClosedError): void {
+    this.#abortedBy = reason;
+    this.#controller?.abort(reason);
   }
 
   settle(outcome: ReplyOutcome): void {
@@ -173,7 +188,7 @@ export class Link {
     this.#upstream.destroy();
     for (const expected of this.#expected.clear()) if (expected.to === 'hook') expected.reject(error);
     for (const pending of this.#unsettled) {
-      pending.controller.abort(error);
+      pending.abort(error);
       pending.settle(pending.written ? 'unknown' : 'not-sent');
     }
     this.#unsettled.clear();
@@ -318,7 +333,7 @@ export class Link {
 
   #beginTakeover(command: ScannedCommand, relayed: RelayedCommand, handler: TakeoverHandler): void {
     this.#context.counters.commandsTakenOver++;
-    const pending = new PendingReply(this.#workerRepliesOwed, new AbortController());
+    const pending = new PendingReply(this.#workerRepliesOwed);
     this.#pendingReplies.push(pending);
     this.#unsettled.add(pending);
     this.#takeoverActive = true;
@@ -336,7 +351,9 @@ export class Link {
     const session: TakeoverSession = {
       connection: this.info,
       command: relayed,
-      signal: pending.controller.signal,
+      get signal() {
+        return pending.signal;
+      },
       get protocol() {
         return link.#protocol;
       },

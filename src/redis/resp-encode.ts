@@ -3,21 +3,31 @@ export type RespProtocol = 2 | 3;
 
 /**
  * An array of bulk strings: a command as redis-server reads it, or an array reply such as BRPOP's
- * `[key, value]`. Strings are sent as UTF-8. One allocation.
+ * `[key, value]`. Strings are sent as UTF-8, written in place. One allocation.
  */
 export function encodeBulkArray(items: readonly (string | Buffer)[]): Buffer {
-  const values = items.map((item) => (typeof item === 'string' ? Buffer.from(item) : item));
-  const header = `*${values.length}\r\n`;
+  const header = `*${items.length}\r\n`;
   let size = header.length;
-  for (const value of values) size += 1 + String(value.length).length + 2 + value.length + 2;
+  for (const item of items) {
+    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
+    size += 1 + digitCount(length) + 2 + length + 2;
+  }
   const out = Buffer.allocUnsafe(size);
   let pos = out.write(header, 0, 'latin1');
-  for (const value of values) {
-    pos += out.write(`$${value.length}\r\n`, pos, 'latin1');
-    pos += value.copy(out, pos);
-    pos += out.write('\r\n', pos, 'latin1');
+  for (const item of items) {
+    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
+    pos += out.write(`$${length}\r\n`, pos, 'latin1');
+    pos += typeof item === 'string' ? out.write(item, pos) : item.copy(out, pos);
+    out[pos++] = 0x0d;
+    out[pos++] = 0x0a;
   }
   return out;
+}
+
+function digitCount(value: number): number {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
 }
 
 const NULL_ARRAY_RESP2 = Buffer.from('*-1\r\n');

@@ -224,12 +224,11 @@ class SidekiqEndpoint implements RelayHooks {
     keys: readonly string[],
     args: readonly string[],
   ): Promise<RespValue> {
-    const commands = script.commands(keys, args);
     try {
-      return await session.send(commands.evalsha);
+      return await session.send(script.command(keys, args));
     } catch (error) {
       if (!(error instanceof RespError) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return session.send(commands.eval);
+      return session.send(script.command(keys, args, true));
     }
   }
 

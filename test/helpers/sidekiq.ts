@@ -98,6 +98,16 @@ export interface EnqueuedJob {
  * (retry, queue, args, class, jid, created_at, enqueued_at) and times as float epoch seconds.
  */
 export async function enqueue(redis: RedisClient, options: EnqueueOptions): Promise<EnqueuedJob> {
+  const job = sidekiqJob(options);
+  await redis.pipeline([
+    ['SADD', 'queues', job.queue],
+    ['LPUSH', `queue:${job.queue}`, job.payload],
+  ]);
+  return job;
+}
+
+/** A job string as Sidekiq 6.4.1's client writes it (see enqueue), not pushed. */
+export function sidekiqJob(options: EnqueueOptions): EnqueuedJob {
   const queue = options.queue ?? 'default';
   const jid = options.jid ?? randomBytes(12).toString('hex');
   const createdAt = nowSeconds();
@@ -106,10 +116,6 @@ export async function enqueue(redis: RedisClient, options: EnqueueOptions): Prom
     `{"retry":${JSON.stringify(options.retry ?? true)},"queue":${JSON.stringify(queue)},"args":${JSON.stringify(options.args)},` +
     `"class":${JSON.stringify(options.jobClass ?? 'SleepJob')},"jid":${JSON.stringify(jid)},` +
     `"created_at":${rubyFloat(createdAt)},"enqueued_at":${rubyFloat(enqueuedAt)}}`;
-  await redis.pipeline([
-    ['SADD', 'queues', queue],
-    ['LPUSH', `queue:${queue}`, payload],
-  ]);
   return { jid, queue, payload };
 }
 
@@ -390,8 +396,19 @@ export function spawnSidekiq(argv: readonly string[], env: Record<string, string
   };
 }
 
+/**
+ * ms from the push of a SleepJob of `seconds` to its start (its marker's time, Ruby's clock: the same epoch),
+ * with the worker waiting for it.
+ */
+export async function pickUpMs(redis: RedisClient, markerDir: string, tag: string, seconds = 0): Promise<number> {
+  const pushed = nowSeconds();
+  const job = await enqueue(redis, { args: [seconds, tag] });
+  await waitForMarker(markerDir, job.jid, 'started', 10_000);
+  return ((markerRuns(markerDir, 'started').get(job.jid)?.[0]?.at ?? 0) - pushed) * 1000;
+}
+
 /** Float epoch seconds with microsecond precision, like Ruby's Time.now.to_f. */
-function nowSeconds(): number {
+export function nowSeconds(): number {
   const micros = BigInt(Math.round(performance.timeOrigin * 1000)) + BigInt(Math.round(performance.now() * 1000));
   return Number(micros) / 1e6;
 }

@@ -9,6 +9,7 @@ import {
   enqueue,
   jobsInQueue,
   markerRuns,
+  pickUpMs,
   sidekiqCommand,
   sidekiqEnv,
   sidekiqTestBed,
@@ -39,14 +40,6 @@ describe("drain-init's Redis endpoint with a real Sidekiq", () => {
       new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(await bed.redis().command('INFO', 'commandstats'))?.[1] ?? 0,
     );
 
-  /** ms from a push to the job's start marker. */
-  async function pickUp(tag: string): Promise<number> {
-    const pushed = Date.now() / 1000;
-    const job = await enqueue(bed.redis(), { args: [0.1, tag] });
-    await waitForMarker(bed.markerDir(), job.jid, 'started', 10_000);
-    return ((markerRuns(bed.markerDir(), 'started').get(job.jid)?.[0]?.at ?? 0) - pushed) * 1000;
-  }
-
   it('hands a job pushed while the worker waits over at once, and costs one fetch per thread per timeout while idle', async () => {
     // One thread: without the change watch, a push would wait out the BRPOP's 2 s timeout half the time.
     const run = start([], {}, sidekiqCommand({ concurrency: 1 }));
@@ -68,7 +61,7 @@ describe("drain-init's Redis endpoint with a real Sidekiq", () => {
     // would make one of five over 500 ms but for a chance of 1 in 1,000).
     const pickUps = [];
     for (let trial = 0; trial < 5; trial++) {
-      pickUps.push(await pickUp(`pick-up-${trial}`));
+      pickUps.push(await pickUpMs(bed.redis(), bed.markerDir(), `pick-up-${trial}`, 0.1));
       await new Promise((resolve) => setTimeout(resolve, 700));
     }
     expect(Math.max(...pickUps)).toBeLessThan(500);

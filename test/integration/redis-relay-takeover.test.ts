@@ -304,6 +304,26 @@ describe('takeover and disconnects', () => {
     expect(relay.warnings()).toEqual([]);
   });
 
+  it('gives a handler that first asks for its signal after the worker went away one already aborted', async () => {
+    const release = deferred<void>();
+    const asked = deferred<AbortSignal>();
+    onBrpop = async (session) => {
+      await release.promise;
+      asked.resolve(session.signal);
+      await session.reply(encodeNullArray);
+    };
+    const open = relay.relay.stats().connectionsOpen;
+    const worker = await RawClient.connect(relay.port);
+    worker.write(resp('BRPOP', 'q', '2'));
+    await eventually(() => (takeoversOffered === 1 ? true : undefined), 'the takeover');
+    worker.close();
+    await eventually(() => (relay.relay.stats().connectionsOpen === open ? true : undefined), 'the close');
+    release.resolve();
+    const signal = await asked.promise;
+    expect(signal.aborted).toBe(true);
+    expect((signal.reason as ConnectionClosedError).closedBy).toBe('worker');
+  });
+
   it('aborts the session and closes the worker connection when Redis goes away during the wait', async () => {
     const ended = deferred<unknown>();
     onBrpop = async (session) => {

@@ -251,6 +251,9 @@ describe('encoders', () => {
   it('round-trips through the decoder', () => {
     const items = [Buffer.from('queue:a'), Buffer.alloc(70_000, 7)];
     expect(decodeReply(encodeBulkArray(items))).toEqual(items);
+    // Strings whose UTF-8 length, not their character count, crosses 10 and 100 bytes: headers sized in bytes.
+    const strings = ['é'.repeat(4) + 'x', 'é'.repeat(5), 'é'.repeat(49) + 'x', 'é'.repeat(50), ''];
+    expect(decodeReply(encodeBulkArray(strings))).toEqual(strings.map((text) => Buffer.from(text)));
   });
 
   it('encodes "no array" per protocol: RESP2 null array, RESP3 null', () => {

@@ -1,0 +1,222 @@
+/**
+ * Benchmark of drain-init's Redis endpoint with a real Sidekiq 6.4.1 (-c 10, real redis-server), against tini and
+ * drain-init with its heartbeat mirror alone (--redis-endpoint off), the inits as PID 1 of their own PID
+ * namespace, interleaved in ROUNDS rounds, each round a fresh redis-server and worker per init:
+ *   1. idle cost: the Redis commands per second of an idle worker under each init (INFO commandstats over
+ *      IDLE_MS, the commands a script runs counted as Redis counts them, INFO and CONFIG left out);
+ *   2. pick-up: ms from the push of one job to its start, the worker waiting (PICKUPS pushes, spread over the
+ *      BRPOP's 2 s timeout), from the job's start marker (Ruby's clock, the same epoch);
+ *   3. throughput: DRAIN_JOBS no-op jobs pushed in one LPUSH to the waiting worker, drained after a warm-up
+ *      drain of WARMUP_JOBS: jobs/s from the push to the start of the last job (a SleepJob of 0 s, fetched
+ *      last), and the CPU time the init and redis-server spent per job meanwhile (every thread's schedstat).
+ *
+ * BENCH_EXTRA=label=path adds drain-init with its endpoint from another build (path: its bin/drain-init), to
+ * compare a change in the same run.
+ *
+ * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/endpoint.ts. Needs root (PID
+ * namespaces), redis-server, sidekiq and tini. Prints a markdown table on stdout, progress on stderr.
+ */
+import { killRun, startDrainInit, startInit, type Run } from '../../test/helpers/pid1.ts';
+import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
+import {
+  makeMarkerDir,
+  markerRuns,
+  nowSeconds,
+  pickUpMs,
+  removeMarkerDir,
+  sidekiqCommand,
+  sidekiqEnv,
+  sidekiqJob,
+  waitForMarker,
+  waitForSidekiqRegistered,
+} from '../../test/helpers/sidekiq.ts';
+import { cpuMs, median, percentile } from './proc.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONCURRENCY = 10;
+const DRAIN_JOBS = 5_000;
+const WARMUP_JOBS = 1_000;
+const PICKUPS = 10;
+const IDLE_MS = 10_000;
+/** After the worker registered: its threads are all in their fetch, drain-init has claimed its record. */
+const SETTLE_MS = 3_000;
+const SIDEKIQ = sidekiqCommand({ concurrency: CONCURRENCY, timeoutS: 3 });
+const DRAIN_INIT_ARGS = ['--instance-id', 'bench', '--probe-port', '0'];
+
+interface Contender {
+  readonly name: string;
+  readonly start: (env: Record<string, string>) => Run;
+}
+
+const drainInit = (args: readonly string[]) => (env: Record<string, string>) =>
+  startDrainInit([...DRAIN_INIT_ARGS, ...args, '--', ...SIDEKIQ], { env });
+
+/** BENCH_EXTRA=label=path: one more drain-init with its endpoint, another build's bin/drain-init (before a change). */
+const EXTRA = /^([^=]+)=(.+)$/.exec(process.env.BENCH_EXTRA ?? '');
+
+const CONTENDERS: readonly Contender[] = [
+  { name: 'tini', start: (env) => startInit(['tini', '--', ...SIDEKIQ], { env }) },
+  { name: 'drain-init, heartbeat mirror alone', start: drainInit(['--redis-endpoint', 'off']) },
+  ...(EXTRA === null
+    ? []
+    : [
+        {
+          name: `drain-init, Redis endpoint, ${EXTRA[1]}`,
+          start: (env: Record<string, string>) =>
+            startInit([EXTRA[2] as string, ...DRAIN_INIT_ARGS, '--', ...SIDEKIQ], { env }),
+        },
+      ]),
+  { name: 'drain-init, Redis endpoint', start: drainInit([]) },
+];
+
+interface Measure {
+  readonly jobsPerSecond: number;
+  /** µs of CPU per job drained. */
+  readonly initCpuUs: number;
+  readonly redisCpuUs: number;
+  readonly pickUpsMs: readonly number[];
+  /** Commands per second while idle, by command. */
+  readonly idle: ReadonlyMap<string, number>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** calls per command from INFO commandstats, INFO and CONFIG (the benchmark's own) left out. */
+async function commandCalls(redis: RedisServer): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const match of (await redis.command('INFO', 'commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    const name = match[1] ?? '';
+    if (!/^(info|config)\b/.test(name)) calls.set(name, Number(match[2]));
+  }
+  return calls;
+}
+
+/** Pushes `count` jobs in one LPUSH, NoopJobs but the last fetched, a SleepJob of 0 s; jobs/s until that one starts. */
+async function drain(redis: RedisServer, markerDir: string, count: number, tag: string): Promise<number> {
+  const noops = Array.from({ length: count - 1 }, () => sidekiqJob({ jobClass: 'NoopJob', args: [] }).payload);
+  const last = sidekiqJob({ args: [0, tag] });
+  await redis.call('SADD', 'queues', 'default');
+  const pushed = nowSeconds();
+  // LPUSH puts its last argument at the head: BRPOP takes it last.
+  await redis.call('LPUSH', 'queue:default', ...noops, last.payload);
+  await waitForMarker(markerDir, last.jid, 'started', 120_000);
+  const started = markerRuns(markerDir, 'started').get(last.jid)?.[0]?.at ?? Number.NaN;
+  return count / (started - pushed);
+}
+
+async function measure(contender: Contender, round: number): Promise<Measure> {
+  const redis = await startRedis();
+  const markerDir = makeMarkerDir();
+  const run = contender.start(sidekiqEnv({ redisUrl: redis.url, markerDir, logLevel: 'warn' }));
+  const progress = (line: string): void => void process.stderr.write(`round ${round}, ${contender.name}: ${line}\n`);
+  try {
+    await waitForSidekiqRegistered(redis, { timeoutMs: 60_000 });
+    const initPid = await run.pid();
+    await sleep(SETTLE_MS);
+
+    await redis.call('CONFIG', 'RESETSTAT');
+    await sleep(IDLE_MS);
+    const idle = new Map([...(await commandCalls(redis))].map(([name, calls]) => [name, calls / (IDLE_MS / 1000)]));
+    progress(`idle: ${[...idle.values()].reduce((sum, rate) => sum + rate, 0).toFixed(1)} commands/s`);
+
+    const pickUpsMs: number[] = [];
+    for (let trial = 0; trial < PICKUPS; trial++) {
+      // Spread over the fetch's 2 s timeout: a push lands early, late and in the middle of a BRPOP.
+      await sleep(250 + ((trial * 390) % 1700));
+      pickUpsMs.push(await pickUpMs(redis, markerDir, `pick-up-${trial}`));
+    }
+    progress(`pick-up p50 ${median(pickUpsMs).toFixed(2)} ms`);
+
+    await drain(redis, markerDir, WARMUP_JOBS, 'warm-up');
+    await sleep(1_000);
+    const initBefore = cpuMs(initPid);
+    const redisBefore = cpuMs(redis.pid());
+    const jobsPerSecond = await drain(redis, markerDir, DRAIN_JOBS, 'drain');
+    const initCpuUs = ((cpuMs(initPid) - initBefore) * 1000) / DRAIN_JOBS;
+    const redisCpuUs = ((cpuMs(redis.pid()) - redisBefore) * 1000) / DRAIN_JOBS;
+    progress(`${jobsPerSecond.toFixed(0)} jobs/s, init ${initCpuUs.toFixed(0)} µs CPU/job`);
+    return { jobsPerSecond, initCpuUs, redisCpuUs, pickUpsMs, idle };
+  } finally {
+    await killRun(run);
+    removeMarkerDir(markerDir);
+    await redis.stop();
+  }
+}
+
+const results = new Map<Contender, Measure[]>(CONTENDERS.map((contender) => [contender, []]));
+/** Each round's throughput over tini's in the same round. */
+const ratios = new Map<Contender, number[]>(CONTENDERS.map((contender) => [contender, []]));
+for (let round = 1; round <= ROUNDS; round++) {
+  const inRound = new Map<Contender, Measure>();
+  for (const contender of CONTENDERS) inRound.set(contender, await measure(contender, round));
+  const tini = inRound.get(CONTENDERS[0] as Contender) as Measure;
+  for (const [contender, result] of inRound) {
+    results.get(contender)?.push(result);
+    ratios.get(contender)?.push(result.jobsPerSecond / tini.jobsPerSecond);
+  }
+}
+
+const range = (values: readonly number[], digits: number): string => {
+  const low = Math.min(...values).toFixed(digits);
+  const high = Math.max(...values).toFixed(digits);
+  return low === high ? low : `${low}–${high}`;
+};
+const rows = CONTENDERS.map((contender) => {
+  const measures = results.get(contender) ?? [];
+  const pickUps = measures.flatMap((result) => result.pickUpsMs);
+  const idle = measures.map((result) => [...result.idle.values()].reduce((sum, rate) => sum + rate, 0));
+  const cells = [
+    contender.name,
+    range(
+      measures.map((result) => result.jobsPerSecond),
+      0,
+    ),
+    range(ratios.get(contender) ?? [], 2),
+    range(
+      measures.map((result) => result.initCpuUs),
+      0,
+    ) + ' µs',
+    range(
+      measures.map((result) => result.redisCpuUs),
+      0,
+    ) + ' µs',
+    `${median(pickUps).toFixed(2)} ms`,
+    `${percentile(pickUps, 90).toFixed(2)} ms`,
+    range(idle, 1),
+  ];
+  return `| ${cells.join(' | ')} |`;
+});
+/** An idle worker's commands per second under an init, by command, median of the rounds. */
+const idleByCommand = (contender: Contender): string => {
+  const measures = results.get(contender) ?? [];
+  const names = new Set(measures.flatMap((result) => [...result.idle.keys()]));
+  return [...names]
+    .map((name) => ({ name, rate: median(measures.map((result) => result.idle.get(name) ?? 0)) }))
+    .sort((a, b) => b.rate - a.rate)
+    .map(({ name, rate }) => `${name.toUpperCase()} ${rate.toFixed(1)}`)
+    .join(', ');
+};
+
+process.stdout.write(
+  [
+    `### Redis endpoint with a real Sidekiq (\`scripts/bench/endpoint.ts\`)`,
+    '',
+    `Sidekiq 6.4.1 \`-c ${CONCURRENCY}\` under each init as PID 1, a fresh redis-server each time, ${ROUNDS} rounds with the inits`,
+    `interleaved; ranges are over the rounds. Throughput: ${DRAIN_JOBS.toLocaleString('en')} no-op jobs pushed in one LPUSH to the waiting worker`,
+    `(after a warm-up drain of ${WARMUP_JOBS.toLocaleString('en')}), from the push to the start of the last; ratio to tini in the same round;`,
+    `CPU per job of the init (all its threads) and of redis-server during the drain. Pick-up: from the push of one job`,
+    `to its start, the worker idle, ${PICKUPS} pushes a round spread over the 2 s BRPOP timeout. Idle: commands per second`,
+    `(\`INFO commandstats\`, a script's own commands included) over ${IDLE_MS / 1000} s with no job.`,
+    '',
+    '| Init | Jobs/s | / tini | Init CPU per job | Redis CPU per job | Pick-up p50 | Pick-up p90 | Idle Redis commands/s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+    '',
+    'Idle, by command (per second, median of the rounds):',
+    '',
+    ...CONTENDERS.map((contender) => `- ${contender.name}: ${idleByCommand(contender)}.`),
+    '',
+  ].join('\n'),
+);
