@@ -507,13 +507,14 @@ describe('held commands', () => {
       await session.reply(encodeNullArray);
     };
     const worker = await RawClient.connect(relay.port);
-    const increments = 400_000;
+    const increments = 1_500_000;
     const incr = resp('INCR', 'held');
     worker.write(
       Buffer.concat([resp('BRPOP', 'q', '2'), Buffer.concat(Array.from({ length: increments }, () => incr))]),
     );
     await sleep(500);
-    // ~10 MB sent; the relay holds at most 1 MiB and stops reading: the rest waits in the kernel and the client.
+    // ~37 MB sent, more than loopback socket buffers take; the relay holds at most 1 MiB and stops reading: the
+    // rest waits in the kernel and the client.
     expect(worker.socket.writableLength).toBeGreaterThan(0);
     expect(await redis().call('GET', 'held')).toBeNull();
     release.resolve();
