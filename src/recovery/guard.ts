@@ -7,7 +7,8 @@
 // first, before anything new is recorded.
 import { within, type Cancel, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { RedisConnection } from '../redis/connection.js';
+import type { CommandUse, RedisConnection } from '../redis/connection.js';
+import { classifyRedisError } from '../redis/health.js';
 import type { BeatWrite } from '../sidekiq/beat-writes.js';
 import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { InFlightJob } from '../sidekiq/parse.js';
@@ -96,6 +97,8 @@ export class JobGuard {
   #jobsRecovered = 0;
   #jobsDead = 0;
   #stops: Cancel[] = [];
+  readonly #acks: CommandUse;
+  readonly #putBacks: CommandUse;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -105,6 +108,8 @@ export class JobGuard {
     private readonly log: Logger,
   ) {
     this.#keys = recoveryKeys(settings.prefix, settings.instanceId);
+    this.#acks = { kind: 'write', keys: { [this.#keys.jobs]: 'hash', [this.#keys.deaths]: 'hash' } };
+    this.#putBacks = { kind: 'write', keys: { [this.#keys.jobs]: 'hash' } };
     this.#mirror = new JobMirror(connection, this.#keys, settings.instanceId, settings.token, settings.queues);
     const liveIdentities = (): ReadonlySet<string> =>
       new Set(watcher.view.processes.map((process) => process.identity));
@@ -279,12 +284,13 @@ export class JobGuard {
     if (this.#ownPending || identities.length === 0 || this.connection.client.status !== 'ready') return;
     try {
       const lastBeat = await readIdentities(this.connection.client, identities, this.settings.sidekiq);
+      this.connection.commandSucceeded({ kind: 'read' });
       await this.#mirror.update({
         identities: lastBeat.processes.map((process) => process.identity),
         jobs: lastBeat.jobs,
       });
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.connection.commandFailed(error, { kind: 'read' });
     }
   }
 
@@ -294,7 +300,7 @@ export class JobGuard {
       this.#unacked.add(jid);
       this.#quarantine.settled(jid);
     }
-    if (this.#unacked.size === 0 || this.connection.client.status !== 'ready') return;
+    if (this.#unacked.size === 0 || !this.connection.writable) return;
     const batch = [...this.#unacked];
     this.#unacked.clear();
     this.#lastWrite = this.connection.client
@@ -304,11 +310,11 @@ export class JobGuard {
       .exec()
       .then((replies) => {
         for (const [error] of replies ?? [[new Error('transaction aborted')]]) if (error) throw error;
-        this.connection.commandSucceeded();
+        this.connection.commandSucceeded(this.#acks);
       })
       .catch((error: unknown) => {
         for (const jid of batch) this.#unacked.add(jid);
-        this.connection.commandFailed(error);
+        this.connection.commandFailed(error, this.#acks);
       });
   }
 
@@ -333,7 +339,7 @@ export class JobGuard {
   }
 
   async #recover(target: { process?: ProcessKey; cause: string }): Promise<void> {
-    if (this.connection.client.status !== 'ready') return;
+    if (!this.connection.writable) return;
     const result = await recoverRecord(
       this.connection,
       this.#recovery,
@@ -349,17 +355,19 @@ export class JobGuard {
   }
 
   async #recoverPeers(): Promise<void> {
-    if (this.#standingAside || this.connection.client.status !== 'ready') return;
+    if (this.#standingAside || !this.connection.writable) return;
     const results = await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log);
     for (const result of results) this.#tally(result);
   }
 
   async #trimDeaths(): Promise<void> {
-    if (this.#standingAside || this.connection.client.status !== 'ready') return;
+    if (this.#standingAside || !this.connection.writable) return;
+    const use = { kind: 'write', keys: { [this.#keys.deaths]: 'hash' } } as const;
     try {
       this.#deathsCursor = await trimJobDeaths(this.connection.client, this.#recovery, this.#deathsCursor);
+      this.connection.commandSucceeded(use);
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.connection.commandFailed(error, use);
     }
   }
 
@@ -381,7 +389,7 @@ export class JobGuard {
 
   /** The next held job back to its queue, when the one before is done with. */
   #putBackNext(): void {
-    if (this.#putBackRunning || this.#standingAside || this.connection.client.status !== 'ready') return;
+    if (this.#putBackRunning || this.#standingAside || !this.connection.writable) return;
     const jid = this.#quarantine.next(this.settings.clock.now());
     if (jid === undefined) return;
     this.#putBackRunning = true;
@@ -393,7 +401,7 @@ export class JobGuard {
   async #putBack(jid: string): Promise<void> {
     try {
       const queue = await releaseHeldJob(this.connection.client, this.#recovery, this.settings.instanceId, jid);
-      this.connection.commandSucceeded();
+      this.connection.commandSucceeded(this.#putBacks);
       if (queue === undefined) {
         this.#quarantine.settled(jid);
         return;
@@ -402,8 +410,8 @@ export class JobGuard {
       this.log.info({ jid, queue, stillHeld: this.#quarantine.size }, 'a held job went back to its queue, alone');
     } catch (error) {
       this.#quarantine.unreleased(jid);
-      this.connection.commandFailed(error);
-      if (this.#warnedPutBack.has(jid)) return;
+      this.connection.commandFailed(error, this.#putBacks);
+      if (this.#warnedPutBack.has(jid) || classifyRedisError(error).kind !== 'other') return;
       this.#warnedPutBack.add(jid);
       this.log.warn(
         { jid, reason: error instanceof Error ? error.message : String(error) },

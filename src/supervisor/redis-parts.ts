@@ -165,9 +165,14 @@ async function claimUntilDone(
       await nextReady(connection, clock);
       continue;
     }
+    // Redis refuses writes (a replica, out of memory): the claim waits out the connection's back-off.
+    if (!connection.writable) {
+      await sleep(clock, CLAIM_RETRY_MS);
+      continue;
+    }
     try {
       const claim = await claimInstanceId(connection.client, request, clock, log);
-      connection.commandSucceeded();
+      connection.commandSucceeded({ kind: 'write' });
       return claim;
     } catch (error) {
       if (error instanceof NoInstanceIdError) {
@@ -177,7 +182,7 @@ async function claimUntilDone(
         );
         return undefined;
       }
-      connection.commandFailed(error);
+      connection.commandFailed(error, { kind: 'write' });
       await sleep(clock, CLAIM_RETRY_MS);
     }
   }
