@@ -9,6 +9,7 @@ import { within, type Cancel, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandUse, RedisConnection } from '../redis/connection.js';
 import { classifyRedisError } from '../redis/health.js';
+import { LuaScript } from '../redis/lua-script.js';
 import type { BeatWrite } from '../sidekiq/beat-writes.js';
 import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { InFlightJob } from '../sidekiq/parse.js';
@@ -18,6 +19,7 @@ import type { SidekiqWatcher } from '../sidekiq/watcher.js';
 import { InFlightJobs, processOfIdentity, type ProcessKey } from './ack.js';
 import type { WorkerDeath } from './death.js';
 import { recoveryKeys, type RecoveryKeys } from './keys.js';
+import forgetSource from './forget-record.lua';
 import { JobMirror } from './mirror.js';
 import { Quarantine } from './quarantine.js';
 import {
@@ -29,6 +31,8 @@ import {
   type RecoverySettings,
 } from './recover.js';
 import type { PoisonRule } from './requeue.js';
+
+const FORGET_SCRIPT = new LuaScript(forgetSource);
 
 /** What the guard reads of the worker in Sidekiq: the watcher's view, its jobs, and a read on demand. */
 export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll'>;
@@ -233,6 +237,24 @@ export class JobGuard {
       await this.#mirror.clear();
     }
     await this.#lastWrite;
+  }
+
+  /** At drain-init's clean end: out of the index of job records once its record holds no job. Never rejects. */
+  async forgetRecord(): Promise<void> {
+    await this.#lastWrite;
+    await this.#recovering;
+    if (this.#standingAside || !this.connection.writable) return;
+    const use = { kind: 'write', keys: { [this.#keys.jobs]: 'hash', [this.#keys.index]: 'hash' } } as const;
+    try {
+      await FORGET_SCRIPT.run(
+        this.connection.client,
+        [this.#keys.jobs, this.#keys.index],
+        [this.settings.instanceId, this.settings.token],
+      );
+      this.connection.commandSucceeded(use);
+    } catch (error) {
+      this.connection.commandFailed(error, use);
+    }
   }
 
   /** At drain-init's end: the held jobs go back to their queues together, no worker of this instance runs them. */

@@ -72,6 +72,8 @@ export class RedisHealth {
   readonly #logged = new Set<RedisState>();
   /** Redis refused a write and has not taken one since: reads alone do not make it up. */
   #writesRefused = false;
+  /** Redis's words when it last refused a write. */
+  #refusal = '';
   #backoffMs = 0;
   #nextWriteAt = 0;
   readonly #brokenKeys = new Map<string, string>();
@@ -111,7 +113,7 @@ export class RedisHealth {
     }
     if (this.#writesRefused) {
       // Back after a drop while writes were refused: it still refuses them, as far as anyone knows.
-      if (this.#state === 'down') this.#enter('refusing', this.#reason ?? 'writes refused');
+      if (this.#state === 'down') this.#enter('refusing', this.#refusal);
       return;
     }
     this.#up();
@@ -122,7 +124,7 @@ export class RedisHealth {
     const failure = classifyRedisError(error);
     if (failure.kind === 'down') this.#enter('down', failure.reason);
     else if (failure.kind === 'refusing') {
-      if (kind === 'write' || failure.code === 'NOAUTH' || failure.code === 'WRONGPASS') this.#refused();
+      if (kind === 'write' || failure.code === 'NOAUTH' || failure.code === 'WRONGPASS') this.#refused(failure.reason);
       this.#enter('refusing', failure.reason);
     }
     return failure;
@@ -143,16 +145,18 @@ export class RedisHealth {
     this.log.info({ redis: this.endpoint, key }, `Redis key ${key} is usable again`);
   }
 
-  #refused(): void {
+  #refused(reason: string): void {
     this.#writesRefused = true;
+    this.#refusal = reason;
     this.#backoffMs = Math.min(Math.max(FIRST_WRITE_BACKOFF_MS, this.#backoffMs * 2), MAX_WRITE_BACKOFF_MS);
     this.#nextWriteAt = this.clock.now() + this.#backoffMs;
   }
 
   #enter(state: 'down' | 'refusing', reason: string): void {
+    // /status shows the latest reason; the log line the first of each state.
+    this.#reason = this.#scrub(reason);
     if (this.#state === state) return;
     this.#state = state;
-    this.#reason = this.#scrub(reason);
     this.#outageStart ??= this.clock.now();
     if (this.#logged.has(state)) return;
     this.#logged.add(state);

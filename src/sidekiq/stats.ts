@@ -8,7 +8,7 @@ import { ThrottledWarnings } from '../log/throttle.js';
 import { LuaScript } from '../redis/lua-script.js';
 import type { SidekiqKeys } from './keys.js';
 import { toEpochSeconds, type Parsed } from './parse.js';
-import { MAX_IDENTITIES } from './reader.js';
+import { MAX_IDENTITIES, MAX_VALUE_BYTES } from './reader.js';
 import statsSource from './stats.lua';
 
 /** The queues read at most (two O(1) commands each); the others are left out with a warning. */
@@ -222,7 +222,13 @@ export async function gatherSidekiqStats(
   const reply = await STATS_SCRIPT.run(
     client,
     [fleetKey],
-    [keys.prefix, String(limits.maxQueues), String(limits.maxProcesses), String(STATS_CACHE_MS)],
+    [
+      keys.prefix,
+      String(limits.maxQueues),
+      String(limits.maxProcesses),
+      String(STATS_CACHE_MS),
+      String(MAX_VALUE_BYTES),
+    ],
   );
   return parseStatsReply(reply, clock.epochMs() / 1000, limits);
 }

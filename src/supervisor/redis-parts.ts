@@ -11,7 +11,7 @@ import { claimInstanceId, NoInstanceIdError, type Claimed } from '../record/clai
 import { DeferredRecorder, startInstanceRecorder } from '../record/recorder.js';
 import { connectionName, type Identity, type RecordUpdate } from '../record/schema.js';
 import { JobGuard, type SupervisedProcesses } from '../recovery/guard.js';
-import { connectRedis, type RedisConnection } from '../redis/connection.js';
+import { COMMAND_TIMEOUT_MS, connectRedis, type RedisConnection } from '../redis/connection.js';
 import type { RedisEndpoint } from '../redis/url.js';
 import { sidekiqKeys, type SidekiqKeys } from '../sidekiq/keys.js';
 import { sidekiqHostname } from '../sidekiq/match.js';
@@ -136,6 +136,7 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
       // Held jobs go back together; one Redis does not take in time is recovered with the record later.
       if (guard !== undefined) await within(clock, guard.putBackHeld(), PUT_BACK_BUDGET_MS, undefined);
       guard?.stop();
+      if (guard !== undefined) await within(clock, guard.forgetRecord(), COMMAND_TIMEOUT_MS, undefined);
       watcher.stop();
       await recorder.close(final);
       connection.close();

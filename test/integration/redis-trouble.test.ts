@@ -1,0 +1,268 @@
+// Hostile Redis states as an operator meets them, against real redis-servers, with drain-init as PID 1: the
+// worker always runs, each state is one log line with its real reason (and one when it ends), and /status
+// and /metrics say the truth.
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExposition } from '../helpers/exposition.js';
+import {
+  eventually,
+  FIXTURES,
+  killedAfterEach,
+  logLines,
+  startDrainInit,
+  tempPath,
+  waitFor,
+  type Run,
+} from '../helpers/pid1.js';
+import { probeRequest, probeStatus, startWithProbe } from '../helpers/probe.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+const RECORDER = `${FIXTURES}recorder.py`;
+const track = killedAfterEach();
+let primary: RedisServer;
+let other: RedisServer;
+
+beforeAll(async () => {
+  [primary, other] = await Promise.all([startRedis(), startRedis()]);
+});
+afterAll(async () => {
+  await Promise.all([primary.stop(), other.stop()]);
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Started {
+  readonly run: Run;
+  readonly port: number;
+}
+
+/** drain-init as PID 1 with a Sidekiq-like worker (the recorder), its probe on a free port, once the worker runs. */
+async function start(url: string, prefix: string, extra: readonly string[] = [], env: Record<string, string> = {}) {
+  const file = tempPath('signals');
+  const args = ['--preset', 'sidekiq', '--grace-period', '60s', '--redis-prefix', prefix, '--instance-id', 'trouble'];
+  const started = await startWithProbe([...args, '--heartbeat-interval', '500ms', ...extra, '--', RECORDER, file], {
+    env: { DRAIN_INIT_REDIS_URL: url, DYNO: `trouble-${prefix}`, ...env },
+  });
+  track(started.run);
+  await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the worker');
+  return started;
+}
+
+/** Warning lines (level 40 and up); the notice that a worker without REDIS_URL gets no endpoint is left out. */
+function warnings(run: Run): Record<string, unknown>[] {
+  return logLines(run.stderr()).filter(
+    (line) => Number(line.level) >= 40 && !String(line.msg).startsWith('no Redis endpoint for the worker'),
+  );
+}
+
+/** Waits for a line whose message starts so: the log reaches the test a moment after /status has changed. */
+function logged(run: Run, start: string): Promise<string> {
+  return waitFor(() => messages(run).find((msg) => msg.startsWith(start)), `the line "${start}"`);
+}
+
+function messages(run: Run): string[] {
+  return logLines(run.stderr()).map((line) => String(line.msg));
+}
+
+interface RedisPart {
+  readonly state: string;
+  readonly reason: string | null;
+  readonly brokenKeys: string[];
+}
+
+async function redisStatus(port: number): Promise<RedisPart> {
+  return (await probeStatus(port)).redis as RedisPart;
+}
+
+async function metrics(port: number): Promise<Map<string, number>> {
+  const families = parseExposition((await probeRequest(port, '/metrics')).body);
+  const values = new Map<string, number>();
+  for (const family of families.values())
+    for (const sample of family.samples)
+      values.set(
+        sample.labels.state === undefined ? family.name : `${family.name}{${sample.labels.state}}`,
+        sample.value,
+      );
+  return values;
+}
+
+/** The worker runs: drain-init has a child and is not stopping. */
+async function expectWorkerRunning(started: Started): Promise<void> {
+  const status = await probeStatus(started.port);
+  expect(status).toMatchObject({ state: 'running' });
+  expect(status.childPid).toEqual(expect.any(Number));
+  expect(started.run.process.exitCode).toBeNull();
+}
+
+/** Polls /status until its redis part is accepted. */
+function redisBecomes(port: number, accept: (redis: RedisPart) => boolean, what: string, timeoutMs = 15_000) {
+  return eventually(
+    async () => {
+      const redis = await redisStatus(port);
+      return accept(redis) ? redis : undefined;
+    },
+    what,
+    timeoutMs,
+    100,
+  );
+}
+
+/** Commands on a server that asks for a password (the helper sends none of its own). */
+function withPassword(server: RedisServer, password: string, ...command: string[]): Promise<unknown> {
+  return server.pipeline([['AUTH', password], command]);
+}
+
+describe("the worker's own Redis URL", () => {
+  it('never keeps the worker from starting: a URL drain-init cannot use turns its Redis off with one warning', async () => {
+    const file = tempPath('signals');
+    const run = track(
+      startDrainInit(['--', RECORDER, file], { env: { REDIS_URL: 'redis://:hunter2@127.0.0.1:6379/abc\u001b[2J' } }),
+    );
+    await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the worker');
+    await sleep(500);
+    const lines = warnings(run);
+    expect(lines).toHaveLength(1);
+    expect(String(lines[0]?.msg)).toMatch(
+      /^invalid value 'redis:\/\/\*\*\*@127\.0\.0\.1:6379\/abc\\u001b\[2J' for REDIS_URL: .*drain-init's Redis features are off and the worker starts as usual/,
+    );
+    expect(run.stderr()).not.toContain('hunter2');
+    expect(run.process.exitCode).toBeNull();
+  });
+
+  it('reads a unix:// socket with its database, as Sidekiq does', async () => {
+    const socket = tempPath('redis.sock');
+    const server = await startRedis({ extraArgs: ['--unixsocket', socket, '--unixsocketperm', '700'] });
+    try {
+      const file = tempPath('signals');
+      const run = track(
+        startDrainInit(['--instance-id', 'on-socket', '--heartbeat-interval', '500ms', '--', RECORDER, file], {
+          env: { REDIS_URL: `unix://${socket}?db=3` },
+        }),
+      );
+      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('READY'), 'the worker');
+      const state = await eventually(async () => {
+        const [, fields] = await server.pipeline([
+          ['SELECT', 3],
+          ['HGET', 'drain-init:instance:on-socket', 'state'],
+        ]);
+        return fields === 'running' ? fields : undefined;
+      }, 'the record in database 3');
+      expect(state).toBe('running');
+      expect(await server.call('EXISTS', 'drain-init:instance:on-socket')).toBe(0);
+      expect(warnings(run)).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('Redis states, each one line with its real reason', () => {
+  it('a read-only replica: refusing from the start, writes backed off, no flapping; promoted, it is up once', async () => {
+    const replica = await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    try {
+      const started = await start(replica.url, 'replica');
+      await redisBecomes(started.port, (redis) => redis.state === 'refusing', 'refusing');
+      await sleep(6_000);
+      await expectWorkerRunning(started);
+      expect(await redisStatus(started.port)).toEqual({
+        state: 'refusing',
+        reason: expect.stringMatching(/^READONLY /) as string,
+        brokenKeys: [],
+      });
+      const figures = await metrics(started.port);
+      expect(figures.get('drain_init_redis_up')).toBe(0);
+      expect(figures.get('drain_init_redis_state{refusing}')).toBe(1);
+      expect(figures.get('drain_init_redis_state{up}')).toBe(0);
+      expect(warnings(started.run).map((line) => line.msg)).toEqual([
+        'Redis refuses commands: its writes are tried again at most every 30 s; the worker runs on',
+      ]);
+      expect(messages(started.run).filter((msg) => msg.includes('available again'))).toEqual([]);
+
+      await replica.call('REPLICAOF', 'NO', 'ONE');
+      await redisBecomes(started.port, (redis) => redis.state === 'up', 'up after the promotion', 40_000);
+      expect((await metrics(started.port)).get('drain_init_redis_up')).toBe(1);
+      await eventually(
+        async () =>
+          (await replica.call('HGET', 'replica:instance:trouble', 'state')) === 'running' ? true : undefined,
+        'the record written on the promoted server',
+      );
+      await logged(started.run, 'Redis available again');
+      expect(messages(started.run).filter((msg) => msg.startsWith('Redis available again'))).toHaveLength(1);
+      expect(warnings(started.run)).toHaveLength(1);
+      await expectWorkerRunning(started);
+    } finally {
+      await replica.stop();
+    }
+  }, 90_000);
+
+  it('a primary demoted mid-run: one line for the refusal, none per write, and one when it is primary again', async () => {
+    const demoted = await startRedis();
+    try {
+      const started = await start(demoted.url, 'demoted');
+      await redisBecomes(started.port, (redis) => redis.state === 'up', 'up');
+      await eventually(
+        async () =>
+          (await demoted.call('HGET', 'demoted:instance:trouble', 'state')) === 'running' ? true : undefined,
+        'the record',
+      );
+      await demoted.call('REPLICAOF', '127.0.0.1', String(other.port));
+      await redisBecomes(started.port, (redis) => redis.state === 'refusing', 'refusing after the demotion');
+      await sleep(6_000);
+      await expectWorkerRunning(started);
+      expect(await redisStatus(started.port)).toMatchObject({
+        state: 'refusing',
+        reason: expect.stringMatching(/^READONLY /),
+      });
+      expect((await metrics(started.port)).get('drain_init_redis_up')).toBe(0);
+      const lines = warnings(started.run).map((line) => line.msg);
+      // The demotion may close drain-init's connection first: that is its own line, once.
+      expect(lines.filter((msg) => msg !== 'Redis unavailable; the worker runs on')).toEqual([
+        'Redis refuses commands: its writes are tried again at most every 30 s; the worker runs on',
+      ]);
+      expect(lines.length).toBeLessThanOrEqual(2);
+
+      await demoted.call('REPLICAOF', 'NO', 'ONE');
+      await redisBecomes(started.port, (redis) => redis.state === 'up', 'up again', 40_000);
+      await logged(started.run, 'Redis available again');
+      expect(messages(started.run).filter((msg) => msg.startsWith('Redis available again'))).toHaveLength(1);
+      await expectWorkerRunning(started);
+    } finally {
+      await demoted.stop();
+    }
+  }, 90_000);
+
+  it('a password set mid-run with the clients killed: logged as what the client sees, once, and the end once', async () => {
+    const locked = await startRedis();
+    try {
+      const started = await start(locked.url, 'password');
+      await redisBecomes(started.port, (redis) => redis.state === 'up', 'up');
+      await locked.pipeline([
+        ['CONFIG', 'SET', 'requirepass', 'n3w-s3cret'],
+        ['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'],
+      ]);
+      const during = await redisBecomes(started.port, (redis) => redis.state !== 'up', 'the outage');
+      await sleep(5_000);
+      await expectWorkerRunning(started);
+      expect(['down', 'refusing']).toContain(during.state);
+      expect((await redisStatus(started.port)).reason).toMatch(/closed|NOAUTH/);
+      expect((await metrics(started.port)).get('drain_init_redis_up')).toBe(0);
+      const lines = warnings(started.run);
+      expect(lines[0]).toMatchObject({ msg: 'Redis unavailable; the worker runs on', reason: 'connection closed' });
+      // Reconnecting, the client meets NOAUTH: a refusal, logged once if at all.
+      expect(lines.slice(1).map((line) => line.msg)).toEqual(
+        lines.length === 1
+          ? []
+          : ['Redis refuses commands: its writes are tried again at most every 30 s; the worker runs on'],
+      );
+      expect(JSON.stringify(lines)).not.toContain('n3w-s3cret');
+
+      await withPassword(locked, 'n3w-s3cret', 'CONFIG', 'SET', 'requirepass', '');
+      await redisBecomes(started.port, (redis) => redis.state === 'up', 'up again', 40_000);
+      await logged(started.run, 'Redis available again');
+      expect(messages(started.run).filter((msg) => msg.startsWith('Redis available again'))).toHaveLength(1);
+      await expectWorkerRunning(started);
+    } finally {
+      await locked.stop();
+    }
+  }, 90_000);
+});
