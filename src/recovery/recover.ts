@@ -81,11 +81,17 @@ export type RecoveryResult =
   /** Redis failed; the jobs stay in the record for a later run. `quiet`: Redis is down or refusing, which the connection logs. */
   | { readonly kind: 'failed'; readonly reason: string; readonly quiet: boolean };
 
-/** The keys a recovery writes, by type: a WRONGTYPE on one of them is named. */
-function recoveryUse(keys: RecoveryKeys): CommandUse {
+/** The keys a recovery reads and writes, by type: a WRONGTYPE on one of them is named. */
+function recoveryUse(keys: RecoveryKeys, sidekiq: SidekiqKeys): CommandUse {
   return {
     kind: 'write',
-    keys: { [keys.jobs]: 'hash', [keys.lock]: 'string', [keys.index]: 'hash', [keys.deaths]: 'hash' },
+    keys: {
+      [keys.jobs]: 'hash',
+      [keys.lock]: 'string',
+      [keys.index]: 'hash',
+      [keys.deaths]: 'hash',
+      [sidekiq.processes]: 'set',
+    },
   };
 }
 
@@ -97,7 +103,7 @@ export async function recoverRecord(
   log: Logger,
 ): Promise<RecoveryResult> {
   let result: RecoveryResult;
-  const use = recoveryUse(recoveryKeys(settings.prefix, target.instanceId));
+  const use = recoveryUse(recoveryKeys(settings.prefix, target.instanceId), settings.sidekiq);
   try {
     result = await lockAndRequeue(connection, settings, target, log);
     connection.commandSucceeded(use);

@@ -136,7 +136,7 @@ export class RedisHealth {
     this.#brokenKeys.set(key, reason);
     this.log.warn(
       { redis: this.endpoint, key, type, expected, reason: this.#scrub(reason) },
-      `Redis key ${key} is a ${type}, not the ${expected} drain-init keeps there: what uses it fails until it is deleted or mended; the rest works on`,
+      `Redis key ${key} is a ${type}, not the ${expected} drain-init expects there: what uses it fails until it is deleted or mended; the rest works on`,
     );
   }
 

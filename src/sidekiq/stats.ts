@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
+import { classifyRedisError } from '../redis/health.js';
 import { LuaScript } from '../redis/lua-script.js';
 import type { SidekiqKeys } from './keys.js';
 import { toEpochSeconds, type Parsed } from './parse.js';
@@ -270,11 +271,13 @@ export class CachedSidekiqStats {
       stats = parsed?.value;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.#warnings.warn(
-        'gather failed',
-        { reason },
-        "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
-      );
+      // Redis down, refusing, or a key of another type: the connection's one line says it.
+      if (classifyRedisError(error).kind === 'other')
+        this.#warnings.warn(
+          'gather failed',
+          { reason },
+          "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
+        );
     }
     this.#cached = { atMs: this.clock.now(), stats };
     return stats;

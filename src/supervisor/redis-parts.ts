@@ -115,9 +115,21 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
     'sidekiq-stats',
     ...(config.sidekiqNamespace === undefined ? [] : [config.sidekiqNamespace]),
   ].join(':');
+  const statsUse = { kind: 'read', keys: { [sidekiq.processes]: 'set', [sidekiq.queues]: 'set' } } as const;
   const stats = new CachedSidekiqStats(
     () =>
-      client.status === 'ready' ? gatherSidekiqStats(client, sidekiq, statsKey, DEFAULT_LIMITS, clock) : undefined,
+      client.status === 'ready'
+        ? gatherSidekiqStats(client, sidekiq, statsKey, DEFAULT_LIMITS, clock).then(
+            (gathered) => {
+              connection.commandSucceeded(statsUse);
+              return gathered;
+            },
+            (error: unknown) => {
+              connection.commandFailed(error, statsUse);
+              throw error;
+            },
+          )
+        : undefined,
     log,
     clock,
   );

@@ -266,3 +266,116 @@ describe('Redis states, each one line with its real reason', () => {
     }
   }, 90_000);
 });
+
+/** A job string as Sidekiq writes it. */
+function jobString(jid: string, extra = ''): string {
+  return `{"retry":true,"queue":"default","args":[1${extra}],"class":"SleepJob","jid":"${jid}","created_at":1795325608.1}`;
+}
+
+describe('a key of another type', () => {
+  interface Case {
+    readonly name: string;
+    readonly prefix: string;
+    readonly key: string;
+    readonly setup: (string | number)[][];
+    readonly extra?: readonly string[];
+  }
+  const record = (prefix: string, jid: string): string[] => [
+    'HSET',
+    `${prefix}:jobs:trouble`,
+    jid,
+    JSON.stringify({ queue: 'default', payload: jobString(jid), process: 'gone-host:1' }),
+  ];
+  const cases: Case[] = [
+    { name: 'the registry of instances', prefix: 'wt1', key: 'wt1:instances', setup: [['SET', 'wt1:instances', 'x']] },
+    { name: 'the fleet stops', prefix: 'wt2', key: 'wt2:stops', setup: [['SET', 'wt2:stops', 'x']] },
+    { name: 'the stops cut count', prefix: 'wt3', key: 'wt3:stops-cut', setup: [['HSET', 'wt3:stops-cut', 'f', 'v']] },
+    {
+      name: 'the recovery lock',
+      prefix: 'wt4',
+      key: 'wt4:recovery-lock:trouble',
+      setup: [['HSET', 'wt4:recovery-lock:trouble', 'f', 'v']],
+    },
+    { name: 'the job record', prefix: 'wt5', key: 'wt5:jobs:trouble', setup: [['SET', 'wt5:jobs:trouble', 'x']] },
+    {
+      name: 'the index of job records',
+      prefix: 'wt6',
+      key: 'wt6:job-records',
+      setup: [['SET', 'wt6:job-records', 'x']],
+    },
+    {
+      name: 'the job deaths',
+      prefix: 'wt7',
+      key: 'wt7:job-deaths',
+      setup: [['SET', 'wt7:job-deaths', 'x'], record('wt7', 'victim-7')],
+      extra: ['--sidekiq-namespace', 'wt7'],
+    },
+    {
+      name: "Sidekiq's processes",
+      prefix: 'wt8',
+      key: 'wt8:processes',
+      setup: [['SET', 'wt8:processes', 'x']],
+      extra: ['--sidekiq-namespace', 'wt8'],
+    },
+  ];
+
+  it.each(cases)(
+    '$name: named once, Redis up, the rest working, and usable again once mended',
+    async ({ prefix, key, setup, extra }) => {
+      await primary.pipeline(setup);
+      const started = await start(primary.url, prefix, extra);
+      const broken = await redisBecomes(
+        started.port,
+        (redis) => {
+          // The fleet's stops are used at each /metrics.
+          void probeRequest(started.port, '/metrics').catch(() => undefined);
+          return redis.brokenKeys.length > 0;
+        },
+        `${key} named`,
+      );
+      await sleep(2_000);
+      expect(await redisStatus(started.port)).toEqual({ ...broken, state: 'up', reason: null, brokenKeys: [key] });
+      const figures = await metrics(started.port);
+      expect(figures.get('drain_init_redis_broken_keys')).toBe(1);
+      expect(figures.get('drain_init_redis_up')).toBe(1);
+      expect(figures.get('drain_init_redis_state{up}')).toBe(1);
+      const lines = warnings(started.run);
+      expect(lines.map((line) => line.msg)).toEqual([expect.stringContaining(`Redis key ${key} is a `)]);
+      expect(lines[0]).toMatchObject({ key });
+      // The rest works: the instance's record is written (but with the registry broken, whose script it shares).
+      if (key !== `${prefix}:instances`)
+        expect(await primary.call('HGET', `${prefix}:instance:trouble`, 'state')).toBe('running');
+      await expectWorkerRunning(started);
+
+      await primary.call('DEL', key);
+      await redisBecomes(
+        started.port,
+        (redis) => {
+          void probeRequest(started.port, '/metrics').catch(() => undefined);
+          return redis.brokenKeys.length === 0;
+        },
+        `${key} usable again`,
+        40_000,
+      );
+      await logged(started.run, `Redis key ${key} is usable again`);
+      expect((await metrics(started.port)).get('drain_init_redis_broken_keys')).toBe(0);
+      expect(warnings(started.run)).toHaveLength(1);
+      await expectWorkerRunning(started);
+    },
+    60_000,
+  );
+
+  it("the instance's own record: another id is claimed, the key named in one warning", async () => {
+    await primary.call('SET', 'wt9:instance:trouble', 'x');
+    const started = await start(primary.url, 'wt9');
+    await eventually(
+      async () => ((await primary.call('HGET', 'wt9:instance:trouble-2', 'state')) === 'running' ? true : undefined),
+      'the record under trouble-2',
+    );
+    expect(warnings(started.run).map((line) => line.msg)).toEqual([
+      "the key wt9:instance:trouble has another type than drain-init's record: this one tries 'trouble-2'",
+    ]);
+    expect(await redisStatus(started.port)).toMatchObject({ state: 'up', brokenKeys: [] });
+    await expectWorkerRunning(started);
+  });
+});

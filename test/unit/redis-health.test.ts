@@ -112,7 +112,7 @@ describe('RedisHealth', () => {
     expect(records.map((record) => [record.msg, record.key])).toEqual([
       ['connected to Redis', undefined],
       [
-        'Redis key drain-init:stops is a string, not the hash drain-init keeps there: what uses it fails until it is deleted or mended; the rest works on',
+        'Redis key drain-init:stops is a string, not the hash drain-init expects there: what uses it fails until it is deleted or mended; the rest works on',
         'drain-init:stops',
       ],
       ['Redis key drain-init:stops is usable again', 'drain-init:stops'],
