@@ -35,7 +35,7 @@ import type { PoisonRule } from './requeue.js';
 const FORGET_SCRIPT = new LuaScript(forgetSource);
 
 /** What the guard reads of the worker in Sidekiq: the watcher's view, its jobs, and a read on demand. */
-export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll'>;
+export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll' | 'warn'>;
 
 /** How often dead peers are looked for, and a failed recovery of the own record is tried again. */
 export const PEER_SCAN_EVERY_MS = 30_000;
@@ -123,6 +123,7 @@ export class JobGuard {
       poison: settings.poison,
       clock: settings.clock,
       localHost: () => ({ hostname: settings.hostname, liveIdentities: liveIdentities() }),
+      warnSidekiq: (warnings) => watcher.warn(warnings),
     };
     watcher.onView((view) => this.#follow(view, watcher.jobs));
   }

@@ -46,6 +46,8 @@ export interface RecoverySettings {
   readonly clock: Clock;
   /** This host's live Sidekiq processes, when drain-init watches them: other identities of this host run nothing. */
   readonly localHost?: () => LocalHost;
+  /** Where warnings about Sidekiq's data go (the watcher's, throttled); else each is logged. */
+  readonly warnSidekiq?: (warnings: readonly string[]) => void;
 }
 
 export interface RecoveryTarget {
@@ -187,7 +189,8 @@ async function lockAndRequeue(
   if (token === undefined) return { kind: 'locked' };
   try {
     const snapshot = await readSidekiq(client, { keys: settings.sidekiq });
-    for (const warning of snapshot.warnings) log.warn(warning);
+    if (settings.warnSidekiq !== undefined) settings.warnSidekiq(snapshot.warnings);
+    else for (const warning of snapshot.warnings) log.warn(warning);
     const superFetch = await findSuperFetch(client, settings.sidekiq, snapshot.processes);
     if (superFetch.length > 0) return { kind: 'sidekiq-pro', keys: superFetch };
     const running = runningJobs(snapshot, settings.clock.epochMs() / 1000, settings.localHost?.());

@@ -121,6 +121,11 @@ export class SidekiqWatcher {
     this.#cancelPoll();
   }
 
+  /** Warnings about Sidekiq's data, from any read of it: one line per key at most every 10 minutes, with a count. */
+  warn(warnings: readonly string[]): void {
+    this.#warnings.warnGrouped(warnings, warningKind);
+  }
+
   /** Reads now, or joins the read under way; never rejects. */
   poll(): Promise<void> {
     this.#polling ??= this.#read().finally(() => (this.#polling = undefined));
@@ -150,7 +155,7 @@ export class SidekiqWatcher {
     try {
       const snapshot = await this.#snapshot();
       this.source.succeeded();
-      this.#warnings.warnGrouped(snapshot.warnings, warningKind);
+      this.warn(snapshot.warnings);
       const nowEpochS = this.clock.epochMs() / 1000;
       const supervised = {
         hostname: this.options.hostname,

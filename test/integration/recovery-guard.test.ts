@@ -42,6 +42,7 @@ const NO_WORKER: WorkerReads = {
   jobs: [],
   onView: () => {},
   poll: () => Promise.resolve(),
+  warn: () => {},
 };
 
 async function startGuard(clock: FakeClock): Promise<JobGuard> {

@@ -379,3 +379,83 @@ describe('a key of another type', () => {
     await expectWorkerRunning(started);
   });
 });
+
+/** drain-init's resident memory, KB (the init of the PID namespace, seen from the host). */
+async function rssKb(run: Run): Promise<number> {
+  const status = readFileSync(`/proc/${await run.pid()}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+}
+
+describe('hostile contents', () => {
+  it("a dead peer's record of 5,000 junk entries: one line with the count, the record and its index entry gone", async () => {
+    const junk = Array.from({ length: 5_000 }, (_, index) => [`junk-${index}`, `{"not":"a job ${index}"`]).flat();
+    await primary.pipeline([
+      ['HSET', 'junk:jobs:peer', ...junk],
+      ['HSET', 'junk:job-records', 'peer', 'dead-token'],
+    ]);
+    const started = await start(primary.url, 'junk');
+    await eventually(
+      async () => ((await primary.call('EXISTS', 'junk:jobs:peer')) === 0 ? true : undefined),
+      'the junk record dropped',
+      20_000,
+    );
+    await logged(started.run, 'malformed job record entries dropped');
+    await sleep(1_000);
+    const lines = warnings(started.run);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      instanceId: 'peer',
+      count: 5_000,
+      byReason: { 'not a JSON object': 5_000 },
+      jids: expect.any(Array) as unknown[],
+    });
+    expect(await primary.call('HEXISTS', 'junk:job-records', 'peer')).toBe(0);
+    await expectWorkerRunning(started);
+  }, 60_000);
+
+  it('10 MB values: a fake job is never requeued nor read whole; a work hash value is named once, never read', async () => {
+    const host = 'trouble-big';
+    const identity = `${host}:4242:abcdef012345`;
+    const filler = `,"${'x'.repeat(10 * 1_048_576)}"`;
+    const fake = JSON.stringify({ queue: 'default', payload: jobString('fake-big', filler), process: 'gone-host:1' });
+    const work = JSON.stringify({ queue: 'default', payload: jobString('w', filler), run_at: 1 });
+    await primary.pipeline([
+      ['HSET', 'big:jobs:peer', 'fake-big', fake],
+      ['HSET', 'big:job-records', 'peer', 'dead-token'],
+      ['SADD', 'big:processes', identity],
+      [
+        'HSET',
+        `big:${identity}`,
+        'info',
+        JSON.stringify({ hostname: host, pid: 4242, tag: '', concurrency: 1, queues: ['default'] }),
+        'busy',
+        '1',
+        'beat',
+        String(Date.now() / 1000),
+        'quiet',
+        'false',
+      ],
+      ['HSET', `big:${identity}:work`, 'tid', work],
+    ]);
+    const started = await start(primary.url, 'big', ['--sidekiq-namespace', 'big']);
+    await logged(started.run, 'malformed job record entries dropped');
+    const rssAtStart = await rssKb(started.run);
+    // The watcher reads this host's processes every 250 ms until the worker registers: some 40 reads.
+    await sleep(10_000);
+    const rssAfter = await rssKb(started.run);
+    expect(await primary.call('LLEN', 'big:queue:default')).toBe(0);
+    const lines = warnings(started.run);
+    // In either order: the watcher's first read and the peer's recovery run side by side.
+    expect(lines.map((line) => line.msg).sort()).toEqual([
+      `Sidekiq key "big:${identity}:work" field "tid" skipped: its value is ${work.length} bytes, over the 1048576-byte cap`,
+      'malformed job record entries dropped: they are no Sidekiq job to put back',
+    ]);
+    expect(lines.find((line) => line.count !== undefined)).toMatchObject({
+      count: 1,
+      byReason: { 'longer than 1048576 bytes': 1 },
+    });
+    // Forty whole reads of a 10 MB value would cost some 30 to 45 MB; none was made.
+    expect(rssAfter - rssAtStart).toBeLessThan(15_000);
+    await expectWorkerRunning(started);
+  }, 60_000);
+});
