@@ -177,7 +177,7 @@ export class RedisHealth {
     if (previous === 'connecting') this.log.info({ redis: this.endpoint }, 'connected to Redis');
     else {
       const outageMs = Math.round(this.clock.now() - (this.#outageStart ?? this.clock.now()));
-      this.log.info({ redis: this.endpoint, outageMs }, 'Redis available again: reads and writes go through');
+      this.log.info({ redis: this.endpoint, outageMs }, 'Redis available again');
     }
     this.#outageStart = undefined;
     this.#logged.clear();

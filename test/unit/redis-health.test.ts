@@ -57,7 +57,7 @@ describe('RedisHealth', () => {
     expect(messages()).toEqual([
       'connected to Redis',
       'Redis unavailable; the worker runs on',
-      'Redis available again: reads and writes go through',
+      'Redis available again',
     ]);
   });
 
@@ -92,7 +92,7 @@ describe('RedisHealth', () => {
       'connected to Redis',
       'Redis refuses commands: its writes are tried again at most every 30 s; the worker runs on',
       'Redis unavailable; the worker runs on',
-      'Redis available again: reads and writes go through',
+      'Redis available again',
     ]);
     expect(MAX_WRITE_BACKOFF_MS).toBe(30_000);
   });
