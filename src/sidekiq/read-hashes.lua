@@ -27,10 +27,13 @@ end
 
 local replies = {}
 for index, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key).ok
-  local read, long, total = {}, {}, 0
-  if kind == 'hash' then
-    total = redis.call('HLEN', key)
+  local read, long, total, kind = {}, {}, redis.pcall('HLEN', key), 'hash'
+  -- TYPE is asked only of a key that is no hash: a healthy fleet's reads never run it.
+  if type(total) ~= 'number' then
+    kind, total = redis.call('TYPE', key).ok, 0
+  elseif total == 0 then
+    kind = 'none'
+  else
     for _, field in ipairs(fieldsOf(key, total)) do
       local length = redis.call('HSTRLEN', key, field)
       if length > maxBytes then

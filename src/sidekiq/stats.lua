@@ -28,7 +28,8 @@
 -- A process whose hash has expired (a ghost) counts in `processes` and nowhere else, as in Sidekiq's
 -- own API; one whose `info` is not a JSON object counts in `unreadable`.
 
-if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('STRLEN', KEYS[1]) <= tonumber(ARGV[5]) then
+local keptLength = redis.pcall('STRLEN', KEYS[1])
+if type(keptLength) == 'number' and keptLength > 0 and keptLength <= tonumber(ARGV[5]) then
   return redis.call('GET', KEYS[1])
 end
 
