@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { redisTestBed, type RedisServer, type RespValue } from './redis.ts';
 
 /** Absolute path of the sample app (SleepJob). Pass it to `sidekiq -r`; a bare relative path would fail. */
@@ -454,4 +454,17 @@ export function sidekiqTestBed(): SidekiqTestBed {
     removeMarkerDir(markerDir);
   });
   return { redis: server, markerDir: () => markerDir };
+}
+
+/** drain-init's lines for a worker the kernel OOM-killed and whose one job it put back, under the given instance id. */
+export function expectOomKillRecovered(log: readonly Record<string, unknown>[], instanceId: string): void {
+  expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({
+    level: 40,
+    exit: 'signal SIGKILL',
+  });
+  expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({
+    instanceId,
+    requeued: 1,
+  });
+  expect(log.at(-1)).toMatchObject({ msg: 'child killed by signal', signal: 'SIGKILL', exitCode: 137 });
 }

@@ -5,7 +5,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { memoryCgroup, type MemoryCgroup } from '../helpers/cgroup.js';
 import { CLI, killedAfterEach, logLines, startInit } from '../helpers/pid1.js';
-import { enqueue, jobsInQueue, markers, sidekiqCommand, sidekiqEnv, sidekiqTestBed } from '../helpers/sidekiq.js';
+import {
+  enqueue,
+  expectOomKillRecovered,
+  jobsInQueue,
+  markers,
+  sidekiqCommand,
+  sidekiqEnv,
+  sidekiqTestBed,
+} from '../helpers/sidekiq.js';
 
 const LIMIT_BYTES = 256 * 1024 * 1024;
 /** 1 GiB at 32 MiB/s: the limit is reached a few seconds into the job, after Sidekiq's heartbeat showed it. */
@@ -47,15 +55,7 @@ describe('a worker OOM-killed at its memory limit', () => {
     // drain-init's own exit with the worker's status (unshare would say 1 had drain-init been killed).
     expect(result.code).toBe(137);
     expect(cgroup.oomKills()).toBe(1);
-    expect(log.find((line) => String(line.msg).startsWith('worker OOM-killed'))).toMatchObject({
-      level: 40,
-      exit: 'signal SIGKILL',
-    });
-    expect(log.find((line) => line.msg === 'recovered the jobs of a dead worker')).toMatchObject({
-      instanceId: 'oom',
-      requeued: 1,
-    });
-    expect(log.at(-1)).toMatchObject({ msg: 'child killed by signal', signal: 'SIGKILL', exitCode: 137 });
+    expectOomKillRecovered(log, 'oom');
     expect(markers(bed.markerDir())).toMatchObject({ started: [job.jid], done: [] });
     expect(await jobsInQueue(bed.redis())).toEqual([job.payload]);
   }, 60_000);

@@ -36,9 +36,15 @@ async function recordInState(id: string, state: string, timeoutMs: number): Prom
 
 async function startWorker(id: string, env: Record<string, string>) {
   const file = tempPath('signals');
+  // A generic worker with Sidekiq's stop signals: the recorder never registers with Sidekiq, and the sidekiq
+  // preset would rightly skip the quiet step for a worker that has not registered.
   const args = [
     '--preset',
-    'sidekiq',
+    'generic',
+    '--quiet-signal',
+    'TSTP',
+    '--stop-signal',
+    'TERM',
     '--grace-period',
     '3s',
     '--shutdown-timeout',
