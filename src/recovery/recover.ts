@@ -153,7 +153,7 @@ export async function recoverDeadPeers(
   } catch (error) {
     const index = recoveryKeys(settings.prefix, ownId).index;
     connection.commandFailed(error, { kind: 'read', keys: { [index]: 'hash' } });
-    if (classifyRedisError(error).kind === 'other')
+    if (classifyRedisError(error, 'read').kind === 'other')
       log.warn(
         { reason: error instanceof Error ? error.message : String(error) },
         'could not look for dead peers; looking again later',

@@ -21,8 +21,10 @@ export type Failure =
   /** Any other error reply, or a reply drain-init did not expect: about that command alone. */
   | { readonly kind: 'other'; readonly reason: string };
 
-/** Error replies that refuse writes (or every command) whatever the key: the server's state, not the command's. */
+/** Error replies that refuse writes whatever the key: the server's state, not the command's. */
 const REFUSALS = ['READONLY', 'OOM', 'NOAUTH', 'WRONGPASS', 'NOPERM', 'MISCONF', 'MASTERDOWN', 'LOADING', 'BUSY'];
+/** Of those, the ones that refuse reads too; another on a read (NOPERM for EVAL alone) is about that command. */
+const READ_REFUSALS = ['NOAUTH', 'WRONGPASS', 'MASTERDOWN', 'LOADING', 'BUSY'];
 /** Error replies of Redis (ioredis's ReplyError); other errors are the client's: the connection's. */
 const REPLY_ERROR = 'ReplyError';
 /** drain-init's own complaint about a reply it did not expect (`unexpected beat reply ...`). */
@@ -34,12 +36,14 @@ function replyCode(message: string): string {
   return inScript?.[1] ?? /^-?([A-Z]+)\b/.exec(message)?.[1] ?? '';
 }
 
-export function classifyRedisError(error: unknown): Failure {
+/** What a failed command says of Redis; `kind`: whether the command writes. */
+export function classifyRedisError(error: unknown, kind: 'read' | 'write' = 'write'): Failure {
   const reason = firstLine(error instanceof Error ? error.message : String(error));
-  const reply = error instanceof Error && error.name === REPLY_ERROR;
   const code = replyCode(reason);
+  // An error reply starts with its code in capitals (ERR, NOPERM); the client's own errors do not.
+  const reply = (error instanceof Error && error.name === REPLY_ERROR) || /^[A-Z]{2,}\b/.test(reason);
   if (code === 'WRONGTYPE') return { kind: 'wrong-type', reason };
-  if (REFUSALS.includes(code)) return { kind: 'refusing', reason, code };
+  if ((kind === 'write' ? REFUSALS : READ_REFUSALS).includes(code)) return { kind: 'refusing', reason, code };
   if (reply || UNEXPECTED_REPLY.test(reason)) return { kind: 'other', reason };
   return { kind: 'down', reason };
 }
@@ -121,10 +125,10 @@ export class RedisHealth {
 
   /** A command failed; what it says of Redis. Keys of another type are reported by `keyBroken`. */
   failed(error: unknown, kind: 'read' | 'write'): Failure {
-    const failure = classifyRedisError(error);
+    const failure = classifyRedisError(error, kind);
     if (failure.kind === 'down') this.#enter('down', failure.reason);
     else if (failure.kind === 'refusing') {
-      if (kind === 'write' || failure.code === 'NOAUTH' || failure.code === 'WRONGPASS') this.#refused(failure.reason);
+      this.#refused(failure.reason);
       this.#enter('refusing', failure.reason);
     }
     return failure;

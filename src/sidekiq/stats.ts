@@ -272,7 +272,7 @@ export class CachedSidekiqStats {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       // Redis down, refusing, or a key of another type: the connection's one line says it.
-      if (classifyRedisError(error).kind === 'other')
+      if (classifyRedisError(error, 'read').kind === 'other')
         this.#warnings.warn(
           'gather failed',
           { reason },

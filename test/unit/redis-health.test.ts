@@ -40,6 +40,11 @@ describe('classifyRedisError', () => {
     for (const message of ['connect ECONNREFUSED 127.0.0.1:1', 'Connection is closed.', 'Command timed out'])
       expect(classifyRedisError(new Error(message)), message).toMatchObject({ kind: 'down' });
     expect(classifyRedisError(reply("ERR unknown command 'FOO'"))).toMatchObject({ kind: 'other' });
+    // A read refused by an ACL is about that command; a lost password refuses reads and writes.
+    expect(
+      classifyRedisError(reply("NOPERM this user has no permissions to run the 'eval' command"), 'read'),
+    ).toMatchObject({ kind: 'other' });
+    expect(classifyRedisError(reply('NOAUTH Authentication required.'), 'read')).toMatchObject({ kind: 'refusing' });
     expect(classifyRedisError(new Error('unexpected beat reply 1'))).toMatchObject({ kind: 'other' });
   });
 });
