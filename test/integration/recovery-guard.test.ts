@@ -149,3 +149,26 @@ describe('the job guard on a fake clock', () => {
     expect(await redis().call('HKEYS', deaths)).toEqual(['recent']);
   });
 });
+
+describe("the index of job records at an instance's clean end", () => {
+  const keys = recoveryKeys(PREFIX, OWN);
+
+  it('no longer lists an instance whose record is empty', async () => {
+    const guard = await startGuard(new FakeClock());
+    await redis().call('HSET', keys.index, OWN, 'token', 'pod-other', 'other-token');
+    await guard.forgetRecord();
+    expect(await redis().call('HGETALL', keys.index)).toEqual(['pod-other', 'other-token']);
+  });
+
+  it('keeps listing a record that still holds a job, and an entry of another owner', async () => {
+    const guard = await startGuard(new FakeClock());
+    await redis().call('HSET', keys.index, OWN, 'token');
+    await redis().call('HSET', keys.jobs, 'held-jid', fetchedEntry('held-jid', true));
+    await guard.forgetRecord();
+    expect(await redis().call('HGET', keys.index, OWN)).toBe('token');
+    await redis().call('DEL', keys.jobs);
+    await redis().call('HSET', keys.index, OWN, 'a-later-owner');
+    await guard.forgetRecord();
+    expect(await redis().call('HGET', keys.index, OWN)).toBe('a-later-owner');
+  });
+});
