@@ -14,3 +14,4 @@ node scripts/bench/chaos.ts
 node scripts/bench/probe.ts
 node scripts/bench/relay.ts
 node scripts/bench/release.ts
+node scripts/bench/redis-faults.ts
