@@ -1,4 +1,4 @@
-// Reads every Sidekiq process and its in-flight jobs from Redis: SMEMBERS processes, then one script run
+// Reads every Sidekiq process and its in-flight jobs from Redis: SSCAN of processes, then one script run
 // that reads the three hashes of each member, bounded by caps on the members, fields and value lengths read.
 import type { Redis } from 'ioredis';
 import { LuaScript } from '../redis/lua-script.js';
@@ -23,17 +23,45 @@ export interface ReadOptions {
   readonly maxIdentities?: number;
 }
 
+/** Members of `processes` looked at per SSCAN step, and the most steps of one listing. */
+const SCAN_COUNT = 1_000;
+const MAX_SCAN_STEPS = 100;
+
 /** Rejects only when Redis does (connection lost, timeout); a broken key is a warning. */
 export async function readSidekiq(redis: Redis, options: ReadOptions = {}): Promise<SidekiqSnapshot> {
   const { hostname, keys = SIDEKIQ_KEYS } = options;
-  const members = await redis.smembers(keys.processes);
-  const candidates =
-    options.onlyHostname === true && hostname !== undefined
-      ? members.filter((member) => member.startsWith(`${hostname}:`))
-      : members;
+  const only = options.onlyHostname === true && hostname !== undefined ? hostname : undefined;
+  const listed = await listProcesses(redis, keys.processes, only);
+  const candidates = only === undefined ? listed.members : listed.members.filter((m) => m.startsWith(`${only}:`));
   const picked = pickIdentities(candidates, hostname, options.maxIdentities ?? MAX_IDENTITIES);
   const snapshot = await readIdentities(redis, picked.identities, keys);
-  return { ...snapshot, warnings: [...picked.warnings, ...snapshot.warnings] };
+  return { ...snapshot, warnings: [...listed.warnings, ...picked.warnings, ...snapshot.warnings] };
+}
+
+/**
+ * The members of `processes` (those of `hostname` only, when given), by SSCAN steps: a set of any size costs
+ * at most MAX_SCAN_STEPS round trips of about SCAN_COUNT members each, and a warning when it was not walked whole.
+ */
+async function listProcesses(
+  redis: Redis,
+  key: string,
+  hostname: string | undefined,
+): Promise<{ members: string[]; warnings: string[] }> {
+  const match = hostname === undefined ? '*' : `${hostname.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+  const members = new Set<string>();
+  let cursor = '0';
+  for (let step = 0; step < MAX_SCAN_STEPS; step++) {
+    const [next, page] = await redis.sscan(key, cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+    for (const member of page) members.add(member);
+    cursor = next;
+    if (cursor === '0') return { members: [...members], warnings: [] };
+  }
+  return {
+    members: [...members],
+    warnings: [
+      `Sidekiq key ${JSON.stringify(key)} is too large to list whole: ${MAX_SCAN_STEPS * SCAN_COUNT} members looked at, ${members.size} taken`,
+    ],
+  };
 }
 
 /** The hashes of identities already known, without listing `processes`: one pipeline of three HGETALLs each. */

@@ -139,6 +139,18 @@ describe('reading dumps written into Redis', () => {
     expect(snapshot.jobs.some((job) => job.identity === id)).toBe(false);
   });
 
+  it('lists at most 100,000 members of a huge processes set, in SSCAN steps, with a warning naming it', async () => {
+    await writeDump(redis().server, versionDump('sidekiq-8.1.7'));
+    const strangers = Array.from({ length: 120_000 }, (_, i) => `zzz-${i}:1:000000000000`);
+    await redis().server.call('SADD', 'processes', ...strangers);
+    const snapshot = await readSidekiq(redis().client, { hostname: 'worker-7f9c', onlyHostname: true });
+    expect(snapshot.warnings).toEqual([
+      expect.stringMatching(
+        /^Sidekiq key "processes" is too large to list whole: 100000 members looked at, \d+ taken$/,
+      ),
+    ]);
+  });
+
   it("reads this host's identities first when there are more members than the cap", async () => {
     await writeDump(redis().server, versionDump('sidekiq-8.1.7'));
     const strangers = Array.from({ length: 600 }, (_, i) => `aaa-${String(i).padStart(3, '0')}:1:000000000000`);
