@@ -35,6 +35,8 @@ const DEAD_TIMEOUT_S = 180 * 24 * 3600;
 const BURY_SCRIPT = new LuaScript(burySource);
 const RELEASE_SCRIPT = new LuaScript(releaseSource);
 const TRIM_DEATHS_SCRIPT = new LuaScript(trimDeathsSource);
+/** Dead peers' records recovered per look for them (every 30 s). */
+const MAX_PEERS_PER_LOOK = 100;
 /** Fields of the deaths hash looked at per trim step. */
 const TRIM_DEATHS_COUNT = 1_000;
 
@@ -161,7 +163,8 @@ export async function recoverDeadPeers(
     return [];
   }
   const results: RecoveryResult[] = [];
-  for (const instanceId of dead) {
+  // A hostile index (thousands of junk entries) costs one look a bounded amount; the rest waits for the next.
+  for (const instanceId of dead.slice(0, MAX_PEERS_PER_LOOK)) {
     const target = { instanceId, onlyIfExpired: true, cause: 'its drain-init died with it', holdSuspects: false };
     results.push(await recoverRecord(connection, settings, target, log));
   }

@@ -563,6 +563,16 @@ describe('dead peers', () => {
     expect(await index()).toEqual([]);
   });
 
+  it('are recovered 100 at most per look: a hostile index of 150 junk entries takes two', async () => {
+    const junk = Array.from({ length: 150 }, (_, index) => [`junk-${index}`, 'dead-token']).flat();
+    await redis().call('HSET', recoveryKeys(PREFIX, OWN).index, ...junk);
+    const connection = await connect();
+    expect(await recoverDeadPeers(connection, SETTINGS, OWN, captureLogger().log)).toHaveLength(100);
+    expect(await redis().call('HLEN', recoveryKeys(PREFIX, OWN).index)).toBe(50);
+    expect(await recoverDeadPeers(connection, SETTINGS, OWN, captureLogger().log)).toHaveLength(50);
+    expect(await index()).toEqual([]);
+  });
+
   it('include this instance only when it asks for its own record (after a container restart)', async () => {
     await writeRecord(OWN, { 'victim-A': entry('victim-A') });
     // The restarted instance's heartbeat record is already back.
