@@ -63,7 +63,7 @@ export interface HealthView {
   readonly state: RedisState;
   /** Why it is not up: Redis's or the client's words. */
   readonly reason: string | undefined;
-  /** Keys of another type than drain-init reads or writes there, with Redis's words. */
+  /** Keys that hold another type than drain-init reads or writes there. */
   readonly brokenKeys: readonly string[];
 }
 
@@ -80,7 +80,7 @@ export class RedisHealth {
   #refusal = '';
   #backoffMs = 0;
   #nextWriteAt = 0;
-  readonly #brokenKeys = new Map<string, string>();
+  readonly #brokenKeys = new Set<string>();
 
   constructor(
     private readonly log: Logger,
@@ -91,7 +91,7 @@ export class RedisHealth {
   ) {}
 
   get view(): HealthView {
-    return { state: this.#state, reason: this.#reason, brokenKeys: [...this.#brokenKeys.keys()] };
+    return { state: this.#state, reason: this.#reason, brokenKeys: [...this.#brokenKeys] };
   }
 
   get state(): RedisState {
@@ -137,7 +137,7 @@ export class RedisHealth {
   /** `key` holds another type than drain-init's: logged once, until an operation on it goes through. */
   keyBroken(key: string, type: string, expected: string, reason: string): void {
     if (this.#brokenKeys.has(key) || this.#brokenKeys.size >= MAX_BROKEN_KEYS) return;
-    this.#brokenKeys.set(key, reason);
+    this.#brokenKeys.add(key);
     this.log.warn(
       { redis: this.endpoint, key, type, expected, reason: this.#scrub(reason) },
       `Redis key ${key} is a ${type}, not the ${expected} drain-init expects there: what uses it fails until it is deleted or mended; the rest works on`,
