@@ -15,3 +15,4 @@ node scripts/bench/endpoint.ts
 node scripts/bench/probe.ts
 node scripts/bench/relay.ts
 node scripts/bench/release.ts
+node scripts/bench/redis-faults.ts

@@ -27,6 +27,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { level, format } = loggingFor(config, isatty(2));
   const log = createLogger(level, format);
   log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
+  for (const notice of config.notices) log.warn(notice);
   prepareSpawning(log);
   return supervise(config, log);
 }

@@ -3,6 +3,7 @@
 import type { LogFormat, LogLevel } from '../log/logger.js';
 import type { RedisEndpoint } from '../redis/url.js';
 import { redactRedisUrl, withSentinel } from '../redis/url.js';
+import { parseSignal } from '../process/signals.js';
 import type { RestartSettings } from '../restart/policy.js';
 import { formatDuration } from './duration.js';
 import {
@@ -74,6 +75,8 @@ export interface Config {
   /** Where the probe endpoint answers as sidekiq_alive did. */
   readonly alivePath: string;
   readonly maxBeatAgeMs: number;
+  /** Settings that work but deserve a word (a worker's Redis URL drain-init cannot use, --stop-signal KILL): one warning each at start. */
+  readonly notices: readonly string[];
 }
 
 export type ParseResult = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
@@ -90,6 +93,7 @@ interface RawValue {
 type RawOptions = Map<string, RawValue>;
 
 const SEE_HELP = 'see drain-init --help';
+const SIGKILL = parseSignal('KILL');
 
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParseResult {
   const fromArgv = readArgv(argv);
@@ -213,15 +217,40 @@ class OptionValues {
     try {
       return spec.parse(text);
     } catch (error) {
-      const shown = spec === OPTION.redisUrl ? redactRedisUrl(text) : text;
+      const shown = printable(spec === OPTION.redisUrl ? redactRedisUrl(text) : text);
       throw new ConfigError(`invalid value '${shown}' for ${source}: ${(error as Error).message}`);
     }
   }
 }
 
+/** Control characters as escapes (`\n`, `\u001b`), so a bad value cannot break or forge the error line. */
+export function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, (char) => JSON.stringify(char).slice(1, -1));
+}
+
+/**
+ * The Redis URL option. The worker's own variable (REDIS_URL) is the worker's business: a value drain-init
+ * cannot use turns drain-init's Redis features off with a notice, and never keeps the worker from starting;
+ * only a bad --redis-url or DRAIN_INIT_REDIS_URL is an error.
+ */
+function redisUrl(options: OptionValues, notices: string[]): RedisEndpoint | 'none' | undefined {
+  const source = options.source(OPTION.redisUrl);
+  if (source === undefined || !(OPTION.redisUrl.fallbackEnv ?? []).includes(source))
+    return options.get(OPTION.redisUrl);
+  try {
+    return options.get(OPTION.redisUrl);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    notices.push(
+      `${error.message}; the variable is the worker's: drain-init's Redis features are off and the worker starts as usual (DRAIN_INIT_REDIS_URL gives drain-init a URL of its own)`,
+    );
+    return undefined;
+  }
+}
+
 /** The Redis URL, with the sentinels that name its primary when they are given. */
-function redisEndpoint(options: OptionValues): RedisEndpoint | undefined {
-  const url = options.get(OPTION.redisUrl);
+function redisEndpoint(options: OptionValues, notices: string[]): RedisEndpoint | undefined {
+  const url = redisUrl(options, notices);
   const sentinels = options.all(OPTION.redisSentinels);
   const masterName = options.get(OPTION.redisMasterName);
   const password = options.get(OPTION.redisSentinelPassword);
@@ -254,7 +283,13 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     );
   }
   const recoveryQueues = options.all(OPTION.recoveryQueues);
-  const redis = redisEndpoint(options);
+  const notices: string[] = [];
+  const redis = redisEndpoint(options, notices);
+  const stopSignal = options.get(OPTION.stopSignal);
+  if (stopSignal === SIGKILL)
+    notices.push(
+      `${options.source(OPTION.stopSignal) ?? '--stop-signal'} KILL: the worker is killed at the stop's first step and gets no chance to finish its jobs`,
+    );
   return {
     command,
     args,
@@ -274,7 +309,7 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     stopMarginMs: options.get(OPTION.stopMargin),
     killMarginMs: options.get(OPTION.killMargin),
     quietSignal: options.get(OPTION.quietSignal),
-    stopSignal: options.get(OPTION.stopSignal),
+    stopSignal,
     redis,
     instanceId: options.get(OPTION.instanceId),
     redisPrefix: options.get(OPTION.redisPrefix),
@@ -296,5 +331,6 @@ function buildConfig(options: OptionValues, command: string, args: string[]): Co
     probeHost: options.get(OPTION.probeHost),
     alivePath: options.get(OPTION.alivePath),
     maxBeatAgeMs: options.get(OPTION.maxBeatAge),
+    notices,
   };
 }

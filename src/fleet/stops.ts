@@ -6,6 +6,7 @@ import { within, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
 import { COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
+import { classifyRedisError } from '../redis/health.js';
 import { LuaScript } from '../redis/lua-script.js';
 import stopsSource from './stops.lua';
 
@@ -51,21 +52,23 @@ export class FleetStops {
   count(): Promise<number | undefined> {
     const cached = this.#cached;
     if (cached !== undefined && this.clock.now() - cached.atMs < COUNT_CACHE_MS) return cached.count;
-    const count =
-      this.connection.client.status === 'ready'
-        ? this.#run(['count', String(END_SLACK_MS)])
-        : Promise.resolve(undefined);
+    const count = this.connection.writable ? this.#run(['count', String(END_SLACK_MS)]) : Promise.resolve(undefined);
     this.#cached = { atMs: this.clock.now(), count };
     return count;
   }
 
   async #run(args: string[]): Promise<number | undefined> {
+    const [stops, cut] = this.#keys;
+    // `count` writes too: it unmarks the stops 10 s past their deadline.
+    const use = { kind: 'write', keys: { [stops]: 'hash', [cut]: 'string' } } as const;
     try {
       const reply = await STOPS_SCRIPT.run(this.connection.client, this.#keys, args);
-      this.connection.commandSucceeded();
+      this.connection.commandSucceeded(use);
       return typeof reply === 'number' ? reply : undefined;
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.connection.commandFailed(error, use);
+      // Redis down or refusing is the connection's one line; what is left is this script's own trouble.
+      if (classifyRedisError(error).kind !== 'other') return undefined;
       this.#warnings.warn(
         args[0] ?? '',
         { reason: error instanceof Error ? error.message : String(error) },

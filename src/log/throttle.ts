@@ -33,4 +33,19 @@ export class ThrottledWarnings {
     const oldest = this.#lastByKind.keys().next().value;
     if (this.#lastByKind.size > this.maxKinds && oldest !== undefined) this.#lastByKind.delete(oldest);
   }
+
+  /**
+   * A burst of warning lines (a read of hostile data may find thousands): grouped by `kindOf`, one line per
+   * kind, the first of its lines with the count of the others (`alike`), each kind throttled as `warn` is.
+   */
+  warnGrouped(messages: readonly string[], kindOf: (message: string) => string): void {
+    const groups = new Map<string, { first: string; count: number }>();
+    for (const message of messages) {
+      const kind = kindOf(message);
+      const group = groups.get(kind);
+      if (group === undefined) groups.set(kind, { first: message, count: 1 });
+      else group.count++;
+    }
+    for (const [kind, { first, count }] of groups) this.warn(kind, count > 1 ? { alike: count - 1 } : {}, first);
+  }
 }

@@ -2,6 +2,7 @@
 // Prometheus exporter, so its dashboards and alerts work unchanged.
 import type { MetricFamily, Sample } from './exposition.js';
 import type { SidekiqStats } from '../sidekiq/stats.js';
+import { REDIS_STATES } from '../redis/health.js';
 import { beatAgeS } from '../sidekiq/view.js';
 import { PROBE_STATES, type ProbeSnapshot } from './state.js';
 
@@ -48,9 +49,19 @@ export function drainInitFamilies(snapshot: ProbeSnapshot, stopsCut?: number): M
   ];
   if (snapshot.redis !== undefined) {
     families.push(
-      gauge('drain_init_redis_up', '1 while Redis is connected and takes commands.', [
+      gauge('drain_init_redis_up', "1 while Redis is connected and takes drain-init's reads and writes.", [
         { value: snapshot.redis.connected ? 1 : 0 },
       ]),
+      gauge(
+        'drain_init_redis_state',
+        'The state of Redis as drain-init finds it, 1 for the current one: connecting, up, down (no connection), refusing (it answers but refuses writes: READONLY, OOM, NOAUTH ...).',
+        REDIS_STATES.map((state) => ({ labels: { state }, value: state === snapshot.redis?.health.state ? 1 : 0 })),
+      ),
+      gauge(
+        'drain_init_redis_broken_keys',
+        'Keys drain-init uses that hold another type than drain-init keeps there (WRONGTYPE): /status names them.',
+        [{ value: snapshot.redis.health.brokenKeys.length }],
+      ),
       counter(
         'drain_init_heartbeat_failures_total',
         "Beats of drain-init's Redis record that were not written.",

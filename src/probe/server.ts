@@ -12,7 +12,7 @@ import type { WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 import { describePlan, type StopPlan } from '../stop/timeline.js';
 import { answer, OWN_PATHS, route, type ProbeResponse } from './routes.js';
-import type { JobCounts, ProbeSnapshot } from './state.js';
+import type { JobCounts, ProbeSnapshot, RedisReport } from './state.js';
 
 export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'alivePath'>;
 
@@ -55,7 +55,7 @@ export interface ProbeSources {
   readonly jobs: () => JobCounts;
   readonly workerDeaths: () => ReadonlyMap<string, number>;
   /** Undefined without a Redis URL. */
-  readonly redis: (() => { readonly connected: boolean; readonly heartbeatFailures: number }) | undefined;
+  readonly redis: (() => RedisReport) | undefined;
   /** Sidekiq's view of the worker; undefined unless it is stopped as a Sidekiq watched through Redis. */
   readonly sidekiq: () => WorkerView | undefined;
   /** Sidekiq's fleet-wide figures for /metrics; undefined when there are none to give. Never rejects. */

@@ -1,5 +1,6 @@
 // What the probe endpoint knows at one instant, and what /livez, /readyz and /status make of it; no I/O.
 import { formatDuration } from '../config/duration.js';
+import type { HealthView } from '../redis/health.js';
 import { beatAgeS, type WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 
@@ -33,6 +34,14 @@ export interface JobCounts {
   readonly held: number;
 }
 
+/** Redis as drain-init's connection finds it. */
+export interface RedisReport {
+  /** Reads and writes go through (the state is up). */
+  readonly connected: boolean;
+  readonly heartbeatFailures: number;
+  readonly health: HealthView;
+}
+
 export interface ProbeSnapshot {
   readonly state: ProbeState;
   /** The running worker; undefined between its exit and its restart, and once it has exited for good. */
@@ -48,7 +57,7 @@ export interface ProbeSnapshot {
   readonly signalsForwarded: ReadonlyMap<string, number>;
   readonly zombiesReaped: number;
   /** Undefined without a Redis URL. */
-  readonly redis: { readonly connected: boolean; readonly heartbeatFailures: number } | undefined;
+  readonly redis: RedisReport | undefined;
   /** Undefined unless the worker is a Sidekiq watched through Redis. */
   readonly sidekiq: WorkerView | undefined;
 }
@@ -122,7 +131,16 @@ export function statusDocument(snapshot: ProbeSnapshot): Record<string, unknown>
             deadlineInSeconds: roundTenths(Math.max(0, (stop.deadlineEpochMs - snapshot.nowEpochMs) / 1000)),
           },
         }),
-    ...(redis === undefined ? {} : { redisConnected: redis.connected }),
+    ...(redis === undefined
+      ? {}
+      : {
+          redisConnected: redis.connected,
+          redis: {
+            state: redis.health.state,
+            reason: redis.health.reason ?? null,
+            brokenKeys: redis.health.brokenKeys,
+          },
+        }),
     ...(sidekiq === undefined
       ? {}
       : {

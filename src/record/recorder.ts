@@ -71,8 +71,9 @@ export function recordStore(connection: RedisConnection, config: RecordConfig, t
   const { client } = connection;
   const keys = recordKeys(config.redisPrefix, config.instanceId);
   const ttl = String(config.heartbeatTtlMs);
+  const writes = { kind: 'write', keys: { [keys.instance]: 'hash', [keys.registry]: 'zset' } } as const;
   return {
-    ready: () => client.status === 'ready',
+    ready: () => connection.writable,
     get available() {
       return connection.available;
     },
@@ -84,8 +85,8 @@ export function recordStore(connection: RedisConnection, config: RecordConfig, t
       return parseBeatReply(await BEAT_SCRIPT.run(client, [keys.instance, keys.registry], args));
     },
     time: () => client.time(),
-    succeeded: () => connection.commandSucceeded(),
-    failed: (error) => connection.commandFailed(error),
+    succeeded: () => connection.commandSucceeded(writes),
+    failed: (error) => connection.commandFailed(error, writes),
   };
 }
 

@@ -7,7 +7,9 @@
 // first, before anything new is recorded.
 import { within, type Cancel, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { RedisConnection } from '../redis/connection.js';
+import type { CommandUse, RedisConnection } from '../redis/connection.js';
+import { classifyRedisError } from '../redis/health.js';
+import { LuaScript } from '../redis/lua-script.js';
 import type { BeatWrite } from '../sidekiq/beat-writes.js';
 import type { SidekiqKeys } from '../sidekiq/keys.js';
 import type { InFlightJob } from '../sidekiq/parse.js';
@@ -17,6 +19,7 @@ import type { SidekiqWatcher } from '../sidekiq/watcher.js';
 import { InFlightJobs, processOfIdentity, type ProcessKey } from './ack.js';
 import type { WorkerDeath } from './death.js';
 import { recoveryKeys, type RecoveryKeys } from './keys.js';
+import forgetSource from './forget-record.lua';
 import { JobMirror } from './mirror.js';
 import { Quarantine } from './quarantine.js';
 import {
@@ -29,8 +32,10 @@ import {
 } from './recover.js';
 import type { PoisonRule } from './requeue.js';
 
+const FORGET_SCRIPT = new LuaScript(forgetSource);
+
 /** What the guard reads of the worker in Sidekiq: the watcher's view, its jobs, and a read on demand. */
-export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll'>;
+export type WorkerReads = Pick<SidekiqWatcher, 'view' | 'jobs' | 'onView' | 'poll' | 'warn'>;
 
 /** How often dead peers are looked for, and a failed recovery of the own record is tried again. */
 export const PEER_SCAN_EVERY_MS = 30_000;
@@ -96,6 +101,8 @@ export class JobGuard {
   #jobsRecovered = 0;
   #jobsDead = 0;
   #stops: Cancel[] = [];
+  readonly #acks: CommandUse;
+  readonly #putBacks: CommandUse;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -105,6 +112,8 @@ export class JobGuard {
     private readonly log: Logger,
   ) {
     this.#keys = recoveryKeys(settings.prefix, settings.instanceId);
+    this.#acks = { kind: 'write', keys: { [this.#keys.jobs]: 'hash', [this.#keys.deaths]: 'hash' } };
+    this.#putBacks = { kind: 'write', keys: { [this.#keys.jobs]: 'hash' } };
     this.#mirror = new JobMirror(connection, this.#keys, settings.instanceId, settings.token, settings.queues);
     const liveIdentities = (): ReadonlySet<string> =>
       new Set(watcher.view.processes.map((process) => process.identity));
@@ -114,6 +123,7 @@ export class JobGuard {
       poison: settings.poison,
       clock: settings.clock,
       localHost: () => ({ hostname: settings.hostname, liveIdentities: liveIdentities() }),
+      warnSidekiq: (warnings) => watcher.warn(warnings),
     };
     watcher.onView((view) => this.#follow(view, watcher.jobs));
   }
@@ -230,6 +240,24 @@ export class JobGuard {
     await this.#lastWrite;
   }
 
+  /** At drain-init's clean end: out of the index of job records once its record holds no job. Never rejects. */
+  async forgetRecord(): Promise<void> {
+    await this.#lastWrite;
+    await this.#recovering;
+    if (this.#standingAside || !this.connection.writable) return;
+    const use = { kind: 'write', keys: { [this.#keys.jobs]: 'hash', [this.#keys.index]: 'hash' } } as const;
+    try {
+      await FORGET_SCRIPT.run(
+        this.connection.client,
+        [this.#keys.jobs, this.#keys.index],
+        [this.settings.instanceId, this.settings.token],
+      );
+      this.connection.commandSucceeded(use);
+    } catch (error) {
+      this.connection.commandFailed(error, use);
+    }
+  }
+
   /** At drain-init's end: the held jobs go back to their queues together, no worker of this instance runs them. */
   async putBackHeld(): Promise<void> {
     for (const jid of this.#quarantine.takeAll()) await this.#putBack(jid);
@@ -279,12 +307,13 @@ export class JobGuard {
     if (this.#ownPending || identities.length === 0 || this.connection.client.status !== 'ready') return;
     try {
       const lastBeat = await readIdentities(this.connection.client, identities, this.settings.sidekiq);
+      this.connection.commandSucceeded({ kind: 'read' });
       await this.#mirror.update({
         identities: lastBeat.processes.map((process) => process.identity),
         jobs: lastBeat.jobs,
       });
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.connection.commandFailed(error, { kind: 'read' });
     }
   }
 
@@ -294,7 +323,7 @@ export class JobGuard {
       this.#unacked.add(jid);
       this.#quarantine.settled(jid);
     }
-    if (this.#unacked.size === 0 || this.connection.client.status !== 'ready') return;
+    if (this.#unacked.size === 0 || !this.connection.writable) return;
     const batch = [...this.#unacked];
     this.#unacked.clear();
     this.#lastWrite = this.connection.client
@@ -304,11 +333,11 @@ export class JobGuard {
       .exec()
       .then((replies) => {
         for (const [error] of replies ?? [[new Error('transaction aborted')]]) if (error) throw error;
-        this.connection.commandSucceeded();
+        this.connection.commandSucceeded(this.#acks);
       })
       .catch((error: unknown) => {
         for (const jid of batch) this.#unacked.add(jid);
-        this.connection.commandFailed(error);
+        this.connection.commandFailed(error, this.#acks);
       });
   }
 
@@ -333,7 +362,7 @@ export class JobGuard {
   }
 
   async #recover(target: { process?: ProcessKey; cause: string }): Promise<void> {
-    if (this.connection.client.status !== 'ready') return;
+    if (!this.connection.writable) return;
     const result = await recoverRecord(
       this.connection,
       this.#recovery,
@@ -349,17 +378,19 @@ export class JobGuard {
   }
 
   async #recoverPeers(): Promise<void> {
-    if (this.#standingAside || this.connection.client.status !== 'ready') return;
+    if (this.#standingAside || !this.connection.writable) return;
     const results = await recoverDeadPeers(this.connection, this.#recovery, this.settings.instanceId, this.log);
     for (const result of results) this.#tally(result);
   }
 
   async #trimDeaths(): Promise<void> {
-    if (this.#standingAside || this.connection.client.status !== 'ready') return;
+    if (this.#standingAside || !this.connection.writable) return;
+    const use = { kind: 'write', keys: { [this.#keys.deaths]: 'hash' } } as const;
     try {
       this.#deathsCursor = await trimJobDeaths(this.connection.client, this.#recovery, this.#deathsCursor);
+      this.connection.commandSucceeded(use);
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.connection.commandFailed(error, use);
     }
   }
 
@@ -381,7 +412,7 @@ export class JobGuard {
 
   /** The next held job back to its queue, when the one before is done with. */
   #putBackNext(): void {
-    if (this.#putBackRunning || this.#standingAside || this.connection.client.status !== 'ready') return;
+    if (this.#putBackRunning || this.#standingAside || !this.connection.writable) return;
     const jid = this.#quarantine.next(this.settings.clock.now());
     if (jid === undefined) return;
     this.#putBackRunning = true;
@@ -393,7 +424,7 @@ export class JobGuard {
   async #putBack(jid: string): Promise<void> {
     try {
       const queue = await releaseHeldJob(this.connection.client, this.#recovery, this.settings.instanceId, jid);
-      this.connection.commandSucceeded();
+      this.connection.commandSucceeded(this.#putBacks);
       if (queue === undefined) {
         this.#quarantine.settled(jid);
         return;
@@ -402,8 +433,8 @@ export class JobGuard {
       this.log.info({ jid, queue, stillHeld: this.#quarantine.size }, 'a held job went back to its queue, alone');
     } catch (error) {
       this.#quarantine.unreleased(jid);
-      this.connection.commandFailed(error);
-      if (this.#warnedPutBack.has(jid)) return;
+      this.connection.commandFailed(error, this.#putBacks);
+      if (this.#warnedPutBack.has(jid) || classifyRedisError(error).kind !== 'other') return;
       this.#warnedPutBack.add(jid);
       this.log.warn(
         { jid, reason: error instanceof Error ? error.message : String(error) },

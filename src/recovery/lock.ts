@@ -7,11 +7,18 @@ import releaseSource from './release-lock.lua';
 
 const release = new LuaScript(releaseSource);
 
-/** The token, or undefined when another holds the lock. */
+/**
+ * The token, or undefined when another holds the lock. A key of another type would look held forever
+ * (SET NX does not complain): it rejects as Redis does for a command on it, with WRONGTYPE.
+ */
 export async function acquireLock(redis: Redis, key: string, ttlMs: number): Promise<string | undefined> {
   const token = randomBytes(16).toString('hex');
   const reply = await redis.set(key, token, 'PX', ttlMs, 'NX');
-  return reply === 'OK' ? token : undefined;
+  if (reply === 'OK') return token;
+  const type = await redis.type(key);
+  if (type !== 'string' && type !== 'none')
+    throw new Error(`WRONGTYPE the recovery lock ${key} is a ${type}, not a string`);
+  return undefined;
 }
 
 /** False when the lock had expired (and may be another's now). */

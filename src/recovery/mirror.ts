@@ -17,6 +17,7 @@ export class JobMirror {
   #resendAll = true;
   /** Writes go out one after the other, each diffed against what the one before left. */
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #use;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -27,6 +28,7 @@ export class JobMirror {
     private readonly queues: QueueFilter,
   ) {
     connection.client.on('ready', () => (this.#resendAll = true));
+    this.#use = { kind: 'write', keys: { [keys.jobs]: 'hash', [keys.index]: 'hash' } } as const;
   }
 
   /** Jobs in the record, as far as this mirror knows. */
@@ -63,6 +65,7 @@ export class JobMirror {
       this.#mirrored = change.next;
       return true;
     }
+    if (!this.connection.writable) return false;
     const transaction = this.connection.client.multi();
     if (change.set.size > 0)
       transaction.hset(this.keys.jobs, change.set).hset(this.keys.index, this.instanceId, this.token);
@@ -72,10 +75,10 @@ export class JobMirror {
       if (replies === null) throw new Error('transaction aborted');
       for (const [error] of replies) if (error !== null) throw error;
     } catch (error) {
-      this.connection.commandFailed(error);
+      this.connection.commandFailed(error, this.#use);
       return false;
     }
-    this.connection.commandSucceeded();
+    this.connection.commandSucceeded(this.#use);
     this.#mirrored = change.next;
     this.#resendAll = false;
     return true;

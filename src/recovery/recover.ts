@@ -5,7 +5,8 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { listsConnection } from '../record/claim.js';
-import type { RedisConnection } from '../redis/connection.js';
+import type { CommandUse, RedisConnection } from '../redis/connection.js';
+import { classifyRedisError } from '../redis/health.js';
 import { keysExist } from '../redis/exists.js';
 import { LuaScript } from '../redis/lua-script.js';
 import type { SidekiqKeys } from '../sidekiq/keys.js';
@@ -34,6 +35,8 @@ const DEAD_TIMEOUT_S = 180 * 24 * 3600;
 const BURY_SCRIPT = new LuaScript(burySource);
 const RELEASE_SCRIPT = new LuaScript(releaseSource);
 const TRIM_DEATHS_SCRIPT = new LuaScript(trimDeathsSource);
+/** Dead peers' records recovered per look for them (every 30 s). */
+const MAX_PEERS_PER_LOOK = 100;
 /** Fields of the deaths hash looked at per trim step. */
 const TRIM_DEATHS_COUNT = 1_000;
 
@@ -45,6 +48,8 @@ export interface RecoverySettings {
   readonly clock: Clock;
   /** This host's live Sidekiq processes, when drain-init watches them: other identities of this host run nothing. */
   readonly localHost?: () => LocalHost;
+  /** Where warnings about Sidekiq's data go (the watcher's, throttled); else each is logged. */
+  readonly warnSidekiq?: (warnings: readonly string[]) => void;
 }
 
 export interface RecoveryTarget {
@@ -77,8 +82,22 @@ export type RecoveryResult =
   | { readonly kind: 'lock-expired' }
   /** Sidekiq Pro's reliable fetch recovers the jobs itself: the record is left alone. */
   | { readonly kind: 'sidekiq-pro'; readonly keys: readonly string[] }
-  /** Redis failed; the jobs stay in the record for a later run. */
-  | { readonly kind: 'failed'; readonly reason: string };
+  /** Redis failed; the jobs stay in the record for a later run. `quiet`: Redis is down or refusing, which the connection logs. */
+  | { readonly kind: 'failed'; readonly reason: string; readonly quiet: boolean };
+
+/** The keys a recovery reads and writes, by type: a WRONGTYPE on one of them is named. */
+function recoveryUse(keys: RecoveryKeys, sidekiq: SidekiqKeys): CommandUse {
+  return {
+    kind: 'write',
+    keys: {
+      [keys.jobs]: 'hash',
+      [keys.lock]: 'string',
+      [keys.index]: 'hash',
+      [keys.deaths]: 'hash',
+      [sidekiq.processes]: 'set',
+    },
+  };
+}
 
 /** Never rejects: a Redis failure is reported to the connection and logged. */
 export async function recoverRecord(
@@ -88,11 +107,15 @@ export async function recoverRecord(
   log: Logger,
 ): Promise<RecoveryResult> {
   let result: RecoveryResult;
+  const use = recoveryUse(recoveryKeys(settings.prefix, target.instanceId), settings.sidekiq);
   try {
     result = await lockAndRequeue(connection, settings, target, log);
+    connection.commandSucceeded(use);
   } catch (error) {
-    connection.commandFailed(error);
-    result = { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+    connection.commandFailed(error, use);
+    // Redis down or refusing is the connection's one line: the recovery waits for it quietly.
+    const quiet = classifyRedisError(error).kind !== 'other';
+    result = { kind: 'failed', reason: error instanceof Error ? error.message : String(error), quiet };
   }
   logRecovery(log, target.instanceId, result);
   return result;
@@ -130,15 +153,18 @@ export async function recoverDeadPeers(
   try {
     dead = await findDeadPeers(connection, settings.prefix, ownId);
   } catch (error) {
-    connection.commandFailed(error);
-    log.warn(
-      { reason: error instanceof Error ? error.message : String(error) },
-      'could not look for dead peers; looking again later',
-    );
+    const index = recoveryKeys(settings.prefix, ownId).index;
+    connection.commandFailed(error, { kind: 'read', keys: { [index]: 'hash' } });
+    if (classifyRedisError(error, 'read').kind === 'other')
+      log.warn(
+        { reason: error instanceof Error ? error.message : String(error) },
+        'could not look for dead peers; looking again later',
+      );
     return [];
   }
   const results: RecoveryResult[] = [];
-  for (const instanceId of dead) {
+  // A hostile index (thousands of junk entries) costs one look a bounded amount; the rest waits for the next.
+  for (const instanceId of dead.slice(0, MAX_PEERS_PER_LOOK)) {
     const target = { instanceId, onlyIfExpired: true, cause: 'its drain-init died with it', holdSuspects: false };
     results.push(await recoverRecord(connection, settings, target, log));
   }
@@ -166,7 +192,8 @@ async function lockAndRequeue(
   if (token === undefined) return { kind: 'locked' };
   try {
     const snapshot = await readSidekiq(client, { keys: settings.sidekiq });
-    for (const warning of snapshot.warnings) log.warn(warning);
+    if (settings.warnSidekiq !== undefined) settings.warnSidekiq(snapshot.warnings);
+    else for (const warning of snapshot.warnings) log.warn(warning);
     const superFetch = await findSuperFetch(client, settings.sidekiq, snapshot.processes);
     if (superFetch.length > 0) return { kind: 'sidekiq-pro', keys: superFetch };
     const running = runningJobs(snapshot, settings.clock.epochMs() / 1000, settings.localHost?.());
@@ -178,7 +205,6 @@ async function lockAndRequeue(
       poison: settings.poison,
       running,
     });
-    connection.commandSucceeded();
     if (reply.kind !== 'recovered') return reply.kind === 'not-held' ? { kind: 'lock-expired' } : reply;
     const buried = await buryPoison(client, keys, reply.jobs, target.cause, settings, log);
     return { kind: 'recovered', jobs: reply.jobs, buried };
@@ -264,20 +290,35 @@ function jobClass(payload: string): string {
   }
 }
 
+/** Jids named in a summary line at most. */
+const JIDS_SHOWN = 5;
+
+/** The count, the count by detail (what is wrong, Redis's error) and the first jids of these jobs; undefined for none. */
+function summarize(
+  jobs: readonly JobResult[],
+): { count: number; byReason: Record<string, number>; jids: string[] } | undefined {
+  if (jobs.length === 0) return undefined;
+  const byReason: Record<string, number> = {};
+  for (const job of jobs) byReason[job.detail] = (byReason[job.detail] ?? 0) + 1;
+  return { count: jobs.length, byReason, jids: jobs.slice(0, JIDS_SHOWN).map((job) => job.jid) };
+}
+
 function logRecovery(log: Logger, instanceId: string, result: RecoveryResult): void {
   switch (result.kind) {
     case 'recovered': {
-      for (const job of result.jobs) {
-        if (job.outcome === 'malformed')
-          log.warn({ instanceId, jid: job.jid, problem: job.detail }, 'malformed job record entry dropped');
-        else if (job.outcome === 'failed')
-          log.warn(
-            { instanceId, jid: job.jid, reason: job.detail },
-            'job not requeued; it stays in the record for the next recovery',
-          );
-        else if (job.outcome !== 'poison')
+      // A hostile record may hold thousands of entries: one line for all the malformed, one for the failed.
+      const malformed = summarize(result.jobs.filter((job) => job.outcome === 'malformed'));
+      if (malformed !== undefined)
+        log.warn(
+          { instanceId, ...malformed },
+          'malformed job record entries dropped: they are no Sidekiq job to put back',
+        );
+      const failed = summarize(result.jobs.filter((job) => job.outcome === 'failed'));
+      if (failed !== undefined)
+        log.warn({ instanceId, ...failed }, 'jobs not requeued; they stay in the record for the next recovery');
+      for (const job of result.jobs)
+        if (job.outcome !== 'poison' && job.outcome !== 'malformed' && job.outcome !== 'failed')
           log.debug({ instanceId, jid: job.jid, queue: job.detail, outcome: job.outcome }, 'recovery of a job');
-      }
       for (const job of result.buried) {
         log.warn(
           { instanceId, jid: job.jid, class: job.class, queue: job.queue, deaths: job.deaths },
@@ -304,6 +345,7 @@ function logRecovery(log: Logger, instanceId: string, result: RecoveryResult): v
       log.warn({ instanceId }, 'the recovery lock expired before the requeue; whoever took it recovers the jobs');
       break;
     case 'failed':
+      if (result.quiet) break;
       log.warn(
         { instanceId, reason: result.reason },
         'job recovery failed; the jobs stay in the record for the next attempt',

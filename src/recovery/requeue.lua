@@ -19,7 +19,8 @@
 -- ARGV[8] '1' to hold the suspects (jobs one death short of poison) in the record, marked held, for the
 --         caller to release one at a time (release.lua); '0' to requeue them and the held ones (the record's
 --         owner is gone)
--- ARGV[9..] pairs jid, identity: the jobs running in live Sidekiq processes
+-- ARGV[9] the longest entry taken for a job, bytes: a longer one is malformed, never decoded nor requeued
+-- ARGV[10..] pairs jid, identity: the jobs running in live Sidekiq processes
 --
 -- Each job to requeue counts one more death; a held job's death was counted when it was held. Returns
 -- {'not-held'}, {'alive'}, or {'recovered', jid, outcome, detail, deaths, ...} where outcome is requeued,
@@ -34,11 +35,12 @@ local prefix = ARGV[4]
 local only = ARGV[5]
 local poison_at, window = tonumber(ARGV[6]), tonumber(ARGV[7])
 local hold = ARGV[8] == '1'
+local max_bytes = tonumber(ARGV[9])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local running = {}
-for i = 9, #ARGV - 1, 2 do
+for i = 10, #ARGV - 1, 2 do
   running[ARGV[i]] = running[ARGV[i]] or {}
   running[ARGV[i]][ARGV[i + 1]] = true
 end
@@ -69,6 +71,8 @@ local function json_object(text)
   return nil
 end
 
+-- Only what looks like a Sidekiq job of the queue it is recorded for goes back: a job object with its
+-- class, this jid and that queue.
 local function defect(jid, entry)
   if entry == nil then return 'not a JSON object' end
   if owner(entry) == nil then return 'no process' end
@@ -77,6 +81,8 @@ local function defect(jid, entry)
   local job = json_object(entry.payload)
   if job == nil then return 'payload is not a JSON object' end
   if job.jid ~= jid then return 'payload has another jid' end
+  if type(job.class) ~= 'string' or job.class == '' then return 'payload has no class' end
+  if job.queue ~= entry.queue then return 'payload is of another queue' end
   return nil
 end
 
@@ -134,8 +140,9 @@ local results = {'recovered'}
 local record = redis.call('HGETALL', KEYS[1])
 for i = 1, #record, 2 do
   local jid = record[i]
-  local entry = json_object(record[i + 1])
-  local problem = defect(jid, entry)
+  local too_long = #record[i + 1] > max_bytes
+  local entry = not too_long and json_object(record[i + 1]) or nil
+  local problem = too_long and ('longer than ' .. max_bytes .. ' bytes') or defect(jid, entry)
   -- A held job's worker is long gone: it is taken only with the whole record.
   local held = not problem and entry.held == true
   if only == '' or problem or (owner(entry) == only and not held) then

@@ -8,6 +8,8 @@ import type { RecoveryKeys } from './keys.js';
 import requeueSource from './requeue.lua';
 
 const requeueScript = new LuaScript(requeueSource);
+/** A record entry longer than this is no Sidekiq job drain-init puts back: 1 MB, the cap on what it reads of any job. */
+export const MAX_JOB_BYTES = 1_048_576;
 
 export const JOB_OUTCOMES = ['requeued', 'running', 'queued', 'malformed', 'failed', 'held', 'poison'] as const;
 /**
@@ -72,6 +74,7 @@ export async function requeueRecord(redis: Redis, request: RequeueRequest): Prom
     String(request.poison.maxDeaths),
     String(request.poison.windowMs),
     request.holdSuspects ? '1' : '0',
+    String(MAX_JOB_BYTES),
     ...request.running.flatMap((job) => [job.jid, job.identity]),
   ];
   const scriptKeys = [keys.jobs, keys.lock, keys.instance, keys.index, keys.deaths];

@@ -1,6 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
+import { ThrottledWarnings } from '../log/throttle.js';
+import { RedisHealth, type HealthView } from './health.js';
 import { describeEndpoint, type RedisEndpoint, type SentinelSettings } from './url.js';
 
 /** No Redis command holds up a signal, the stop sequence or the child for longer than this. */
@@ -8,27 +10,43 @@ export const COMMAND_TIMEOUT_MS = 1_000;
 const FIRST_RECONNECT_DELAY_MS = 100;
 const MAX_RECONNECT_DELAY_MS = 2_000;
 
+/** What Redis's TYPE answers for a key drain-init uses. */
+export type RedisType = 'string' | 'hash' | 'zset' | 'set' | 'list';
+
+/** One command (or script, pipeline) as its user reports it: whether it writes, and the keys it uses, by type. */
+export interface CommandUse {
+  readonly kind: 'read' | 'write';
+  /** Named in a WRONGTYPE report and marked usable again when a command on them goes through. */
+  readonly keys?: Readonly<Record<string, RedisType>>;
+}
+
 /** The one Redis connection every Redis feature shares. */
 export interface RedisConnection {
   readonly client: Redis;
   /** The URL without its password: the only form of it for logs, errors and endpoints. */
   readonly endpoint: string;
-  /** Connected, and the last command reported went through. */
+  /** Connected, and reads and writes go through (the state is up). */
   readonly available: boolean;
+  /** Connected, and a write may be tried now: while Redis refuses writes, once per back-off period. */
+  readonly writable: boolean;
+  /** The state, its reason and the keys of another type, for /status and /metrics. */
+  readonly health: HealthView;
   /**
    * Users of the connection report each command's outcome: error replies (READONLY, OOM, NOPERM)
    * leave the socket up, so only the commands can tell that Redis is not taking writes.
    */
-  commandSucceeded(): void;
-  commandFailed(error: unknown): void;
+  commandSucceeded(use: CommandUse): void;
+  commandFailed(error: unknown, use: CommandUse): void;
   close(): void;
 }
 
 export function redisOptions(endpoint: RedisEndpoint, connectionName: string): RedisOptions {
   return {
-    ...(endpoint.sentinel === undefined
-      ? { host: endpoint.host, port: endpoint.port }
-      : sentinelOptions(endpoint.sentinel, endpoint.tls)),
+    ...(endpoint.sentinel !== undefined
+      ? sentinelOptions(endpoint.sentinel, endpoint.tls)
+      : endpoint.socket !== undefined
+        ? { path: endpoint.socket }
+        : { host: endpoint.host, port: endpoint.port }),
     db: endpoint.db,
     ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
     ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
@@ -71,6 +89,9 @@ export function reconnectDelay(attempt: number): number {
   return Math.min(FIRST_RECONNECT_DELAY_MS * 2 ** Math.max(0, attempt - 1), MAX_RECONNECT_DELAY_MS);
 }
 
+/** Reports of a WRONGTYPE on no key drain-init named, at most one per this. */
+const UNNAMED_WRONG_TYPE_EVERY_MS = 600_000;
+
 /** Starts connecting in the background; never throws, whatever state Redis is in. */
 export function connectRedis(
   endpoint: RedisEndpoint,
@@ -79,63 +100,50 @@ export function connectRedis(
   clock: Clock,
 ): RedisConnection {
   const client = new Redis(redisOptions(endpoint, connectionName));
-  const outages = new OutageLog(log, describeEndpoint(endpoint), endpoint.password, clock);
+  const health = new RedisHealth(log, describeEndpoint(endpoint), endpoint.password, clock);
+  const unnamed = new ThrottledWarnings(log, UNNAMED_WRONG_TYPE_EVERY_MS, clock);
   let closing = false;
-  const down = (reason: string): void => {
-    if (!closing) outages.down(reason);
+  const lost = (reason: string): void => {
+    if (!closing) health.connectionLost(reason);
   };
-  client.on('error', (error: Error) => down(error.message));
-  client.on('close', () => down('connection closed'));
+  client.on('error', (error: Error) => lost(error.message));
+  client.on('close', () => lost('connection closed'));
+  /** Which of the command's keys holds another type: TYPE of each, one round trip. */
+  const findBroken = async (keys: Readonly<Record<string, RedisType>>, reason: string): Promise<void> => {
+    const names = Object.keys(keys);
+    const pipeline = client.pipeline();
+    for (const key of names) pipeline.type(key);
+    const types = (await pipeline.exec().catch(() => null)) ?? [];
+    let named = false;
+    names.forEach((key, index) => {
+      const type = types[index]?.[1];
+      if (typeof type !== 'string' || type === 'none' || type === keys[key]) return;
+      named = true;
+      health.keyBroken(key, type, keys[key] ?? '', reason);
+    });
+    if (!named) unnamed.warn('wrong-type', { reason }, 'a Redis command met a key of another type than it expects');
+  };
   return {
     client,
     endpoint: describeEndpoint(endpoint),
     get available() {
-      return client.status === 'ready' && !outages.inOutage;
+      return client.status === 'ready' && health.state === 'up';
     },
-    commandSucceeded: () => outages.up(),
-    commandFailed: (error) => down(error instanceof Error ? error.message : String(error)),
+    get writable() {
+      return client.status === 'ready' && health.writeAllowed();
+    },
+    get health() {
+      return health.view;
+    },
+    commandSucceeded: (use) => health.succeeded(use.kind, Object.keys(use.keys ?? {})),
+    commandFailed: (error, use) => {
+      if (closing) return;
+      const failure = health.failed(error, use.kind);
+      if (failure.kind === 'wrong-type') void findBroken(use.keys ?? {}, failure.reason);
+    },
     close: () => {
       closing = true;
       client.disconnect();
     },
   };
-}
-
-/** One warning when Redis becomes unavailable and one line when it is back, however long the outage lasts. */
-export class OutageLog {
-  private outageStart: number | undefined;
-  private everUp = false;
-
-  constructor(
-    private readonly log: Logger,
-    private readonly endpoint: string,
-    private readonly password: string | undefined,
-    private readonly clock: Clock,
-  ) {}
-
-  get inOutage(): boolean {
-    return this.outageStart !== undefined || !this.everUp;
-  }
-
-  down(reason: string): void {
-    if (this.outageStart !== undefined) return;
-    this.outageStart = this.clock.now();
-    this.log.warn({ redis: this.endpoint, reason: this.scrub(reason) }, 'Redis unavailable; the worker runs on');
-  }
-
-  up(): void {
-    if (this.outageStart !== undefined) {
-      const outageMs = Math.round(this.clock.now() - this.outageStart);
-      this.log.info({ redis: this.endpoint, outageMs }, 'Redis available again');
-    } else if (!this.everUp) {
-      this.log.info({ redis: this.endpoint }, 'connected to Redis');
-    }
-    this.outageStart = undefined;
-    this.everUp = true;
-  }
-
-  /** Redis and ioredis do not echo passwords; this keeps it so if one ever does. */
-  private scrub(reason: string): string {
-    return this.password === undefined ? reason : reason.replaceAll(this.password, '***');
-  }
 }

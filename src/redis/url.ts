@@ -1,7 +1,10 @@
-/** Where and how to reach Redis, from a redis:// or rediss:// URL. */
+/** Where and how to reach Redis, from a redis://, rediss:// or unix:// URL. */
 export interface RedisEndpoint {
+  /** With `socket`: 'localhost', unused. */
   readonly host: string;
   readonly port: number;
+  /** A Unix socket's path (`unix:///run/redis.sock`): host and port are unused. */
+  readonly socket?: string;
   readonly db: number;
   readonly tls: boolean;
   readonly username?: string;
@@ -51,11 +54,12 @@ export function withSentinel(
 }
 
 const DEFAULT_PORT = 6379;
-const URL_FORM = 'redis://[[user]:password@]host[:port][/db] or rediss://... for TLS';
+const URL_FORM = 'redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or unix:///path[?db=N]';
 
 /**
  * Parses a Redis URL the way Sidekiq's redis-client reads REDIS_URL: a lone user part
- * (`redis://secret@host`) is the password. Error messages never quote the URL: it may hold a password.
+ * (`redis://secret@host`) is the password; the database is the path (`/1`), else the `db` query parameter
+ * (`unix:///run/redis.sock?db=1`). Error messages never quote the URL: it may hold a password.
  */
 export function parseRedisUrl(text: string): RedisEndpoint {
   let url: URL;
@@ -64,16 +68,25 @@ export function parseRedisUrl(text: string): RedisEndpoint {
   } catch {
     throw new Error(`expected ${URL_FORM}`);
   }
+  if (url.protocol === 'unix:') return unixSocket(url);
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`expected ${URL_FORM}`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw new Error(`no host: expected ${URL_FORM}`);
   return {
     host,
     port: parsePort(url.port),
-    db: parseDb(url.pathname),
+    db: parseDb(url.pathname.replace(/^\//, ''), url),
     tls: url.protocol === 'rediss:',
     ...credentials(url),
   };
+}
+
+/** `unix:///path/to/redis.sock?db=1` (a host before the path is refused: a socket is always local). */
+function unixSocket(url: URL): RedisEndpoint {
+  if (url.hostname !== '') throw new Error(`a unix:// URL names a path, not a host: expected unix:///path[?db=N]`);
+  const socket = decodePart(url.pathname);
+  if (socket === '' || socket === '/') throw new Error('no socket path: expected unix:///path[?db=N]');
+  return { host: 'localhost', port: DEFAULT_PORT, socket, db: parseDb('', url), tls: false, ...credentials(url) };
 }
 
 function parsePort(port: string): number {
@@ -82,10 +95,15 @@ function parsePort(port: string): number {
   return Number(port);
 }
 
-function parseDb(pathname: string): number {
-  const db = pathname.replace(/^\//, '');
+/** The path's database index, else the `db` query parameter's, else 0. */
+function parseDb(path: string, url: URL): number {
+  if (path !== '') {
+    if (!/^\d+$/.test(path)) throw new Error('the path must be a database index such as /1');
+    return Number(path);
+  }
+  const db = url.searchParams.get('db') ?? '';
   if (db === '') return 0;
-  if (!/^\d+$/.test(db)) throw new Error('the path must be a database index such as /1');
+  if (!/^\d+$/.test(db)) throw new Error('the db parameter must be a database index such as ?db=1');
   return Number(db);
 }
 
@@ -117,6 +135,8 @@ export function redactRedisUrl(text: string): string {
 export function describeEndpoint(endpoint: RedisEndpoint): string {
   const scheme = endpoint.tls ? 'rediss' : 'redis';
   const auth = endpoint.password === undefined ? '' : `${endpoint.username ?? ''}:***@`;
+  if (endpoint.socket !== undefined && endpoint.sentinel === undefined)
+    return `unix://${auth}${endpoint.socket}?db=${endpoint.db}`;
   const bracketed = (host: string): string => (host.includes(':') ? `[${host}]` : host);
   const { sentinel } = endpoint;
   if (sentinel === undefined) return `${scheme}://${auth}${bracketed(endpoint.host)}:${endpoint.port}/${endpoint.db}`;

@@ -13,6 +13,8 @@
 -- ARGV[2] the most queues read (by name)
 -- ARGV[3] the most processes read (by identity)
 -- ARGV[4] how long the reply is kept, ms
+-- ARGV[5] the longest kept reply taken, bytes: a longer value, or a key of another type, is not drain-init's
+--         reply; it is measured, never read, and the new reply replaces it
 --
 -- Returns one JSON object:
 --   processed, failed     the counters as Redis holds them (strings)
@@ -26,8 +28,10 @@
 -- A process whose hash has expired (a ghost) counts in `processes` and nowhere else, as in Sidekiq's
 -- own API; one whose `info` is not a JSON object counts in `unreadable`.
 
-local kept = redis.call('GET', KEYS[1])
-if kept then return kept end
+local keptLength = redis.pcall('STRLEN', KEYS[1])
+if type(keptLength) == 'number' and keptLength > 0 and keptLength <= tonumber(ARGV[5]) then
+  return redis.call('GET', KEYS[1])
+end
 
 local prefix = ARGV[1]
 local maxQueues, maxProcesses = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -169,5 +173,6 @@ local reply = cjson.encode({
   end),
   running = rows(running, function(queue, figures) return { queue, figures.jobs, figures.oldest } end),
 })
-redis.call('SET', KEYS[1], reply, 'PX', ARGV[4])
+-- Kept where Redis takes writes; a read-only replica still gives the figures, each gather its own.
+redis.pcall('SET', KEYS[1], reply, 'PX', ARGV[4])
 return reply

@@ -5,10 +5,11 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
+import { classifyRedisError } from '../redis/health.js';
 import { LuaScript } from '../redis/lua-script.js';
 import type { SidekiqKeys } from './keys.js';
 import { toEpochSeconds, type Parsed } from './parse.js';
-import { MAX_IDENTITIES } from './reader.js';
+import { MAX_IDENTITIES, MAX_VALUE_BYTES } from './reader.js';
 import statsSource from './stats.lua';
 
 /** The queues read at most (two O(1) commands each); the others are left out with a warning. */
@@ -222,7 +223,13 @@ export async function gatherSidekiqStats(
   const reply = await STATS_SCRIPT.run(
     client,
     [fleetKey],
-    [keys.prefix, String(limits.maxQueues), String(limits.maxProcesses), String(STATS_CACHE_MS)],
+    [
+      keys.prefix,
+      String(limits.maxQueues),
+      String(limits.maxProcesses),
+      String(STATS_CACHE_MS),
+      String(MAX_VALUE_BYTES),
+    ],
   );
   return parseStatsReply(reply, clock.epochMs() / 1000, limits);
 }
@@ -264,11 +271,13 @@ export class CachedSidekiqStats {
       stats = parsed?.value;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.#warnings.warn(
-        'gather failed',
-        { reason },
-        "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
-      );
+      // Redis down, refusing, or a key of another type: the connection's one line says it.
+      if (classifyRedisError(error, 'read').kind === 'other')
+        this.#warnings.warn(
+          'gather failed',
+          { reason },
+          "Sidekiq's figures could not be read from Redis; /metrics leaves them out",
+        );
     }
     this.#cached = { atMs: this.clock.now(), stats };
     return stats;

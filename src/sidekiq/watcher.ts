@@ -4,6 +4,7 @@
 // the known identities are read.
 import type { Cancel, Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
+import { ThrottledWarnings } from '../log/throttle.js';
 import { processTree } from '../process/proc.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { SidekiqKeys } from './keys.js';
@@ -22,8 +23,8 @@ export const DRAINING_POLL_MS = 500;
  */
 export const BOOTING_POLL_MS = 250;
 export const DISCOVER_EVERY_MS = 30_000;
-/** A broken key is reported once, not at every poll; the memory of what was reported is bounded. */
-const MAX_REMEMBERED_WARNINGS = 100;
+/** The warnings of one key (or identity) make one line, at most once per this however often it is read. */
+const WARNING_INTERVAL_MS = 600_000;
 
 export interface WatcherOptions {
   /** The hostname Sidekiq writes for processes of this container (sidekiqHostname). */
@@ -46,12 +47,14 @@ export interface SidekiqSource {
 }
 
 export function sidekiqSource(connection: RedisConnection, keys: SidekiqKeys): SidekiqSource {
+  // The hashes of each process are read key by key, a broken one skipped with a warning (reader.ts).
+  const reads = { kind: 'read', keys: { [keys.processes]: 'set' } } as const;
   return {
     ready: () => connection.client.status === 'ready',
     discover: (hostname) => readSidekiq(connection.client, { keys, hostname, onlyHostname: true }),
     readKnown: (identities) => readIdentities(connection.client, identities, keys),
-    succeeded: () => connection.commandSucceeded(),
-    failed: (error) => connection.commandFailed(error),
+    succeeded: () => connection.commandSucceeded(reads),
+    failed: (error) => connection.commandFailed(error, reads),
   };
 }
 
@@ -70,7 +73,7 @@ export class SidekiqWatcher {
   #cancelPoll: Cancel = () => {};
   #polling: Promise<void> | undefined;
   #stopped = false;
-  readonly #warned = new Set<string>();
+  readonly #warnings: ThrottledWarnings;
   readonly #listeners: ViewListener[] = [];
 
   constructor(
@@ -79,9 +82,11 @@ export class SidekiqWatcher {
     /** The supervised child, undefined before it starts and after it exits. */
     private readonly childPid: () => number | undefined,
     private readonly clock: Clock,
-    private readonly log: Logger,
+    log: Logger,
     private readonly supervisedPids: SupervisedPids = processTree,
-  ) {}
+  ) {
+    this.#warnings = new ThrottledWarnings(log, WARNING_INTERVAL_MS, clock);
+  }
 
   get view(): WorkerView {
     return this.#view;
@@ -116,6 +121,11 @@ export class SidekiqWatcher {
     this.#cancelPoll();
   }
 
+  /** Warnings about Sidekiq's data, from any read of it: one line per key at most every 10 minutes, with a count. */
+  warn(warnings: readonly string[]): void {
+    this.#warnings.warnGrouped(warnings, warningKind);
+  }
+
   /** Reads now, or joins the read under way; never rejects. */
   poll(): Promise<void> {
     this.#polling ??= this.#read().finally(() => (this.#polling = undefined));
@@ -145,7 +155,7 @@ export class SidekiqWatcher {
     try {
       const snapshot = await this.#snapshot();
       this.source.succeeded();
-      this.#warnOnce(snapshot.warnings);
+      this.warn(snapshot.warnings);
       const nowEpochS = this.clock.epochMs() / 1000;
       const supervised = {
         hostname: this.options.hostname,
@@ -186,14 +196,11 @@ export class SidekiqWatcher {
     this.#jobs = jobs;
     for (const listener of this.#listeners) listener(view, previous);
   }
+}
 
-  #warnOnce(warnings: readonly string[]): void {
-    for (const warning of warnings) {
-      if (this.#warned.has(warning)) continue;
-      if (this.#warned.size < MAX_REMEMBERED_WARNINGS) this.#warned.add(warning);
-      this.log.warn(warning);
-    }
-  }
+/** What a warning about Sidekiq's data is about: the key or identity it names in quotes, else the warning. */
+function warningKind(warning: string): string {
+  return /"((?:[^"\\]|\\.)*)"/.exec(warning)?.[1] ?? warning;
 }
 
 function viewOf(processes: readonly SidekiqProcess[], jobsInFlight: number, previous: WorkerView): WorkerView {

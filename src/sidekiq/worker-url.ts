@@ -46,13 +46,21 @@ export function planEndpoint(wish: EndpointWish): EndpointPlan {
     return { kind: 'none', reason: `the worker's ${variable} names another Redis than drain-init's: ${fallback}` };
   }
   // The relay connects to host:port; with Sentinel the primary is only known by asking the sentinels.
+  if (wish.redis.socket !== undefined)
+    return { kind: 'none', reason: `the endpoint relays to Redis over TCP, not a Unix socket: ${fallback}` };
   if (wish.redis.sentinel !== undefined)
     return { kind: 'none', reason: `the endpoint does not follow a Sentinel failover: ${fallback}` };
   return { kind: 'relay', variable, workerUrl };
 }
 
 function sameRedis(a: RedisEndpoint, b: RedisEndpoint): boolean {
-  return a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port && a.db === b.db && a.tls === b.tls;
+  return (
+    a.host.toLowerCase() === b.host.toLowerCase() &&
+    a.port === b.port &&
+    a.socket === b.socket &&
+    a.db === b.db &&
+    a.tls === b.tls
+  );
 }
 
 /**

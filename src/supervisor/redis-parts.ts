@@ -11,7 +11,7 @@ import { claimInstanceId, NoInstanceIdError, type Claimed } from '../record/clai
 import { DeferredRecorder, startInstanceRecorder } from '../record/recorder.js';
 import { connectionName, type Identity, type RecordUpdate } from '../record/schema.js';
 import { JobGuard, type SupervisedProcesses } from '../recovery/guard.js';
-import { connectRedis, type RedisConnection } from '../redis/connection.js';
+import { COMMAND_TIMEOUT_MS, connectRedis, type RedisConnection } from '../redis/connection.js';
 import type { RedisEndpoint } from '../redis/url.js';
 import { sidekiqKeys, type SidekiqKeys } from '../sidekiq/keys.js';
 import { sidekiqHostname } from '../sidekiq/match.js';
@@ -115,9 +115,21 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
     'sidekiq-stats',
     ...(config.sidekiqNamespace === undefined ? [] : [config.sidekiqNamespace]),
   ].join(':');
+  const statsUse = { kind: 'read', keys: { [sidekiq.processes]: 'set', [sidekiq.queues]: 'set' } } as const;
   const stats = new CachedSidekiqStats(
     () =>
-      client.status === 'ready' ? gatherSidekiqStats(client, sidekiq, statsKey, DEFAULT_LIMITS, clock) : undefined,
+      client.status === 'ready'
+        ? gatherSidekiqStats(client, sidekiq, statsKey, DEFAULT_LIMITS, clock).then(
+            (gathered) => {
+              connection.commandSucceeded(statsUse);
+              return gathered;
+            },
+            (error: unknown) => {
+              connection.commandFailed(error, statsUse);
+              throw error;
+            },
+          )
+        : undefined,
     log,
     clock,
   );
@@ -136,6 +148,7 @@ export function assembleRedisParts(redis: RedisEndpoint, config: Config, context
       // Held jobs go back together; one Redis does not take in time is recovered with the record later.
       if (guard !== undefined) await within(clock, guard.putBackHeld(), PUT_BACK_BUDGET_MS, undefined);
       guard?.stop();
+      if (guard !== undefined) await within(clock, guard.forgetRecord(), COMMAND_TIMEOUT_MS, undefined);
       watcher.stop();
       await recorder.close(final);
       connection.close();
@@ -165,9 +178,14 @@ async function claimUntilDone(
       await nextReady(connection, clock);
       continue;
     }
+    // Redis refuses writes (a replica, out of memory): the claim waits out the connection's back-off.
+    if (!connection.writable) {
+      await sleep(clock, CLAIM_RETRY_MS);
+      continue;
+    }
     try {
       const claim = await claimInstanceId(connection.client, request, clock, log);
-      connection.commandSucceeded();
+      connection.commandSucceeded({ kind: 'write' });
       return claim;
     } catch (error) {
       if (error instanceof NoInstanceIdError) {
@@ -177,7 +195,7 @@ async function claimUntilDone(
         );
         return undefined;
       }
-      connection.commandFailed(error);
+      connection.commandFailed(error, { kind: 'write' });
       await sleep(clock, CLAIM_RETRY_MS);
     }
   }

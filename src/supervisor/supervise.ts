@@ -155,7 +155,11 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
     redis:
       redis === undefined
         ? undefined
-        : () => ({ connected: redis.connection.available, heartbeatFailures: redis.recorder.heartbeatFailures }),
+        : () => ({
+            connected: redis.connection.available,
+            heartbeatFailures: redis.recorder.heartbeatFailures,
+            health: redis.connection.health,
+          }),
     sidekiq: () => {
       const view = stopSettings.settings.preset === 'sidekiq' ? redis?.watcher.view : undefined;
       const jobsInFlight = redis?.guard()?.jobsInFlight;

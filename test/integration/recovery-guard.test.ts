@@ -42,6 +42,7 @@ const NO_WORKER: WorkerReads = {
   jobs: [],
   onView: () => {},
   poll: () => Promise.resolve(),
+  warn: () => {},
 };
 
 async function startGuard(clock: FakeClock): Promise<JobGuard> {
@@ -146,5 +147,28 @@ describe('the job guard on a fake clock', () => {
     await clock.advanceAsync(PEER_SCAN_EVERY_MS);
     await eventually(async () => (Number(await redis().call('HLEN', deaths)) === 1 ? true : undefined), 'the trim');
     expect(await redis().call('HKEYS', deaths)).toEqual(['recent']);
+  });
+});
+
+describe("the index of job records at an instance's clean end", () => {
+  const keys = recoveryKeys(PREFIX, OWN);
+
+  it('no longer lists an instance whose record is empty', async () => {
+    const guard = await startGuard(new FakeClock());
+    await redis().call('HSET', keys.index, OWN, 'token', 'pod-other', 'other-token');
+    await guard.forgetRecord();
+    expect(await redis().call('HGETALL', keys.index)).toEqual(['pod-other', 'other-token']);
+  });
+
+  it('keeps listing a record that still holds a job, and an entry of another owner', async () => {
+    const guard = await startGuard(new FakeClock());
+    await redis().call('HSET', keys.index, OWN, 'token');
+    await redis().call('HSET', keys.jobs, 'held-jid', fetchedEntry('held-jid', true));
+    await guard.forgetRecord();
+    expect(await redis().call('HGET', keys.index, OWN)).toBe('token');
+    await redis().call('DEL', keys.jobs);
+    await redis().call('HSET', keys.index, OWN, 'a-later-owner');
+    await guard.forgetRecord();
+    expect(await redis().call('HGET', keys.index, OWN)).toBe('a-later-owner');
   });
 });

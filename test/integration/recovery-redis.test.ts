@@ -13,7 +13,13 @@ import {
   type RecoveryResult,
   type RecoverySettings,
 } from '../../src/recovery/recover.js';
-import { countOutcomes, requeueRecord, type JobResult, type RequeueRequest } from '../../src/recovery/requeue.js';
+import {
+  countOutcomes,
+  MAX_JOB_BYTES,
+  requeueRecord,
+  type JobResult,
+  type RequeueRequest,
+} from '../../src/recovery/requeue.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/connection.js';
 import { parseRedisUrl } from '../../src/redis/url.js';
@@ -219,6 +225,17 @@ describe('the requeue script', () => {
       'payload-object': JSON.stringify({ identity: GHOST, queue: 'default', payload: { jid: 'payload-object' } }),
       'payload-garbage': JSON.stringify({ identity: GHOST, queue: 'default', payload: 'not json at all' }),
       'other-jid': JSON.stringify({ identity: GHOST, queue: 'default', payload: jobString('someone-else') }),
+      'no-class': JSON.stringify({
+        identity: GHOST,
+        queue: 'default',
+        payload: '{"jid":"no-class","queue":"default"}',
+      }),
+      'other-queue': JSON.stringify({
+        identity: GHOST,
+        queue: 'default',
+        payload: jobString('other-queue', 'critical'),
+      }),
+      'too-long': entry('too-long').replace('600.0', `600.0,"${'x'.repeat(MAX_JOB_BYTES)}"`),
       good: entry('good'),
     });
     const { log, records } = captureLogger();
@@ -237,15 +254,21 @@ describe('the requeue script', () => {
       'payload-object': 'malformed no payload string',
       'payload-garbage': 'malformed payload is not a JSON object',
       'other-jid': 'malformed payload has another jid',
+      'no-class': 'malformed payload has no class',
+      'other-queue': 'malformed payload is of another queue',
+      'too-long': `malformed longer than ${MAX_JOB_BYTES} bytes`,
       good: 'requeued default',
     });
     expect(await list('queue:default')).toEqual([jobString('good')]);
     expect(await recordOf(DEAD)).toEqual([]);
-    expect(records.filter((record) => record.msg === 'malformed job record entry dropped')).toHaveLength(7);
+    const dropped = records.filter((record) => String(record.msg).startsWith('malformed job record entries dropped'));
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ instanceId: DEAD, count: 10, byReason: { 'no process': 2 } });
+    expect(dropped[0]?.jids).toHaveLength(5);
     expect(records.find((record) => record.msg === 'recovered the jobs of a dead worker')).toMatchObject({
       instanceId: DEAD,
       requeued: 1,
-      malformed: 7,
+      malformed: 10,
     });
   });
 
@@ -540,6 +563,16 @@ describe('dead peers', () => {
     expect(await index()).toEqual([]);
   });
 
+  it('are recovered 100 at most per look: a hostile index of 150 junk entries takes two', async () => {
+    const junk = Array.from({ length: 150 }, (_, index) => [`junk-${index}`, 'dead-token']).flat();
+    await redis().call('HSET', recoveryKeys(PREFIX, OWN).index, ...junk);
+    const connection = await connect();
+    expect(await recoverDeadPeers(connection, SETTINGS, OWN, captureLogger().log)).toHaveLength(100);
+    expect(await redis().call('HLEN', recoveryKeys(PREFIX, OWN).index)).toBe(50);
+    expect(await recoverDeadPeers(connection, SETTINGS, OWN, captureLogger().log)).toHaveLength(50);
+    expect(await index()).toEqual([]);
+  });
+
   it('include this instance only when it asks for its own record (after a container restart)', async () => {
     await writeRecord(OWN, { 'victim-A': entry('victim-A') });
     // The restarted instance's heartbeat record is already back.
@@ -549,9 +582,12 @@ describe('dead peers', () => {
     expect(byJid(jobsOf(await recoverOwn(connection, OWN)))).toEqual({ 'victim-A': 'requeued default' });
   });
 
-  it('are left alone when Redis fails, with one warning and the jobs kept', async () => {
+  it("are left alone when Redis fails, the jobs kept, the connection's outage line the only warning", async () => {
     await writeRecord(DEAD, { 'victim-A': entry('victim-A') });
-    const connection = await connect();
+    const connectionLog = captureLogger();
+    const connection = connectRedis(parseRedisUrl(redis().url), connectionLog.log, 'test', systemClock);
+    connections.push(connection);
+    await waitFor(() => (connection.client.status === 'ready' ? true : undefined), 'a connection to Redis');
     await redis().call('CLIENT', 'PAUSE', 1500, 'ALL');
     const { log, records } = captureLogger();
     const result = await recoverRecord(
@@ -560,9 +596,10 @@ describe('dead peers', () => {
       { instanceId: DEAD, onlyIfExpired: true, cause: 'test', holdSuspects: false },
       log,
     );
-    expect(result).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/timed out/i) });
-    expect(records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual([
-      'job recovery failed; the jobs stay in the record for the next attempt',
+    expect(result).toMatchObject({ kind: 'failed', reason: expect.stringMatching(/timed out/i), quiet: true });
+    expect(records.filter((record) => record.level === 40)).toEqual([]);
+    expect(connectionLog.records.filter((record) => record.level === 40).map((record) => record.msg)).toEqual([
+      'Redis unavailable; the worker runs on',
     ]);
     await sleep(1_600);
     expect(await recordOf(DEAD)).toEqual(['victim-A']);

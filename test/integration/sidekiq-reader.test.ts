@@ -115,10 +115,40 @@ describe('reading dumps written into Redis', () => {
       ['SET', 'worker-7f9c:9:000000000000', 'not a hash'],
     ]);
     const snapshot = await readSidekiq(redis().client);
-    expect(snapshot.warnings).toEqual([
-      'Sidekiq key "worker-7f9c:9:000000000000" skipped: WRONGTYPE Operation against a key holding the wrong kind of value',
-    ]);
+    expect(snapshot.warnings).toEqual(['Sidekiq key "worker-7f9c:9:000000000000" skipped: it is a string, not a hash']);
     expect(summary(snapshot)).toEqual(summary(expected(versionDump('sidekiq-7.3.9'))));
+  });
+
+  it('reads no value over 1 MB and no more than 1,000 fields of a hash, naming the key in a warning', async () => {
+    await writeDump(redis().server, versionDump('sidekiq-7.3.9'));
+    const id = 'worker-7f9c:9:000000000000';
+    const huge = JSON.stringify({ queue: 'default', payload: 'x'.repeat(10 * 1_048_576), run_at: 1 });
+    const junk = Array.from({ length: 1_500 }, (_, i) => [`t${i}`, 'junk']).flat();
+    await redis().server.pipeline([
+      ['SADD', 'processes', id],
+      ['HSET', `${id}:work`, 'big', huge],
+      ['HSET', `${id}:workers`, ...junk],
+    ]);
+    const snapshot = await readSidekiq(redis().client, { hostname: 'worker-7f9c' });
+    expect(snapshot.warnings.filter((warning) => !warning.includes('on thread "t'))).toEqual([
+      `Sidekiq key "${id}:work" field "big" skipped: its value is ${huge.length} bytes, over the 1048576-byte cap`,
+      `Sidekiq key "${id}:workers" has 1500 fields: read only 1000`,
+    ]);
+    // The 1,000 junk fields read are each a broken job; the big one was never read.
+    expect(snapshot.warnings).toHaveLength(1_002);
+    expect(snapshot.jobs.some((job) => job.identity === id)).toBe(false);
+  });
+
+  it('lists at most 100,000 members of a huge processes set, in SSCAN steps, with a warning naming it', async () => {
+    await writeDump(redis().server, versionDump('sidekiq-8.1.7'));
+    const strangers = Array.from({ length: 120_000 }, (_, i) => `zzz-${i}:1:000000000000`);
+    await redis().server.call('SADD', 'processes', ...strangers);
+    const snapshot = await readSidekiq(redis().client, { hostname: 'worker-7f9c', onlyHostname: true });
+    expect(snapshot.warnings).toEqual([
+      expect.stringMatching(
+        /^Sidekiq key "processes" is too large to list whole: 100000 members looked at, \d+ taken$/,
+      ),
+    ]);
   });
 
   it("reads this host's identities first when there are more members than the cap", async () => {

@@ -95,10 +95,10 @@ describe('Redis options', () => {
     );
   });
 
-  it('rejects a bad Redis URL on one line without its password', () => {
-    const wrongScheme = failure([], { REDIS_URL: 'http://user:hunter2secret@host:6379' });
+  it('rejects a bad --redis-url or DRAIN_INIT_REDIS_URL on one line, without its password or raw control characters', () => {
+    const wrongScheme = failure([], { DRAIN_INIT_REDIS_URL: 'http://user:hunter2secret@host:6379' });
     expect(wrongScheme).toBe(
-      "invalid value 'http://***@host:6379' for REDIS_URL: expected redis://[[user]:password@]host[:port][/db] or rediss://... for TLS",
+      "invalid value 'http://***@host:6379' for DRAIN_INIT_REDIS_URL: expected redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or unix:///path[?db=N]",
     );
     const badDb = failure(['--redis-url', 'redis://:hunter2secret@host/cache']);
     expect(badDb).toBe(
@@ -108,10 +108,45 @@ describe('Redis options', () => {
     expect(unparseable).toMatch(
       /^invalid value 'redis:\/\/\*\*\*@host:notaport' for DRAIN_INIT_REDIS_URL: expected redis:/,
     );
-    for (const message of [wrongScheme, badDb, unparseable]) {
+    const control = failure(['--redis-url', 'redis://h/1\n{"level":50}\u001b[2J']);
+    expect(control).toBe(
+      'invalid value \'redis://h/1\\n{"level":50}\\u001b[2J\' for --redis-url: the path must be a database index such as /1',
+    );
+    expect(failure(['--grace-period', '5\ts'])).toMatch(/^invalid value '5\\ts' for --grace-period/);
+    for (const message of [wrongScheme, badDb, unparseable, control]) {
       expect(message).not.toContain('hunter2');
-      expect(message).not.toContain('\n');
+      expect(message).not.toMatch(/\p{Cc}/u);
     }
+  });
+
+  it("turns drain-init's Redis off with one notice when the worker's REDIS_URL is one it cannot use, and starts the worker", () => {
+    for (const url of ['redis://:hunter2secret@host:6379/abc', 'http://host', 'redis://', 'unix://host/x.sock']) {
+      const parsed = config([], { REDIS_URL: url });
+      expect(parsed.redis, url).toBeUndefined();
+      expect(parsed.notices, url).toHaveLength(1);
+      expect(parsed.notices[0], url).toMatch(
+        /^invalid value '.*' for REDIS_URL: .*; the variable is the worker's: drain-init's Redis features are off and the worker starts as usual/,
+      );
+      expect(parsed.notices[0], url).not.toContain('hunter2');
+    }
+    expect(config([], { REDIS_URL: 'redis://h/2' }).notices).toEqual([]);
+  });
+
+  it('reads Unix sockets with their database as Sidekiq does', () => {
+    expect(redisOf(config([], { REDIS_URL: 'unix:///run/redis/redis.sock?db=3' }))).toBe(
+      'unix:///run/redis/redis.sock?db=3',
+    );
+    expect(config([], { REDIS_URL: 'unix:///tmp/r.sock' }).redis).toMatchObject({ socket: '/tmp/r.sock', db: 0 });
+    expect(redisOf(config(['--redis-url', 'redis://h:7/0?db=5']))).toBe('redis://h:7/0');
+    expect(redisOf(config(['--redis-url', 'redis://h:7?db=5']))).toBe('redis://h:7/5');
+  });
+
+  it('warns once that --stop-signal KILL gives the worker no chance to finish', () => {
+    expect(config(['--stop-signal', 'KILL']).notices).toEqual([
+      "--stop-signal KILL: the worker is killed at the stop's first step and gets no chance to finish its jobs",
+    ]);
+    expect(config([], { DRAIN_INIT_STOP_SIGNAL: 'SIGKILL' }).notices[0]).toMatch(/^DRAIN_INIT_STOP_SIGNAL KILL:/);
+    expect(config(['--stop-signal', 'TERM']).notices).toEqual([]);
   });
 
   it('reads the sentinels from flags or env, the master name from its option or the URL', () => {

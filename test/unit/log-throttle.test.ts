@@ -28,4 +28,17 @@ describe('throttled warnings', () => {
     for (const kind of ['a', 'b', 'c', 'a']) warnings.warn(kind, {}, kind);
     expect(records.map((record) => record.msg)).toEqual(['a', 'b', 'c', 'a']);
   });
+
+  it('makes one line of a burst per kind, with the count of the others alike, throttled as any warning', () => {
+    const { log, records } = captureLogger();
+    const warnings = new ThrottledWarnings(log, 60_000, { now: () => 0 });
+    const burst = [...Array.from({ length: 5_000 }, (_, i) => `job "peer" entry ${i} skipped`), 'key "other" skipped'];
+    const kindOf = (message: string): string => /"([^"]*)"/.exec(message)?.[1] ?? message;
+    warnings.warnGrouped(burst, kindOf);
+    warnings.warnGrouped(burst, kindOf);
+    expect(records.map(({ msg, alike }) => ({ msg, alike }))).toEqual([
+      { msg: 'job "peer" entry 0 skipped', alike: 4_999 },
+      { msg: 'key "other" skipped', alike: undefined },
+    ]);
+  });
 });

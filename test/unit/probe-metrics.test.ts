@@ -22,7 +22,11 @@ const SNAPSHOT: ProbeSnapshot = {
     ['SIGHUP', 3],
   ]),
   zombiesReaped: 1000,
-  redis: { connected: false, heartbeatFailures: 7 },
+  redis: {
+    connected: false,
+    heartbeatFailures: 7,
+    health: { state: 'refusing', reason: 'READONLY', brokenKeys: ['drain-init:stops', 'drain-init:job-deaths'] },
+  },
   sidekiq: undefined,
 };
 
@@ -139,6 +143,11 @@ describe('the families', () => {
       drain_init_jobs_dead_total: 1,
       drain_init_jobs_held: 2,
       drain_init_redis_up: 0,
+      'drain_init_redis_state{state=connecting}': 0,
+      'drain_init_redis_state{state=up}': 0,
+      'drain_init_redis_state{state=down}': 0,
+      'drain_init_redis_state{state=refusing}': 1,
+      drain_init_redis_broken_keys: 2,
       drain_init_heartbeat_failures_total: 7,
     });
     const withFleet = values(renderExposition(drainInitFamilies(SNAPSHOT, 3)));

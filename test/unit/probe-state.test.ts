@@ -140,7 +140,11 @@ describe('the status document', () => {
           plan: 'TSTP now, TERM at +30.0 s, KILL at +58.0 s, deadline at +60.0 s',
           deadlineEpochMs: NOW_S * 1000 + 41_250,
         },
-        redis: { connected: true, heartbeatFailures: 2 },
+        redis: {
+          connected: true,
+          heartbeatFailures: 2,
+          health: { state: 'up', reason: undefined, brokenKeys: ['drain-init:stops'] },
+        },
         sidekiq: view({ jobsInFlight: 3 }),
       }),
     );
@@ -155,6 +159,7 @@ describe('the status document', () => {
         deadlineInSeconds: 41.3,
       },
       redisConnected: true,
+      redis: { state: 'up', reason: null, brokenKeys: ['drain-init:stops'] },
       sidekiq: {
         processes: [{ identity: 'pod-1:7:ab12cd34ef56', busy: 1, quiet: false, beatAgeSeconds: 3 }],
         jobsInFlight: 3,

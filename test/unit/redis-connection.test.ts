@@ -1,14 +1,6 @@
-import { pino } from 'pino';
-import { systemClock } from '../../src/lib/clock.js';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_TIMEOUT_MS, OutageLog, reconnectDelay, redisOptions } from '../../src/redis/connection.js';
+import { COMMAND_TIMEOUT_MS, reconnectDelay, redisOptions } from '../../src/redis/connection.js';
 import { parseRedisUrl, withSentinel } from '../../src/redis/url.js';
-
-function capture(): { log: pino.Logger; text: () => string } {
-  const raw: string[] = [];
-  const log = pino({ level: 'trace' }, { write: (line: string) => void raw.push(line) });
-  return { log, text: () => raw.join('') };
-}
 
 describe('redisOptions', () => {
   it('never queues or waits: no offline queue, no retries, a timeout on every command and connect', () => {
@@ -26,6 +18,12 @@ describe('redisOptions', () => {
     expect(options.socketTimeout).toBeGreaterThan(COMMAND_TIMEOUT_MS);
     expect(options).not.toHaveProperty('tls');
     expect(options).not.toHaveProperty('password');
+  });
+
+  it('connects to a Unix socket by its path', () => {
+    const options = redisOptions(parseRedisUrl('unix:///run/redis/redis.sock?db=2'), 'n');
+    expect(options).toMatchObject({ path: '/run/redis/redis.sock', db: 2 });
+    expect(options).not.toHaveProperty('host');
   });
 
   it('passes TLS and ACL credentials from a rediss:// URL', () => {
@@ -61,43 +59,5 @@ describe('redisOptions', () => {
 
   it('backs off from 100 ms doubling to a 2 s cap, and never gives up', () => {
     expect([1, 2, 3, 4, 5, 6, 50].map(reconnectDelay)).toEqual([100, 200, 400, 800, 1600, 2000, 2000]);
-  });
-});
-
-describe('OutageLog', () => {
-  it('logs one line when an outage starts and one when it ends, whatever happens in between', () => {
-    const { log, text } = capture();
-    const outages = new OutageLog(log, 'redis://h:6379/0', undefined, systemClock);
-    expect(outages.inOutage).toBe(true);
-    outages.up();
-    expect(outages.inOutage).toBe(false);
-    for (let beat = 0; beat < 5; beat++) outages.down('connect ECONNREFUSED');
-    expect(outages.inOutage).toBe(true);
-    outages.up();
-    outages.up();
-    const messages = text()
-      .trim()
-      .split('\n')
-      .map((line) => (JSON.parse(line) as { msg: string }).msg);
-    expect(messages).toEqual(['connected to Redis', 'Redis unavailable; the worker runs on', 'Redis available again']);
-  });
-
-  it('logs a failure before the first connection once, and no "connected" line after it', () => {
-    const { log, text } = capture();
-    const outages = new OutageLog(log, 'redis://h:6379/0', undefined, systemClock);
-    outages.down('connect ECONNREFUSED');
-    outages.down('connect ECONNREFUSED');
-    outages.up();
-    expect(text().match(/"msg":"[^"]*"/g)).toEqual([
-      '"msg":"Redis unavailable; the worker runs on"',
-      '"msg":"Redis available again"',
-    ]);
-  });
-
-  it('scrubs the password from reasons', () => {
-    const { log, text } = capture();
-    new OutageLog(log, 'redis://:***@h:6379/0', 'hunter2', systemClock).down('ERR something echoed hunter2');
-    expect(text()).toContain('ERR something echoed ***');
-    expect(text()).not.toContain('hunter2');
   });
 });

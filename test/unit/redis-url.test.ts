@@ -34,6 +34,22 @@ describe('parseRedisUrl', () => {
     });
   });
 
+  it('reads a Unix socket, its database from ?db=N, and a database from ?db=N where the path has none', () => {
+    expect(parseRedisUrl('unix:///var/run/redis/redis.sock?db=2')).toEqual({
+      host: 'localhost',
+      port: 6379,
+      socket: '/var/run/redis/redis.sock',
+      db: 2,
+      tls: false,
+    });
+    expect(parseRedisUrl('redis://h?db=4').db).toBe(4);
+    expect(parseRedisUrl('redis://h/1?db=4').db).toBe(1);
+    expect(describeEndpoint(parseRedisUrl('unix:/tmp/r.sock?db=1'))).toBe('unix:///tmp/r.sock?db=1');
+    expect(() => parseRedisUrl('unix://host/tmp/r.sock')).toThrow(/names a path, not a host/);
+    expect(() => parseRedisUrl('unix://')).toThrow(/no socket path/);
+    expect(() => parseRedisUrl('unix:///tmp/r.sock?db=x')).toThrow(/db parameter/);
+  });
+
   it('takes IPv6 hosts without brackets', () => {
     expect(parseRedisUrl('redis://[::1]:7000/').host).toBe('::1');
   });
