@@ -23,16 +23,20 @@ export interface RunObserver {
 /** A worker just started, with what its death will be weighed against. */
 export interface StartedWorker {
   readonly child: Child;
-  /** The cgroup's OOM kill counter before it started. */
+  /** The cgroup's OOM kill counter as it started. */
   readonly oomKillsBefore: number | undefined;
   readonly startedAt: number;
 }
 
-/** Starts a worker with `spawn`. */
+/**
+ * Starts a worker with `spawn`. The OOM kill counter is read just after the spawn, not before, so the worker
+ * never waits for it: a kill in that instant, before the worker's command has even run, would count as a
+ * plain SIGKILL.
+ */
 export function startWorker(spawn: () => Child, clock: Clock): StartedWorker {
-  const oomKillsBefore = readOomKills();
   const startedAt = clock.now();
-  return { child: spawn(), oomKillsBefore, startedAt };
+  const child = spawn();
+  return { child, oomKillsBefore: readOomKills(), startedAt };
 }
 
 export interface RunParts {
