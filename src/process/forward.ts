@@ -104,6 +104,11 @@ export class SignalForwarder {
     this.#handlers.clear();
   }
 
+  /** The worker it forwards to, once attached. */
+  get childPid(): number | undefined {
+    return this.#childPid;
+  }
+
   attach(childPid: number | undefined): void {
     this.#childPid = childPid;
     this.options.native?.setForwardTarget(childPid === undefined ? 0 : this.#target(childPid));

@@ -15,7 +15,6 @@ import {
 } from '../process/exit-status.js';
 import { endLeftoverProcesses } from '../process/leftovers.js';
 import { isRunning, processState } from '../process/proc.js';
-import { ZombieReaper } from '../process/reaper.js';
 import { parseSignal } from '../process/signals.js';
 import { SuspensionWatch } from '../process/suspension.js';
 import { startProbeServer } from '../probe/server.js';
@@ -60,7 +59,7 @@ export async function supervise(
   early: EarlyStart,
   clock: Clock = systemClock,
 ): Promise<number> {
-  const { host, forwarder } = early;
+  const { host, forwarder, reaper } = early;
   const worker: WorkerState = {
     pid: undefined,
     restarts: 0,
@@ -133,11 +132,6 @@ export async function supervise(
     return true;
   };
 
-  const reaper =
-    host.addon === undefined
-      ? undefined
-      : new ZombieReaper(host.addon, log, () => (worker.pid === undefined ? [] : [worker.pid]));
-  reaper?.start();
   host.trimAfterStart();
   const probe = startProbeServer(config, log, {
     stop: sequence,

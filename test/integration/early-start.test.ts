@@ -30,4 +30,17 @@ describe('the first moments of the worker', () => {
     expect(lines.indexOf('drain-init starting')).toBeLessThan(lines.indexOf('started child'));
     expect(lines.at(-1)).toBe('child exited');
   });
+
+  it('the SIGCHLD handler reaps the orphans of the first worker itself: JavaScript hears of few of their exits', async () => {
+    // Set up after the worker's fork, the handler would not know that fork and would leave every SIGCHLD to
+    // JavaScript: one wake-up, and one "reaped zombies" line, per orphan.
+    const orphans = 300;
+    const script = `for i in $(seq ${orphans}); do (sleep 0.05 &); done; sleep 1.5`;
+    const run = track(startDrainInit(['--log-level', 'debug', '--', 'sh', '-c', script]));
+    const { code } = await run.done;
+    expect(code).toBe(0);
+    const lines = logLines(run.stderr());
+    expect(lines.find((line) => line.msg === 'child exited')?.zombiesReaped).toBe(orphans);
+    expect(lines.filter((line) => line.msg === 'reaped zombies').length).toBeLessThan(orphans / 10);
+  });
 });
