@@ -8,7 +8,7 @@ import { startEarly } from './supervisor/early.js';
 import { VERSION } from './version.js';
 
 // Only what starts the worker is loaded before it starts (supervisor/early.ts); the logger and the
-// supervisor are loaded by the dynamic imports below, which run once the worker runs.
+// supervisor (rest.ts) are loaded by the dynamic import below, which runs once the worker runs.
 async function main(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
@@ -29,14 +29,13 @@ async function main(argv: readonly string[]): Promise<number> {
   const { config } = parsed;
   const { level, format } = loggingFor(config, isatty(2));
   const log = new DeferredLogger();
-  const logReady = import('./log/pino.js').then(({ createLogger }) =>
-    log.ready((now) => createLogger(level, format, now)),
-  );
+  const rest = import('./rest.js');
+  const logReady = rest.then(({ createLogger }) => log.ready((now) => createLogger(level, format, now)));
   try {
     log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
     prepareSpawning(log);
     const early = startEarly(config, log);
-    const { supervise } = await import('./supervisor/supervise.js');
+    const { supervise } = await rest;
     return await supervise(config, log, early);
   } finally {
     // No line is lost, whatever happened: the held ones are written before drain-init exits.

@@ -23,6 +23,11 @@ export interface EarlyStart {
   readonly reaper: ZombieReaper | undefined;
   /** The first worker, started already; undefined when it waits for drain-init's Redis parts. */
   readonly first: StartedWorker | undefined;
+  /**
+   * Starts a worker as the platform sees it: with the terminal when drain-init holds it, the OOM score
+   * drain-init was given, and the variables `env` sets (the Redis endpoint's address).
+   */
+  spawn(env?: Readonly<Record<string, string>>): Child;
 }
 
 export function startEarly(config: Config, log: Logger, clock: Clock = systemClock): EarlyStart {
@@ -40,14 +45,10 @@ export function startEarly(config: Config, log: Logger, clock: Clock = systemClo
   reaper?.start();
   const first = config.redis === undefined ? startWorker(() => spawnWorker(config, host), clock) : undefined;
   if (first !== undefined) forwarder.attach(first.child.pid);
-  return { host, forwarder, reaper, first };
+  return { host, forwarder, reaper, first, spawn: (env) => spawnWorker(config, host, env) };
 }
 
-/**
- * The worker as the platform sees it: it gets the terminal when drain-init holds it, the OOM score
- * drain-init was given, and the variables `env` sets (the Redis endpoint's address).
- */
-export function spawnWorker(config: Config, host: Host, env?: Readonly<Record<string, string>>): Child {
+function spawnWorker(config: Config, host: Host, env?: Readonly<Record<string, string>>): Child {
   const spawn = (): Child => spawnChild(config.command, config.args, host.addon?.ownsTerminal(STDIN) ?? false, env);
   return host.oomProtection === undefined ? spawn() : host.oomProtection.spawning(spawn);
 }

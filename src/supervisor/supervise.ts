@@ -29,7 +29,7 @@ import type { StopSettings } from '../stop/settings.js';
 import { describePlan } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
 import { VERSION } from '../version.js';
-import { spawnWorker, type EarlyStart } from './early.js';
+import type { EarlyStart } from './early.js';
 import type { Endpoint } from './endpoint.js';
 import type { RedisParts } from './redis-parts.js';
 import { runWorker, type RunObserver } from './run.js';
@@ -194,7 +194,7 @@ export async function supervise(
 
   const exit = await runWorker({
     first: early.first,
-    spawn: () => spawnWorker(config, host, endpoint?.env),
+    spawn: () => early.spawn(endpoint?.env),
     observers,
     endLeftovers: async (ended: Child) => {
       const scope = { self: process.pid, childGroup: ended.pid, wholeNamespace: process.pid === 1 };
