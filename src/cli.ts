@@ -1,11 +1,14 @@
 import { isatty } from 'node:tty';
 import { ConfigError, parseConfig } from './config/parse.js';
 import { helpText } from './config/help.js';
-import { createLogger, loggingFor } from './log/logger.js';
+import { DeferredLogger } from './log/deferred.js';
+import { loggingFor } from './log/logger.js';
 import { prepareSpawning } from './process/child.js';
-import { supervise } from './supervisor/supervise.js';
+import { startEarly } from './supervisor/early.js';
 import { VERSION } from './version.js';
 
+// Only what starts the worker is loaded before it starts (supervisor/early.ts); the logger and the
+// supervisor (rest.ts) are loaded by the dynamic import below, which runs once the worker runs.
 async function main(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
@@ -25,11 +28,20 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   const { level, format } = loggingFor(config, isatty(2));
-  const log = createLogger(level, format);
-  log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
-  for (const notice of config.notices) log.warn(notice);
-  prepareSpawning(log);
-  return supervise(config, log);
+  const log = new DeferredLogger();
+  const rest = import('./rest.js');
+  const logReady = rest.then(({ createLogger }) => log.ready((now) => createLogger(level, format, now)));
+  try {
+    log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
+    for (const notice of config.notices) log.warn(notice);
+    prepareSpawning(log);
+    const early = startEarly(config, log);
+    const { supervise } = await rest;
+    return await supervise(config, log, early);
+  } finally {
+    // No line is lost, whatever happened: the held ones are written before drain-init exits.
+    await logReady;
+  }
 }
 
 main(process.argv.slice(2)).then(

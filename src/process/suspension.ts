@@ -30,8 +30,10 @@ export class SuspensionWatch {
     this.#resumeAlways = !jobControl;
   }
 
+  /** Watches from now on, and looks at once: the worker may have been suspended before the watch began. */
   start(): void {
     process.on('SIGCHLD', this.#onChildSignal);
+    this.check();
   }
 
   stop(): void {

@@ -20,7 +20,28 @@ export interface RunObserver {
   restarting?(restart: number, exit: ChildExit): void;
 }
 
+/** A worker just started, with what its death will be weighed against. */
+export interface StartedWorker {
+  readonly child: Child;
+  /** The cgroup's OOM kill counter as it started. */
+  readonly oomKillsBefore: number | undefined;
+  readonly startedAt: number;
+}
+
+/**
+ * Starts a worker with `spawn`. The OOM kill counter is read just after the spawn, not before, so the worker
+ * never waits for it: a kill in that instant, before the worker's command has even run, would count as a
+ * plain SIGKILL.
+ */
+export function startWorker(spawn: () => Child, clock: Clock): StartedWorker {
+  const startedAt = clock.now();
+  const child = spawn();
+  return { child, oomKillsBefore: readOomKills(), startedAt };
+}
+
 export interface RunParts {
+  /** The first worker, when it was started before the run loop (src/supervisor/early.ts). */
+  readonly first: StartedWorker | undefined;
   readonly spawn: () => Child;
   readonly observers: readonly RunObserver[];
   /** The processes the worker left, once it has exited. */
@@ -43,10 +64,10 @@ export async function runWorker(parts: RunParts): Promise<ChildExit> {
   const { observers, clock } = parts;
   let restarts = 0;
   let restartsInRow = 0;
+  let started = parts.first;
   for (;;) {
-    const oomKillsBefore = readOomKills();
-    const startedAt = clock.now();
-    const child = parts.spawn();
+    const { child, oomKillsBefore, startedAt } = started ?? startWorker(parts.spawn, clock);
+    started = undefined;
     for (const observer of observers) observer.started?.(child.pid);
 
     const exit = await child.exited;

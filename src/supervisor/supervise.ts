@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/parse.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
-import { spawnChild, type Child } from '../process/child.js';
+import type { Child } from '../process/child.js';
 import {
   describeExit,
   describeSpawnFailure,
@@ -13,10 +13,8 @@ import {
   remapExitCode,
   type ChildExit,
 } from '../process/exit-status.js';
-import { SignalForwarder } from '../process/forward.js';
 import { endLeftoverProcesses } from '../process/leftovers.js';
 import { isRunning, processState } from '../process/proc.js';
-import { ZombieReaper } from '../process/reaper.js';
 import { parseSignal } from '../process/signals.js';
 import { SuspensionWatch } from '../process/suspension.js';
 import { startProbeServer } from '../probe/server.js';
@@ -26,12 +24,12 @@ import type { SupervisedProcesses } from '../recovery/guard.js';
 import { sidekiqHostname } from '../sidekiq/match.js';
 import { SidekiqWorker } from '../sidekiq/worker.js';
 import { planEndpoint, type EndpointPlan } from '../sidekiq/worker-url.js';
-import { StopSequence, startsStop } from '../stop/sequence.js';
+import { StopSequence } from '../stop/sequence.js';
 import type { StopSettings } from '../stop/settings.js';
 import { describePlan } from '../stop/timeline.js';
 import type { WorkerControl } from '../stop/worker.js';
 import { VERSION } from '../version.js';
-import { prepareHost } from './host.js';
+import type { EarlyStart } from './early.js';
 import type { Endpoint } from './endpoint.js';
 import type { RedisParts } from './redis-parts.js';
 import { runWorker, type RunObserver } from './run.js';
@@ -39,7 +37,6 @@ import { StopSettingsSource } from './stop-settings.js';
 
 const SIGKILL = parseSignal('KILL');
 const SIGCONT = parseSignal('CONT');
-const STDIN = 0;
 
 /** The worker as the parts see it now. */
 interface WorkerState {
@@ -52,9 +49,17 @@ interface WorkerState {
   restartPending: boolean;
 }
 
-/** Runs the worker under drain-init until it exits (for good, with --restart); resolves to drain-init's own exit code. */
-export async function supervise(config: Config, log: Logger, clock: Clock = systemClock): Promise<number> {
-  const host = prepareHost(config, clock, log);
+/**
+ * Runs the worker under drain-init until it exits (for good, with --restart); resolves to drain-init's own
+ * exit code. `early` is what was set up before this module was loaded: the worker may be running already.
+ */
+export async function supervise(
+  config: Config,
+  log: Logger,
+  early: EarlyStart,
+  clock: Clock = systemClock,
+): Promise<number> {
+  const { host, forwarder, reaper } = early;
   const worker: WorkerState = {
     pid: undefined,
     restarts: 0,
@@ -72,10 +77,6 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       ? undefined
       : await openEndpoint(plan, config, redis, supervised, clock, log);
 
-  const forwarder = new SignalForwarder(
-    { rewrite: config.rewrite, processGroup: config.processGroup, native: host.addon },
-    log,
-  );
   const suspension = new SuspensionWatch(
     {
       isSuspended: () => worker.pid !== undefined && processState(worker.pid) === 'T',
@@ -124,21 +125,13 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
   sidekiq?.onRegistered(() => {
     if (stopSettings.learnSidekiq()) sequence.useSettings(stopSettings.settings);
   });
-  forwarder.install({
-    mayTake: (signal) => startsStop(signal) || signal === config.restartSignal,
-    intercept: (signal) => {
-      if (signal !== config.restartSignal) return sequence.handleSignal(signal);
-      if (worker.pid === undefined) log.info({ signal }, 'received the restart signal: no worker runs');
-      else sequence.restart(signal);
-      return true;
-    },
-  });
+  const intercept = (signal: number): boolean => {
+    if (signal !== config.restartSignal) return sequence.handleSignal(signal);
+    if (worker.pid === undefined) log.info({ signal }, 'received the restart signal: no worker runs');
+    else sequence.restart(signal);
+    return true;
+  };
 
-  const reaper =
-    host.addon === undefined
-      ? undefined
-      : new ZombieReaper(host.addon, log, () => (worker.pid === undefined ? [] : [worker.pid]));
-  reaper?.start();
   host.trimAfterStart();
   const probe = startProbeServer(config, log, {
     stop: sequence,
@@ -182,8 +175,8 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
         worker.restartPending = false;
         worker.pid = pid;
         forwarder.attach(pid);
-        suspension.start();
         if (pid !== undefined) log.info({ childPid: pid, program: config.command }, 'started child');
+        suspension.start();
       },
       died(death, exit) {
         suspension.stop();
@@ -199,10 +192,13 @@ export async function supervise(config: Config, log: Logger, clock: Clock = syst
       },
     },
     ...(redis === undefined ? [] : redisObservers(redis)),
+    // The signals held since drain-init's start are dealt with once every part knows the worker.
+    { started: () => forwarder.takeOver(intercept) },
   ];
 
   const exit = await runWorker({
-    spawn: () => spawnWorker(config, host.addon?.ownsTerminal(STDIN) ?? false, host.oomProtection, endpoint?.env),
+    first: early.first,
+    spawn: () => early.spawn(endpoint?.env),
     observers,
     endLeftovers: async (ended: Child) => {
       const scope = { self: process.pid, childGroup: ended.pid, wholeNamespace: process.pid === 1 };
@@ -315,17 +311,6 @@ function readMountinfo(): string {
   } catch {
     return '';
   }
-}
-
-/** The worker as the platform sees it: it gets the terminal when drain-init holds it, and the OOM score drain-init was given. */
-function spawnWorker(
-  config: Config,
-  foreground: boolean,
-  oomProtection: ReturnType<typeof prepareHost>['oomProtection'],
-  env: Readonly<Record<string, string>> | undefined,
-): Child {
-  const spawn = (): Child => spawnChild(config.command, config.args, foreground, env);
-  return oomProtection === undefined ? spawn() : oomProtection.spawning(spawn);
 }
 
 function logExit(log: Logger, command: string, exit: ChildExit, code: number, zombiesReaped: number): void {

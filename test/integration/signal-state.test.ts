@@ -145,7 +145,11 @@ describe('without the handover', () => {
       }),
     );
     expect(await workerState(file)).toMatchObject({ blocked: '0'.repeat(16), ignored: '0'.repeat(16), variable: '-' });
-    const warnings = logLines(run.stderr()).filter((line) => line.level === 40);
+    // Logged before the worker's spawn, written once the logger is loaded, just after it.
+    const warnings = await waitFor(() => {
+      const lines = logLines(run.stderr());
+      return lines.some((line) => line.msg === 'started child') ? lines.filter((line) => line.level === 40) : undefined;
+    }, 'the start logged');
     expect(warnings.map((line) => line.msg)).toEqual([
       'ignoring the inherited signal state handed over: the worker starts with the default one',
     ]);
