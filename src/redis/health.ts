@@ -169,7 +169,7 @@ export class RedisHealth {
     else
       this.log.warn(
         { redis: this.endpoint, reason: this.#reason },
-        'Redis refuses commands: its writes are tried again at most every 30 s; the worker runs on',
+        `Redis refuses commands: its writes are tried again at most every ${MAX_WRITE_BACKOFF_MS / 1_000} s; the worker runs on`,
       );
   }
 
