@@ -1,8 +1,9 @@
-// Which keys changed, told by Redis itself: CLIENT TRACKING in broadcasting mode, on a RESP3 connection of
-// its own, for the key prefixes asked. Redis sends an invalidation for every write to a key under one of
-// them, whoever wrote it, in the same event-loop turn: a wait for a queue to get a job ends within a
-// millisecond of the push, and costs no command while nothing changes. Where tracking is refused (an ACL,
-// an old Redis) or the connection is down, `live` is false and callers look again at a short interval.
+// Which keys changed, told by Redis itself: CLIENT TRACKING on a RESP3 connection of its own. A wait reads
+// its keys there (one EXISTS), and Redis then sends one invalidation at the next write to any of them,
+// whoever wrote it, in the same event-loop turn: a wait for a queue to get a job ends within a millisecond
+// of the push. Keys nobody waits for cost nothing: a worker draining a long queue, whose fetches never wait,
+// is not followed by a notice per job. Where tracking is refused (an ACL, an old Redis) or the connection is
+// down, `live` is false and callers look again at a short interval.
 import type { Socket } from 'node:net';
 import type { Cancel, Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
@@ -18,7 +19,10 @@ export type WaitOutcome = 'changed' | 'timeout' | 'aborted';
 export interface KeyChanges {
   /** Tracking works now: a wait ends at the change. */
   readonly live: boolean;
-  /** Resolves when one of `keys` changes ('changed'), after `ms` ('timeout'), or when `signal` aborts. */
+  /**
+   * Resolves when one of `keys` changes or holds a value when the wait begins ('changed'), after `ms`
+   * ('timeout'), or when `signal` aborts.
+   */
   wait(keys: readonly string[], ms: number, signal: AbortSignal): Promise<WaitOutcome>;
   close(): void;
 }
@@ -28,22 +32,15 @@ interface Waiter {
   readonly done: (outcome: WaitOutcome) => void;
 }
 
-/** Frames of one reply each: HELLO, then CLIENT TRACKING. */
-const SETUP_REPLIES = 2;
-
-export function watchKeys(
-  endpoint: RedisEndpoint,
-  prefixes: readonly string[],
-  connectionName: string,
-  clock: Clock,
-  log: Logger,
-): KeyChanges {
-  return new TrackingConnection(endpoint, prefixes, connectionName, clock, log);
+export function watchKeys(endpoint: RedisEndpoint, connectionName: string, clock: Clock, log: Logger): KeyChanges {
+  return new TrackingConnection(endpoint, connectionName, clock, log);
 }
 
 class TrackingConnection implements KeyChanges {
   readonly #waiters = new Set<Waiter>();
   #socket: Socket | undefined;
+  /** What each reply owed on the connection is for: a setup step, or the first read of a waiter's keys. */
+  #owed: ((value: RespValue) => void)[] = [];
   #live = false;
   #closed = false;
   #attempt = 0;
@@ -53,7 +50,6 @@ class TrackingConnection implements KeyChanges {
 
   constructor(
     private readonly endpoint: RedisEndpoint,
-    private readonly prefixes: readonly string[],
     private readonly connectionName: string,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -81,6 +77,12 @@ class TrackingConnection implements KeyChanges {
       const cancel = this.clock.schedule(ms, () => waiter.done('timeout'));
       signal.addEventListener('abort', aborted, { once: true });
       this.#waiters.add(waiter);
+      // The read makes Redis tell of the next write to these keys; a value already there ends the wait.
+      if (this.#live)
+        this.#send(['EXISTS', ...keys], (value) => {
+          if (value instanceof RespError) this.#refuse(value.message);
+          else if (typeof value === 'number' && value > 0) waiter.done('changed');
+        });
     });
   }
 
@@ -97,20 +99,20 @@ class TrackingConnection implements KeyChanges {
     this.#socket = socket;
     const scanner = new ReplyScanner();
     let held: Buffer = Buffer.alloc(0);
-    let replies = 0;
-    socket.on('connect', () => socket.write(Buffer.concat(this.#setup())));
+    this.#owed = [];
+    socket.on('connect', () => this.#setup());
     socket.on('data', (chunk: Buffer) => {
       // The scanner keeps its place across chunks; the bytes of a frame begun in an earlier chunk are kept here.
       let start = 0;
       try {
-        scanner.feed(chunk, (end) => {
+        scanner.feed(chunk, (end, kind) => {
           const part = chunk.subarray(start, end);
           const frame = held.length === 0 ? part : Buffer.concat([held, part]);
           held = Buffer.alloc(0);
           start = end;
           const value = decodeReply(frame);
-          if (replies < SETUP_REPLIES) this.#setupReply(++replies, value);
-          else this.#push(value);
+          if (kind === 'push') this.#push(value);
+          else this.#owed.shift()?.(value);
           return false;
         });
       } catch (error) {
@@ -134,28 +136,39 @@ class TrackingConnection implements KeyChanges {
     });
   }
 
-  /** HELLO 3 (with the credentials and name), then tracking in broadcast mode for the prefixes. */
-  #setup(): Buffer[] {
-    const { username, password } = this.endpoint;
-    const auth = password === undefined ? [] : ['AUTH', username ?? 'default', password];
-    return [
-      encodeBulkArray(['HELLO', '3', ...auth, 'SETNAME', this.connectionName]),
-      encodeBulkArray(['CLIENT', 'TRACKING', 'ON', 'BCAST', ...this.prefixes.flatMap((prefix) => ['PREFIX', prefix])]),
-    ];
+  #send(command: readonly string[], onReply: (value: RespValue) => void): void {
+    this.#owed.push(onReply);
+    this.#socket?.write(encodeBulkArray(command));
   }
 
-  #setupReply(index: number, value: RespValue): void {
-    if (!(value instanceof RespError)) {
-      if (index === SETUP_REPLIES) {
+  /** HELLO 3 (with the credentials and name), then tracking of the keys this connection reads. */
+  #setup(): void {
+    const { username, password } = this.endpoint;
+    const auth = password === undefined ? [] : ['AUTH', username ?? 'default', password];
+    const refusedOr = (then: () => void) => (value: RespValue) => {
+      if (value instanceof RespError) this.#refuse(value.message);
+      else then();
+    };
+    this.#send(
+      ['HELLO', '3', ...auth, 'SETNAME', this.connectionName],
+      refusedOr(() => {}),
+    );
+    this.#send(
+      ['CLIENT', 'TRACKING', 'ON'],
+      refusedOr(() => {
         this.#live = true;
         this.#attempt = 0;
-      }
-      return;
-    }
+      }),
+    );
+  }
+
+  #refuse(reason: string): void {
+    if (this.#refused) return;
     this.#refused = true;
+    this.#live = false;
     this.#socket?.destroy();
     this.log.warn(
-      { reason: value.message },
+      { reason },
       'Redis refused to tell which queues change (CLIENT TRACKING): a waiting fetch looks again every 100 ms instead',
     );
   }

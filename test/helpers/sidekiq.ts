@@ -150,14 +150,20 @@ export function markers(dir: string): Markers {
   return found;
 }
 
-/** Waits until <jid>.<state> exists in `dir`. */
+/** Waits until <jid>.<state> in `dir` holds a whole line (the job opens the file before it writes its line). */
 export async function waitForMarker(
   dir: string,
   jid: string,
   state: 'started' | 'done' | 'interrupted',
   timeoutMs = 20_000,
 ): Promise<void> {
-  await poll(() => existsSync(join(dir, `${jid}.${state}`)) || undefined, `${jid}.${state}`, timeoutMs, 50);
+  const file = join(dir, `${jid}.${state}`);
+  await poll(
+    () => (existsSync(file) && readFileSync(file, 'utf8').includes('\n')) || undefined,
+    `${jid}.${state}`,
+    timeoutMs,
+    50,
+  );
 }
 
 /** One line of a marker file: one run of the job that reached that state. */
