@@ -63,13 +63,6 @@ export interface TakeoverSession {
   /** The connection's protocol now (replies to commands sent before this one may still change it). */
   readonly protocol: RespProtocol;
   /**
-   * Redis has answered every command sent on this connection so far: a command the hook sends on a connection
-   * of its own now runs after all of them, as send() would have it.
-   */
-  readonly caughtUp: boolean;
-  /** The database the connection's SELECTs (answered) chose, 0 at first; undefined when it cannot be told. */
-  readonly db: number | undefined;
-  /**
    * Aborted when the connection closes before the reply was flushed to the worker: the worker went away, Redis
    * went away, the relay closed. Its reason is a ConnectionClosedError.
    */

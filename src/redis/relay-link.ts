@@ -26,9 +26,9 @@ export const MAX_HELD_BYTES = 1024 * 1024;
 export const MAX_OWED_REPLIES = 100_000;
 /** The largest reply to a hook's own command; a bigger one closes the connection. */
 export const MAX_HOOK_REPLY_BYTES = 64 * 1024 * 1024;
-/** The relay reads HELLO, CLIENT and SELECT itself, up to this size; a bigger one turns the connection to pass-through. */
+/** The relay reads HELLO and CLIENT itself, up to this size; a bigger one turns the connection to pass-through. */
 const TRACKED_COMMAND_BYTES = 64 * 1024;
-const TRACKED_COMMANDS = new Set(['HELLO', 'CLIENT', 'SELECT']);
+const TRACKED_COMMANDS = new Set(['HELLO', 'CLIENT']);
 /** After these, replies no longer answer commands one to one (subscriptions, MONITOR, replication). */
 const UNMATCHED_COMMANDS = new Set([
   'SUBSCRIBE',
@@ -140,8 +140,6 @@ export class Link {
   #held: Buffer[] = [];
   #heldBytes = 0;
   #protocol: RespProtocol = 2;
-  /** The database selected, once Redis took the SELECT; undefined when it cannot be told (SELECT in MULTI). */
-  #db: number | undefined = 0;
   #inTransaction = false;
   #mode = MATCHING;
   #workerRepliesOwed = 0;
@@ -285,12 +283,7 @@ export class Link {
     } else if (name === 'HELLO' || name === 'RESET') {
       // Inside MULTI they would change the protocol only at EXEC; an uncaptured HELLO cannot be read.
       if (this.#inTransaction || (name === 'HELLO' && args === undefined)) this.#leaveMatching();
-      else if (name === 'RESET') onReply = this.#whenTaken({ protocol: 2, db: 0 });
-      else onReply = this.#whenTaken({ protocol: helloVersion(args ?? []) });
-    } else if (name === 'SELECT') {
-      const db = selectedDb(args);
-      if (this.#inTransaction || db === undefined) this.#db = undefined;
-      else onReply = this.#whenTaken({ db });
+      else onReply = this.#protocolChange(name === 'RESET' ? 2 : helloVersion(args ?? []));
     } else if (name === 'CLIENT') {
       // CLIENT REPLY OFF and SKIP silence replies.
       if (args === undefined || (upperCase(args[0]) === 'REPLY' && upperCase(args[1]) !== 'ON')) this.#leaveMatching();
@@ -301,12 +294,10 @@ export class Link {
     if (this.#expected.length > MAX_OWED_REPLIES) this.#pauseWorker(OWING);
   }
 
-  /** What a command changes in the connection once Redis took it (its reply is not an error). */
-  #whenTaken(change: { protocol?: RespProtocol | undefined; db?: number }): (kind: FrameKind) => void {
+  #protocolChange(version: RespProtocol | undefined): ((kind: FrameKind) => void) | undefined {
+    if (version === undefined) return undefined;
     return (kind) => {
-      if (kind === 'error') return;
-      if (change.protocol !== undefined) this.#protocol = change.protocol;
-      if (change.db !== undefined && this.#db !== undefined) this.#db = change.db;
+      if (kind !== 'error') this.#protocol = version;
     };
   }
 
@@ -365,12 +356,6 @@ export class Link {
       },
       get protocol() {
         return link.#protocol;
-      },
-      get caughtUp() {
-        return link.#expected.length === 0;
-      },
-      get db() {
-        return link.#db;
       },
       send: (args) => (ended ? Promise.reject(new Error('the takeover has ended')) : this.#hookSend(args)),
       reply: (reply) => {
@@ -643,11 +628,6 @@ function settleHookReply(expected: Extract<Expected, { to: 'hook' }>, frame: Buf
 function helloVersion(args: readonly Buffer[]): RespProtocol | undefined {
   const version = args[0]?.toString('latin1');
   return version === '2' ? 2 : version === '3' ? 3 : undefined;
-}
-
-function selectedDb(args: readonly Buffer[] | undefined): number | undefined {
-  const text = args?.length === 1 ? args[0]?.toString('latin1') : undefined;
-  return text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : undefined;
 }
 
 function upperCase(bytes: Buffer | undefined): string {

@@ -1,9 +1,8 @@
 // The Sidekiq side of drain-init's Redis endpoint: which of the worker's commands it watches and which it
 // takes over. A fetch (BRPOP of Sidekiq's queues) becomes fetch.lua, which takes the job and records it in
-// one atomic step, run with the fetches of other connections on drain-init's own connection (fetch-batches.ts)
-// or, when that cannot be, on the worker's; while every queue is empty the fetch waits for a queue to change
-// (told by Redis, see redis/key-changes.ts), answering nil at the BRPOP's own timeout, as Redis would.
-// Heartbeat writes are read on their way (beat-writes.ts) and handed on. Everything else passes through.
+// one atomic step; while every queue is empty the fetch waits for a queue to change (told by Redis, see
+// redis/key-changes.ts), answering nil at the BRPOP's own timeout, as Redis would. Heartbeat writes are read
+// on their way (beat-writes.ts) and handed on. Everything else passes through untouched.
 import type { Cancel, Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledWarnings } from '../log/throttle.js';
@@ -11,7 +10,7 @@ import type { KeyChanges } from '../redis/key-changes.js';
 import type { LuaScript } from '../redis/lua-script.js';
 import type { CapturePolicy } from '../redis/resp-commands.js';
 import { encodeBulkArray, encodeNullArray } from '../redis/resp-encode.js';
-import { RespError } from '../redis/resp-values.js';
+import { RespError, type RespValue } from '../redis/resp-values.js';
 import type { ConnectionInfo, RelayedCommand, RelayHooks, TakeoverSession } from '../redis/relay-hooks.js';
 import { BeatWriteReader, isBeatWrite, type BeatWrite } from './beat-writes.js';
 import {
@@ -21,8 +20,6 @@ import {
   parseFetchReply,
   queueFetch,
   unfetchCall,
-  type FetchRequest,
-  type FetchResult,
   type FetchTarget,
   type QueueFetch,
 } from './fetch.js';
@@ -49,16 +46,6 @@ export interface FetchRecord {
   connectionClosed(): void;
 }
 
-/** drain-init's own connection for fetches, which it runs in batches (fetch-batches.ts). */
-export interface SharedFetches {
-  /** Connected, and not refusing the script. */
-  readonly ready: boolean;
-  /** Its database: a worker connection on another one fetches on its own. */
-  readonly db: number;
-  /** Rejects with a RespError for an error reply (nothing taken), any other error when the outcome is unknown. */
-  fetch(target: FetchTarget, request: FetchRequest): Promise<FetchResult>;
-}
-
 export interface EndpointParts {
   readonly keys: SidekiqKeys;
   /** The record's keys and this drain-init's token; undefined until the instance id is claimed. */
@@ -70,8 +57,6 @@ export interface EndpointParts {
   /** The hostname Sidekiq writes in its identities: a process is `host:pid`. */
   readonly hostname: string;
   readonly changes: KeyChanges;
-  /** Undefined: every fetch runs on its worker's connection. */
-  readonly shared?: SharedFetches;
   /** Runs a script on drain-init's own connection (the worker's may be gone): for putting a fetch back. */
   readonly runScript: (script: LuaScript, keys: readonly string[], args: readonly string[]) => Promise<unknown>;
   readonly clock: Clock;
@@ -191,14 +176,17 @@ class SidekiqEndpoint implements RelayHooks {
         if ((await this.#until(ready, deadline, session.signal)) !== 'ready') return this.#empty(session);
         continue;
       }
-      let fetchId: string;
-      let fetched: FetchResult;
+      const fetchId = `${target.token}:${session.connection.id}:${++this.#nextFetchId}`;
+      const call = fetchCall(fetch, target, process, fetchId);
+      let reply: RespValue;
       try {
-        ({ fetchId, fetched } = await this.#runFetch(session, target, { fetch, process }));
+        reply = await this.#run(session, FETCH_SCRIPT, call.keys, call.args);
       } catch (error) {
-        if (!session.signal.aborted) this.#passThrough(session, `the fetch script failed: ${(error as Error).message}`);
+        if (session.signal.aborted) this.#putBack(target, fetchId);
+        else this.#passThrough(session, `the fetch script failed: ${(error as Error).message}`);
         return;
       }
+      const fetched = parseFetchReply(reply);
       if (fetched.kind === 'job') {
         const outcome = await session.reply(encodeBulkArray([fetched.queueKey, fetched.job]));
         if (outcome === 'flushed') {
@@ -229,40 +217,19 @@ class SidekiqEndpoint implements RelayHooks {
     }
   }
 
-  /**
-   * The fetch script for one fetch, and the fetch's id: with the fetches of other connections on drain-init's
-   * own connection when it runs in the same database after every command the worker sent before, else on the
-   * worker's connection. A run that failed without an answer may have taken a job: it goes back. After a
-   * shared run failed, the fetch is made again on the worker's connection, unless the worker has gone.
-   */
-  async #runFetch(
+  /** EVALSHA, and the whole script when Redis does not hold it yet. */
+  async #run(
     session: TakeoverSession,
-    target: FetchTarget,
-    fetch: Omit<FetchRequest, 'fetchId'>,
-  ): Promise<{ fetchId: string; fetched: FetchResult }> {
-    const { shared } = this.parts;
-    if (shared?.ready === true && session.caughtUp && session.db === shared.db) {
-      const request = { ...fetch, fetchId: this.#fetchId(target, session) };
-      try {
-        return { fetchId: request.fetchId, fetched: await shared.fetch(target, request) };
-      } catch (error) {
-        if (!(error instanceof RespError)) this.#putBack(target, request.fetchId);
-        if (session.signal.aborted) throw error;
-      }
-    }
-    const request = { ...fetch, fetchId: this.#fetchId(target, session) };
-    const { keys, args } = fetchCall(target, [request]);
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly string[],
+  ): Promise<RespValue> {
     try {
-      const reply = await FETCH_SCRIPT.runWith((command) => session.send(command), keys, args);
-      return { fetchId: request.fetchId, fetched: parseFetchReply(reply, 1)[0] as FetchResult };
+      return await session.send(script.command(keys, args));
     } catch (error) {
-      if (session.signal.aborted) this.#putBack(target, request.fetchId);
-      throw error;
+      if (!(error instanceof RespError) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return session.send(script.command(keys, args, true));
     }
-  }
-
-  #fetchId(target: FetchTarget, session: TakeoverSession): string {
-    return `${target.token}:${session.connection.id}:${++this.#nextFetchId}`;
   }
 
   async #empty(session: TakeoverSession): Promise<void> {

@@ -38,22 +38,17 @@ export interface FetchTarget {
   readonly sidekiq: SidekiqKeys;
 }
 
-/** One fetch of the script: the worker's queues, the process that fetches (`host:pid`) and the fetch's own id. */
-export interface FetchRequest {
-  readonly fetch: QueueFetch;
-  readonly process: string;
-  readonly fetchId: string;
-}
-
-/** The script's keys and arguments for these fetches, served in their order. */
-export function fetchCall(target: FetchTarget, requests: readonly FetchRequest[]): { keys: string[]; args: string[] } {
-  const keys = [target.record, target.index, target.instance];
-  const args = [target.sidekiq.queue(''), target.instanceId, target.token];
-  for (const { fetch, process, fetchId } of requests) {
-    keys.push(...fetch.queueKeys);
-    args.push(process, fetchId, String(fetch.queueKeys.length));
-  }
-  return { keys, args };
+/** The script's keys and arguments for one fetch by `process` (`host:pid`), known later by `fetchId`. */
+export function fetchCall(
+  fetch: QueueFetch,
+  target: FetchTarget,
+  process: string,
+  fetchId: string,
+): { keys: string[]; args: string[] } {
+  return {
+    keys: [...fetch.queueKeys, target.record, target.index, target.instance],
+    args: [target.sidekiq.queue(''), process, target.instanceId, target.token, fetchId],
+  };
 }
 
 /** unfetch.lua's keys and arguments: the job of fetch `fetchId` back to its queue. */
@@ -61,8 +56,7 @@ export function unfetchCall(target: FetchTarget, fetchId: string): { keys: strin
   return { keys: [target.record], args: [fetchId, target.sidekiq.queue('')] };
 }
 
-/** What became of one fetch. */
-export type FetchResult =
+export type FetchReply =
   | { readonly kind: 'job'; readonly queueKey: Buffer; readonly job: Buffer; readonly jid: string }
   | { readonly kind: 'empty' }
   /** A key of drain-init's has another type: nothing was taken. */
@@ -70,27 +64,15 @@ export type FetchResult =
   /** Another drain-init owns the record now: nothing was taken. */
   | { readonly kind: 'not-owner'; readonly key: string; readonly owner: string };
 
-/** The script's reply to `count` fetches, with its strings as Buffers (a job is bytes, passed on as they are). */
-export function parseFetchReply(reply: unknown, count: number): FetchResult[] {
-  if (!Array.isArray(reply)) throw new Error('the fetch script answered in an unknown shape');
-  const [mark, key, detail] = reply as unknown[];
-  if (reply.length === 3 && Buffer.isBuffer(mark) && Buffer.isBuffer(key) && Buffer.isBuffer(detail)) {
-    const text = mark.toString();
-    const refusal: FetchResult | undefined =
-      text === 'broken'
-        ? { kind: 'broken', key: key.toString(), type: detail.toString() }
-        : text === 'not-owner'
-          ? { kind: 'not-owner', key: key.toString(), owner: detail.toString() }
-          : undefined;
-    if (refusal !== undefined) return Array.from({ length: count }, () => refusal);
+/** The script's reply, with its strings as Buffers (a job is bytes, passed on as they are). */
+export function parseFetchReply(reply: unknown): FetchReply {
+  if (reply === null) return { kind: 'empty' };
+  if (Array.isArray(reply) && reply.length === 3 && reply.every((item) => Buffer.isBuffer(item))) {
+    const [first, second, third] = reply as [Buffer, Buffer, Buffer];
+    const mark = first.toString();
+    if (mark === 'broken') return { kind: 'broken', key: second.toString(), type: third.toString() };
+    if (mark === 'not-owner') return { kind: 'not-owner', key: second.toString(), owner: third.toString() };
+    return { kind: 'job', queueKey: first, job: second, jid: third.toString() };
   }
-  if (reply.length !== count) throw new Error(`the fetch script answered ${reply.length} fetches of ${count}`);
-  return reply.map((item: unknown): FetchResult => {
-    if (item === null) return { kind: 'empty' };
-    if (Array.isArray(item) && item.length === 3 && item.every((part) => Buffer.isBuffer(part))) {
-      const [queueKey, job, jid] = item as [Buffer, Buffer, Buffer];
-      return { kind: 'job', queueKey, job, jid: jid.toString() };
-    }
-    throw new Error('the fetch script answered a fetch in an unknown shape');
-  });
+  throw new Error('the fetch script answered in an unknown shape');
 }

@@ -1,6 +1,5 @@
-// drain-init's Redis endpoint for a Sidekiq worker, assembled: the relay with the Sidekiq hooks, drain-init's own
-// connection the fetches run on in batches, the watch on the queues that lets a waiting fetch end at a push,
-// and the worker's URL variable pointed at it.
+// drain-init's Redis endpoint for a Sidekiq worker, assembled: the relay with the Sidekiq hooks, the watch
+// on the queues that lets a waiting fetch end at a push, and the worker's URL variable pointed at it.
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../log/logger.js';
 import { processTree } from '../process/proc.js';
@@ -11,7 +10,6 @@ import { watchKeys } from '../redis/key-changes.js';
 import { startRelay } from '../redis/relay.js';
 import type { RedisEndpoint } from '../redis/url.js';
 import { sidekiqEndpointHooks } from '../sidekiq/endpoint.js';
-import { connectFetches } from '../sidekiq/fetch-connection.js';
 import type { FetchTarget } from '../sidekiq/fetch.js';
 import { pointedAtEndpoint, type EndpointPlan } from '../sidekiq/worker-url.js';
 import type { RedisParts } from './redis-parts.js';
@@ -53,7 +51,6 @@ export async function startEndpoint(
     };
   });
   const changes = watchKeys(context.redis, `${connectionName(parts.token)}:queues`, clock, log);
-  const shared = connectFetches(context.redis, `${connectionName(parts.token)}:fetches`, clock, log);
   const hooks = sidekiqEndpointHooks({
     keys: parts.sidekiq,
     target: () => target,
@@ -66,7 +63,6 @@ export async function startEndpoint(
     },
     hostname: context.hostname,
     changes,
-    shared,
     runScript: (script, keys, args) => script.run(parts.connection.client, keys, args),
     clock,
     log,
@@ -76,7 +72,6 @@ export async function startEndpoint(
     relay = await startRelay({ upstream: context.redis, log, hooks, clock });
   } catch (error) {
     changes.close();
-    shared.close();
     log.warn(
       { err: (error as Error).message },
       'the Redis endpoint could not listen: the worker talks to Redis itself, its jobs mirrored from its heartbeats',
@@ -93,7 +88,6 @@ export async function startEndpoint(
     async close() {
       hooks.close();
       changes.close();
-      shared.close();
       await relay.close();
     },
   };

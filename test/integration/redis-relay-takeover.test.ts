@@ -218,36 +218,6 @@ describe('takeover', () => {
     worker.close();
   });
 
-  it("tells whether Redis has answered the connection's earlier commands, and which database they selected", async () => {
-    const seen: { caughtUp: boolean; db: number | undefined }[] = [];
-    onBrpop = async (session) => {
-      seen.push({ caughtUp: session.caughtUp, db: session.db });
-      const before = session.caughtUp;
-      await wait(session, 300);
-      seen.push({ caughtUp: session.caughtUp && !before, db: session.db });
-      await session.reply(encodeNullArray);
-    };
-    const worker = await RawClient.connect(relay.port);
-    // Pipelined: the BRPOP arrives while BLPOP's 0.2 s wait and the SELECT are still owed.
-    worker.write(Buffer.concat([resp('BLPOP', 'slow', '0.2'), resp('SELECT', '3'), resp('BRPOP', 'q', '1')]));
-    await worker.expect('*-1\r\n+OK\r\n*-1\r\n');
-    expect(seen).toEqual([
-      { caughtUp: false, db: 0 },
-      { caughtUp: true, db: 3 },
-    ]);
-    seen.length = 0;
-    worker.write(Buffer.concat([resp('SELECT', 'x'), resp('BRPOP', 'q', '1')]));
-    await worker.expect('-ERR value is not an integer or out of range\r\n*-1\r\n');
-    expect(seen[1]).toEqual({ caughtUp: true, db: undefined });
-    worker.close();
-    const inTransaction = await RawClient.connect(relay.port);
-    seen.length = 0;
-    inTransaction.write(Buffer.concat([resp('MULTI'), resp('SELECT', '2'), resp('EXEC'), resp('BRPOP', 'q', '1')]));
-    await inTransaction.expect('+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n*-1\r\n');
-    expect(seen[1]).toEqual({ caughtUp: true, db: undefined });
-    inTransaction.close();
-  });
-
   it('takes over several pipelined BRPOPs in turn', async () => {
     onBrpop = async (session) => {
       await session.reply(encodeBulkArray([session.command.args?.[0] ?? '', 'x']));

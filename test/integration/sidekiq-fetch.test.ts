@@ -1,21 +1,16 @@
-// The reliable fetch script and drain-init's own connection for fetches, against a real redis-server:
-// several fetches in one run, each served as BRPOP would serve it and recorded in the same step; the
-// fetches that arrive while a run is on its way go together in the next.
+// The reliable fetch script against a real redis-server: it takes the next job of the first non-empty queue
+// in the worker's order, as BRPOP does, and records it in the same step; it takes nothing when a key of
+// drain-init's has another type or another drain-init owns the record.
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/lib/clock.js';
-import { parseRedisUrl } from '../../src/redis/url.js';
-import { connectFetches } from '../../src/sidekiq/fetch-connection.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FETCH_SCRIPT,
   fetchCall,
   parseFetchReply,
-  type FetchRequest,
+  type FetchReply,
   type FetchTarget,
 } from '../../src/sidekiq/fetch.js';
 import { sidekiqKeys } from '../../src/sidekiq/keys.js';
-import { captureLogger } from '../helpers/fake.js';
-import { eventually } from '../helpers/pid1.js';
 import { redisTestBed } from '../helpers/redis.js';
 
 const redis = redisTestBed();
@@ -27,102 +22,52 @@ const target: FetchTarget = {
   token: 'tok-1',
   sidekiq: sidekiqKeys(undefined),
 };
-const request = (fetchId: string, ...queues: string[]): FetchRequest => ({
-  fetch: { queueKeys: queues.map((queue) => `queue:${queue}`), timeoutMs: 2_000 },
-  process: 'host:7',
-  fetchId,
-});
 const payload = (jid: string): string => JSON.stringify({ class: 'NoopJob', args: [], jid, queue: 'q' });
 
-const clients: { close(): void }[] = [];
-afterEach(() => {
-  for (const client of clients.splice(0)) client.close();
+let client: Redis;
+beforeAll(() => {
+  client = new Redis(redis().url);
+});
+afterAll(() => {
+  client.disconnect();
 });
 
-async function runScript(requests: FetchRequest[]): Promise<ReturnType<typeof parseFetchReply>> {
-  const client = new Redis(redis().url);
-  clients.push({ close: () => client.disconnect() });
-  const { keys, args } = fetchCall(target, requests);
-  return parseFetchReply(await FETCH_SCRIPT.runBuffers(client, keys, args), requests.length);
+async function fetch(fetchId: string, ...queues: string[]): Promise<FetchReply> {
+  const queueFetch = { queueKeys: queues.map((queue) => `queue:${queue}`), timeoutMs: 2_000 };
+  const { keys, args } = fetchCall(queueFetch, target, 'host:7', fetchId);
+  // Buffers, as the relay reads replies: a job is passed on as the bytes it is.
+  const [name = 'EVAL', ...rest] = FETCH_SCRIPT.command(keys, args, true);
+  const reply = await client.callBuffer(name, ...rest);
+  return parseFetchReply(reply);
 }
 
-async function scriptRuns(): Promise<number> {
-  const stats = await redis().command('INFO', 'commandstats');
-  return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce(
-    (sum, [, calls]) => sum + Number(calls),
-    0,
-  );
-}
+const shown = (reply: FetchReply): string =>
+  reply.kind === 'job' ? `${reply.queueKey.toString()} ${reply.jid}` : reply.kind;
 
 describe('the fetch script on a real Redis', () => {
-  it("serves several fetches in order from the first non-empty of each one's queues, and records each job", async () => {
-    // RPUSH: the first pushed is the next BRPOP takes last; LPUSH as Sidekiq does.
+  it("takes from the first non-empty of the worker's queues, oldest first, and records each job with its fetch", async () => {
     await redis().call('LPUSH', 'queue:a', payload('a1'), payload('a2'));
     await redis().call('LPUSH', 'queue:b', payload('b1'));
-    const results = await runScript([
-      request('f1', 'b', 'a'),
-      request('f2', 'b', 'a'),
-      request('f3', 'c'),
-      request('f4', 'a'),
-    ]);
-    expect(
-      results.map((result) => (result.kind === 'job' ? `${result.queueKey.toString()} ${result.jid}` : result.kind)),
-    ).toEqual(['queue:b b1', 'queue:a a1', 'empty', 'queue:a a2']);
+    expect(shown(await fetch('f1', 'b', 'a'))).toBe('queue:b b1');
+    expect(shown(await fetch('f2', 'b', 'a'))).toBe('queue:a a1');
+    expect(shown(await fetch('f3', 'c'))).toBe('empty');
+    expect(shown(await fetch('f4', 'a'))).toBe('queue:a a2');
     const record = (await redis().call('HGETALL', target.record)) as string[];
-    const entries = new Map<string, { queue: string; fetch: string; process: string; payload: string }>();
+    const entries = new Map<string, Record<string, unknown>>();
     for (let index = 0; index < record.length; index += 2)
-      entries.set(record[index] as string, JSON.parse(record[index + 1] as string));
+      entries.set(record[index] as string, JSON.parse(record[index + 1] as string) as Record<string, unknown>);
     expect([...entries.keys()].sort()).toEqual(['a1', 'a2', 'b1']);
     expect(entries.get('a1')).toMatchObject({ queue: 'a', fetch: 'f2', process: 'host:7', payload: payload('a1') });
-    expect(entries.get('a2')).toMatchObject({ queue: 'a', fetch: 'f4' });
     expect(await redis().call('HGET', target.index, 'w1')).toBe('tok-1');
-    expect(await redis().call('LLEN', 'queue:a')).toBe(0);
   });
 
-  it('takes nothing for any fetch of the run when a key of its own has another type', async () => {
-    await redis().call('LPUSH', 'queue:a', payload('a1'), payload('a2'));
+  it('takes nothing when a key of its own has another type, or another drain-init owns the record', async () => {
+    await redis().call('LPUSH', 'queue:a', payload('a1'));
     await redis().call('SET', target.record, 'not a hash');
-    const results = await runScript([request('f1', 'a'), request('f2', 'a')]);
-    expect(results).toEqual([
-      { kind: 'broken', key: target.record, type: 'string' },
-      { kind: 'broken', key: target.record, type: 'string' },
-    ]);
-    expect(await redis().call('LLEN', 'queue:a')).toBe(2);
-  });
-});
-
-describe("drain-init's own connection for fetches", () => {
-  it('runs the fetches that arrive while a run is on its way together in the next: 6 fetches, 2 runs', async () => {
-    const jids = ['j1', 'j2', 'j3', 'j4', 'j5', 'j6'];
-    await redis().call('LPUSH', 'queue:a', ...jids.map(payload));
-    const shared = connectFetches(
-      parseRedisUrl(redis().url),
-      'drain-init:test:fetches',
-      systemClock,
-      captureLogger().log,
-    );
-    clients.push(shared);
-    await eventually(async () => shared.ready || undefined, 'the fetch connection ready', 5_000);
-    // The script is loaded first, so that NOSCRIPT's second send does not count as a run.
-    expect(await shared.fetch(target, request('warm', 'b'))).toEqual({ kind: 'empty' });
-    await redis().call('CONFIG', 'RESETSTAT');
-    const results = await Promise.all(jids.map((_, index) => shared.fetch(target, request(`f${index}`, 'a'))));
-    expect(results.map((result) => (result.kind === 'job' ? result.jid : result.kind))).toEqual(jids);
-    expect(await scriptRuns()).toBe(2);
-    expect(await redis().call('HLEN', target.record)).toBe(6);
-  });
-
-  it('is not ready while Redis is away, and again once it is back', async () => {
-    const shared = connectFetches(
-      parseRedisUrl(redis().url),
-      'drain-init:test:fetches',
-      systemClock,
-      captureLogger().log,
-    );
-    clients.push(shared);
-    await eventually(async () => shared.ready || undefined, 'the fetch connection ready', 5_000);
-    await redis().call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await eventually(async () => !shared.ready || undefined, 'the fetch connection lost', 5_000);
-    await eventually(async () => shared.ready || undefined, 'the fetch connection ready', 5_000);
+    expect(await fetch('f1', 'a')).toEqual({ kind: 'broken', key: target.record, type: 'string' });
+    await redis().call('DEL', target.record);
+    await redis().call('HSET', target.instance, 'owner', 'tok-2');
+    expect(await fetch('f2', 'a')).toEqual({ kind: 'not-owner', key: target.instance, owner: 'tok-2' });
+    expect(await redis().call('LLEN', 'queue:a')).toBe(1);
   });
 });
