@@ -15,14 +15,22 @@
 --
 -- Returns {queue key, job string, jid} for a job taken; false when every queue is empty. Nothing is taken
 -- when {'broken', key, type} (a key of drain-init's has another type) or {'not-owner', key, owner} (another
--- drain-init owns the record) is returned.
+-- drain-init owns the record) is returned, nor when it answers an error (Redis refused a write).
 
 local record, index, instance = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
-for _, key in ipairs({record, index, instance}) do
-  local kind = redis.call('TYPE', key).ok
-  if kind ~= 'none' and kind ~= 'hash' then return {'broken', key, kind} end
+
+-- A key of another type is found by the command that meets it (redis.pcall), not looked for before each
+-- fetch; whatever refused a write, the job already taken goes back where it was, so nothing is taken.
+-- Returns the script's reply for a command's error: the broken key, or the error itself.
+local function failure(reply, key)
+  if type(reply) ~= 'table' or reply.err == nil then return nil end
+  if string.find(reply.err, 'WRONGTYPE', 1, true) then return {'broken', key, redis.call('TYPE', key).ok} end
+  return redis.error_reply(reply.err)
 end
-local owner = redis.call('HGET', instance, 'owner')
+
+local owner = redis.pcall('HGET', instance, 'owner')
+local refused = failure(owner, instance)
+if refused then return refused end
 if owner and owner ~= ARGV[4] then return {'not-owner', instance, owner} end
 
 for i = 1, #KEYS - 3 do
@@ -38,8 +46,17 @@ for i = 1, #KEYS - 3 do
       fetchedAt = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000),
       fetch = ARGV[5],
     }
-    redis.call('HSET', record, jid, cjson.encode(entry))
-    redis.call('HSET', index, ARGV[3], ARGV[4])
+    refused = failure(redis.pcall('HSET', record, jid, cjson.encode(entry)), record)
+    if refused then
+      redis.call('RPUSH', KEYS[i], job)
+      return refused
+    end
+    refused = failure(redis.pcall('HSET', index, ARGV[3], ARGV[4]), index)
+    if refused then
+      redis.call('HDEL', record, jid)
+      redis.call('RPUSH', KEYS[i], job)
+      return refused
+    end
     return {KEYS[i], job, jid}
   end
 end

@@ -32,12 +32,13 @@ afterAll(() => {
   client.disconnect();
 });
 
-async function fetch(fetchId: string, ...queues: string[]): Promise<FetchReply> {
+async function fetch(fetchId: string, queue: string, by = client, ...more: string[]): Promise<FetchReply> {
+  const queues = [queue, ...more];
   const queueFetch = { queueKeys: queues.map((queue) => `queue:${queue}`), timeoutMs: 2_000 };
   const { keys, args } = fetchCall(queueFetch, target, 'host:7', fetchId);
   // Buffers, as the relay reads replies: a job is passed on as the bytes it is.
   const [name = 'EVAL', ...rest] = FETCH_SCRIPT.command(keys, args, true);
-  const reply = await client.callBuffer(name, ...rest);
+  const reply = await by.callBuffer(name, ...rest);
   return parseFetchReply(reply);
 }
 
@@ -48,8 +49,8 @@ describe('the fetch script on a real Redis', () => {
   it("takes from the first non-empty of the worker's queues, oldest first, and records each job with its fetch", async () => {
     await redis().call('LPUSH', 'queue:a', payload('a1'), payload('a2'));
     await redis().call('LPUSH', 'queue:b', payload('b1'));
-    expect(shown(await fetch('f1', 'b', 'a'))).toBe('queue:b b1');
-    expect(shown(await fetch('f2', 'b', 'a'))).toBe('queue:a a1');
+    expect(shown(await fetch('f1', 'b', client, 'a'))).toBe('queue:b b1');
+    expect(shown(await fetch('f2', 'b', client, 'a'))).toBe('queue:a a1');
     expect(shown(await fetch('f3', 'c'))).toBe('empty');
     expect(shown(await fetch('f4', 'a'))).toBe('queue:a a2');
     const record = (await redis().call('HGETALL', target.record)) as string[];
@@ -69,5 +70,26 @@ describe('the fetch script on a real Redis', () => {
     await redis().call('HSET', target.instance, 'owner', 'tok-2');
     expect(await fetch('f2', 'a')).toEqual({ kind: 'not-owner', key: target.instance, owner: 'tok-2' });
     expect(await redis().call('LLEN', 'queue:a')).toBe(1);
+    // The index is met only after the job is taken and recorded: both are undone, the queue as it was.
+    await redis().call('DEL', target.instance);
+    await redis().call('LPUSH', 'queue:a', payload('a2'));
+    await redis().call('SADD', target.index, 'w1');
+    expect(await fetch('f3', 'a')).toEqual({ kind: 'broken', key: target.index, type: 'set' });
+    expect(await redis().call('LRANGE', 'queue:a', 0, -1)).toEqual([payload('a2'), payload('a1')]);
+    expect(await redis().call('EXISTS', target.record)).toBe(0);
+  });
+
+  it('answers the error and takes nothing when Redis refuses a write to the record', async () => {
+    await redis().call('LPUSH', 'queue:a', payload('a1'), payload('a2'));
+    await redis().call('ACL', 'SETUSER', 'no-hset', 'on', 'nopass', '~*', '+@all', '-hset');
+    const refused = new Redis(redis().url.replace('redis://', 'redis://no-hset:x@'));
+    try {
+      await expect(fetch('f1', 'a', refused)).rejects.toThrow("The user executing the script can't run this command");
+    } finally {
+      refused.disconnect();
+      await redis().call('ACL', 'DELUSER', 'no-hset');
+    }
+    expect(await redis().call('LRANGE', 'queue:a', 0, -1)).toEqual([payload('a2'), payload('a1')]);
+    expect(await redis().call('EXISTS', target.record)).toBe(0);
   });
 });
