@@ -35,7 +35,7 @@ import { cpuMs, median, percentile } from './proc.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 10;
 const DRAIN_JOBS = 5_000;
-const WARMUP_JOBS = 1_000;
+const WARMUP_JOBS = 10_000;
 const PICKUPS = 10;
 const IDLE_MS = 10_000;
 /** After the worker registered: its threads are all in their fetch, drain-init has claimed its record. */
