@@ -74,9 +74,12 @@ class SidekiqEndpoint implements RelayHooks {
   readonly #readers = new Map<number, BeatWriteReader>();
   readonly #owners = new Map<number, number | undefined>();
   readonly #warnings: ThrottledWarnings;
-  /** Fetches to put back that Redis has not taken yet, by fetch id. */
-  readonly #toPutBack = new Map<string, FetchTarget>();
+  /** Fetches to put back, by fetch id, and how many more times a put-back that finds nothing looks again. */
+  readonly #toPutBack = new Map<string, { readonly target: FetchTarget; looksLeft: number; dueAt: number }>();
   #cancelRetry: Cancel | undefined;
+  /** A round of put-backs is under way; `#putBackAgain`: one more round when it ends. */
+  #puttingBack = false;
+  #putBackAgain = false;
   #fetches = 0;
   #nextFetchId = 0;
 
@@ -182,7 +185,8 @@ class SidekiqEndpoint implements RelayHooks {
       try {
         reply = await this.#run(session, FETCH_SCRIPT, call.keys, call.args);
       } catch (error) {
-        if (session.signal.aborted) this.#putBack(target, fetchId);
+        // The script may still be on its way to Redis, and run after a first look for its job.
+        if (session.signal.aborted) this.#putBack(target, fetchId, 2);
         else this.#passThrough(session, `the fetch script failed: ${(error as Error).message}`);
         return;
       }
@@ -192,7 +196,7 @@ class SidekiqEndpoint implements RelayHooks {
         if (outcome === 'flushed') {
           this.#fetches++;
           record.fetched(fetched.jid, process);
-        } else this.#putBack(target, fetchId);
+        } else this.#putBack(target, fetchId, 1);
         return;
       }
       if (fetched.kind !== 'empty') {
@@ -267,17 +271,44 @@ class SidekiqEndpoint implements RelayHooks {
     return this.#owners.get(connection.id);
   }
 
-  /** The job of a fetch that never reached the worker goes back to its queue; tried again while Redis does not take it. */
-  #putBack(target: FetchTarget, fetchId: string): void {
-    this.#toPutBack.set(fetchId, target);
+  /**
+   * The job of a fetch that never reached the worker goes back to its queue; tried again while Redis does not
+   * take it, and looked for `looks` times, UNFETCH_RETRY_MS apart, while it is not found.
+   */
+  #putBack(target: FetchTarget, fetchId: string, looks: number): void {
+    this.#toPutBack.set(fetchId, { target, looksLeft: looks, dueAt: this.parts.clock.now() });
     void this.#putBackAll();
   }
 
+  /** One round at a time, so that a look is never counted twice. */
   async #putBackAll(): Promise<void> {
-    for (const [fetchId, target] of [...this.#toPutBack]) {
-      const call = unfetchCall(target, fetchId);
+    if (this.#puttingBack) {
+      this.#putBackAgain = true;
+      return;
+    }
+    this.#puttingBack = true;
+    do {
+      this.#putBackAgain = false;
+      await this.#putBackRound();
+    } while (this.#putBackAgain);
+    this.#puttingBack = false;
+    this.#cancelRetry?.();
+    this.#cancelRetry =
+      this.#toPutBack.size === 0
+        ? undefined
+        : this.parts.clock.schedule(UNFETCH_RETRY_MS, () => void this.#putBackAll());
+  }
+
+  async #putBackRound(): Promise<void> {
+    for (const [fetchId, putBack] of [...this.#toPutBack]) {
+      if (putBack.dueAt > this.parts.clock.now()) continue;
+      const call = unfetchCall(putBack.target, fetchId);
       try {
         const jid: unknown = await this.parts.runScript(UNFETCH_SCRIPT, call.keys, call.args);
+        if (jid === null && --putBack.looksLeft > 0) {
+          putBack.dueAt = this.parts.clock.now() + UNFETCH_RETRY_MS;
+          continue;
+        }
         this.#toPutBack.delete(fetchId);
         if (jid !== null)
           this.parts.log.info(
@@ -285,13 +316,8 @@ class SidekiqEndpoint implements RelayHooks {
             'a fetched job never reached the worker (its connection closed): put back at the front of its queue',
           );
       } catch {
-        // Redis does not answer now: the retry below.
+        // Redis does not answer now: the next round.
       }
     }
-    this.#cancelRetry?.();
-    this.#cancelRetry =
-      this.#toPutBack.size === 0
-        ? undefined
-        : this.parts.clock.schedule(UNFETCH_RETRY_MS, () => void this.#putBackAll());
   }
 }
