@@ -314,26 +314,28 @@ describe('drain-init as PID 1 on a platform', () => {
   }
 
   it('starts the worker at once, then plans with the grace period the ECS metadata gives, a second later', async () => {
-    let answer: () => void = () => {};
+    // The metadata answers 0.7 s after it is asked (drain-init waits 1.5 s at most): the worker must not wait.
     const uri = await ecsMetadata((request, response) => {
-      answer = () => json(200, { ...CONTAINER, StopTimeout: 45 })(request, response);
+      setTimeout(() => json(200, { ...CONTAINER, StopTimeout: 45 })(request, response), 700);
     });
     const run = track(
       startDrainInit(['--preset', 'sidekiq', '--', 'sleep', '60'], { env: { ECS_CONTAINER_METADATA_URI_V4: uri } }),
     );
-    await waitFor(() => run.stderr().includes('"started child"') || undefined, 'the worker to start');
-    expect(stopSettingsLines(run)).toEqual([
+    await waitFor(() => stopSettingsLines(run).length > 1 || undefined, 'the new stop settings');
+    const lines = logLines(run.stderr());
+    const started = lines.findIndex((line) => line.msg === 'started child');
+    expect(started).toBeGreaterThan(lines.indexOf(stopSettingsLines(run)[0] as Record<string, unknown>));
+    expect(started).toBeLessThan(lines.findIndex((line) => line.gracePeriod === '45s'));
+    expect(stopSettingsLines(run)[0]).toEqual(
       expect.objectContaining({
         msg: 'stop settings',
         gracePeriod: '30s',
         gracePeriodSource: "ECS's default stopTimeout",
         gracePeriodSetBy: '--grace-period, DRAIN_INIT_GRACE_PERIOD',
       }),
-    ]);
+    );
     // 30 s holds Sidekiq's 25 s and the 5 s margin exactly: no warning.
-    expect(logLines(run.stderr()).filter((line) => line.level === 40)).toEqual([]);
-    answer();
-    await waitFor(() => stopSettingsLines(run).length > 1 || undefined, 'the new stop settings');
+    expect(lines.filter((line) => line.level === 40)).toEqual([]);
     expect(stopSettingsLines(run)[1]).toMatchObject({
       msg: "the platform's grace period: stop settings now",
       gracePeriod: '45s',
