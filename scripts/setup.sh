@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(redis-server ruby-sidekiq tini dumb-init catatonit python3 make g++ util-linux procps openssl wrk
-  # the Sentinel test (redis-sentinel) and the alert rules' test (promtool, from Debian's prometheus)
-  redis-sentinel prometheus
+  # the Sentinel test (redis-sentinel) and the alert rules' test (promtool, from Debian's prometheus);
+  # socat, the C proxy of the endpoint benchmark
+  redis-sentinel prometheus socat
   # the single executables: the arm64 addon's cross compiler, and qemu to run the arm64 binary in a test
   gcc-aarch64-linux-gnu qemu-user libstdc++6-arm64-cross
   # the Docker tests: the engine, compose v1, and debootstrap for the base images and the release tests'

@@ -10,14 +10,20 @@
  *      drain of WARMUP_JOBS: jobs/s from the push to the start of the last job (a SleepJob of 0 s, fetched
  *      last), and the CPU time the init and redis-server spent per job meanwhile (every thread's schedstat).
  *
+ * Two more rows give the floor of any relay on the worker's Redis path: tini with the worker's Redis URL
+ * pointing at a proxy that only pipes bytes (scripts/bench/pipe-proxy.ts, in Node; and socat, in C), the
+ * proxy's CPU counted as the init's.
+ *
  * BENCH_EXTRA=label=path adds drain-init with its endpoint from another build (path: its bin/drain-init), to
  * compare a change in the same run.
  *
  * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/endpoint.ts. Needs root (PID
- * namespaces), redis-server, sidekiq and tini. Prints a markdown table on stdout, progress on stderr.
+ * namespaces), redis-server, sidekiq, tini and socat. Prints a markdown table on stdout, progress on stderr.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { killRun, startDrainInit, startInit, type Run } from '../../test/helpers/pid1.ts';
-import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
+import { freePort, startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 import {
   makeMarkerDir,
   markerRuns,
@@ -30,7 +36,7 @@ import {
   waitForMarker,
   waitForSidekiqRegistered,
 } from '../../test/helpers/sidekiq.ts';
-import { cpuMs, median, percentile } from './proc.ts';
+import { cpuMs, median, percentile, treeCpuMs } from './proc.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 10;
@@ -46,6 +52,8 @@ const DRAIN_INIT_ARGS = ['--instance-id', 'bench', '--probe-port', '0'];
 interface Contender {
   readonly name: string;
   readonly start: (env: Record<string, string>) => Run;
+  /** A proxy the worker's Redis URL points at: its argv, given the port to listen on and Redis's. */
+  readonly proxy?: (listenPort: number, redisPort: number) => readonly string[];
 }
 
 const drainInit = (args: readonly string[]) => (env: Record<string, string>) =>
@@ -54,8 +62,29 @@ const drainInit = (args: readonly string[]) => (env: Record<string, string>) =>
 /** BENCH_EXTRA=label=path: one more drain-init with its endpoint, another build's bin/drain-init (before a change). */
 const EXTRA = /^([^=]+)=(.+)$/.exec(process.env.BENCH_EXTRA ?? '');
 
+const tini = (env: Record<string, string>): Run => startInit(['tini', '--', ...SIDEKIQ], { env });
+
 const CONTENDERS: readonly Contender[] = [
-  { name: 'tini', start: (env) => startInit(['tini', '--', ...SIDEKIQ], { env }) },
+  { name: 'tini', start: tini },
+  {
+    name: 'tini, a Node proxy that only pipes bytes',
+    start: tini,
+    proxy: (listenPort, redisPort) => [
+      process.execPath,
+      new URL('pipe-proxy.ts', import.meta.url).pathname,
+      String(listenPort),
+      String(redisPort),
+    ],
+  },
+  {
+    name: 'tini, socat as that proxy',
+    start: tini,
+    proxy: (listenPort, redisPort) => [
+      'socat',
+      `TCP-LISTEN:${listenPort},bind=127.0.0.1,reuseaddr,fork,nodelay`,
+      `TCP:127.0.0.1:${redisPort},nodelay`,
+    ],
+  },
   { name: 'drain-init, heartbeat mirror alone', start: drainInit(['--redis-endpoint', 'off']) },
   ...(EXTRA === null
     ? []
@@ -106,10 +135,33 @@ async function drain(redis: RedisServer, markerDir: string, count: number, tag: 
   return count / (started - pushed);
 }
 
+/** Starts a contender's proxy to Redis; resolves with it and its URL once it accepts a connection. */
+async function startProxy(
+  argv: (listenPort: number, redisPort: number) => readonly string[],
+  redis: RedisServer,
+): Promise<{ proxy: ChildProcess; url: string }> {
+  const port = await freePort();
+  const [program, ...args] = argv(port, Number(new URL(redis.url).port));
+  const proxy = spawn(program as string, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const deadline = Date.now() + 10_000; ;) {
+    const accepted = await new Promise<boolean>((resolve) => {
+      const probe = connect({ host: '127.0.0.1', port }, () => resolve(true)).on('error', () => resolve(false));
+      probe.on('connect', () => probe.destroy());
+    });
+    if (accepted) return { proxy, url: `redis://127.0.0.1:${port}/0` };
+    if (Date.now() > deadline) throw new Error(`${program} did not listen on port ${port}`);
+    await sleep(50);
+  }
+}
+
 async function measure(contender: Contender, round: number): Promise<Measure> {
   const redis = await startRedis();
   const markerDir = makeMarkerDir();
-  const run = contender.start(sidekiqEnv({ redisUrl: redis.url, markerDir, logLevel: 'warn' }));
+  const hop = contender.proxy === undefined ? undefined : await startProxy(contender.proxy, redis);
+  const run = contender.start(sidekiqEnv({ redisUrl: hop?.url ?? redis.url, markerDir, logLevel: 'warn' }));
+  /** CPU of the init and of the proxy, if any, in ms. */
+  const hopCpuMs = (initPid: number): number =>
+    cpuMs(initPid) + (hop?.proxy.pid === undefined ? 0 : treeCpuMs(hop.proxy.pid));
   const progress = (line: string): void => void process.stderr.write(`round ${round}, ${contender.name}: ${line}\n`);
   try {
     await waitForSidekiqRegistered(redis, { timeoutMs: 60_000 });
@@ -131,15 +183,16 @@ async function measure(contender: Contender, round: number): Promise<Measure> {
 
     await drain(redis, markerDir, WARMUP_JOBS, 'warm-up');
     await sleep(1_000);
-    const initBefore = cpuMs(initPid);
+    const initBefore = hopCpuMs(initPid);
     const redisBefore = cpuMs(redis.pid());
     const jobsPerSecond = await drain(redis, markerDir, DRAIN_JOBS, 'drain');
-    const initCpuUs = ((cpuMs(initPid) - initBefore) * 1000) / DRAIN_JOBS;
+    const initCpuUs = ((hopCpuMs(initPid) - initBefore) * 1000) / DRAIN_JOBS;
     const redisCpuUs = ((cpuMs(redis.pid()) - redisBefore) * 1000) / DRAIN_JOBS;
     progress(`${jobsPerSecond.toFixed(0)} jobs/s, init ${initCpuUs.toFixed(0)} µs CPU/job`);
     return { jobsPerSecond, initCpuUs, redisCpuUs, pickUpsMs, idle };
   } finally {
     await killRun(run);
+    hop?.proxy.kill('SIGKILL');
     removeMarkerDir(markerDir);
     await redis.stop();
   }
@@ -206,7 +259,7 @@ process.stdout.write(
     `Sidekiq 6.4.1 \`-c ${CONCURRENCY}\` under each init as PID 1, a fresh redis-server each time, ${ROUNDS} rounds with the inits`,
     `interleaved; ranges are over the rounds. Throughput: ${DRAIN_JOBS.toLocaleString('en')} no-op jobs pushed in one LPUSH to the waiting worker`,
     `(after a warm-up drain of ${WARMUP_JOBS.toLocaleString('en')}), from the push to the start of the last; ratio to tini in the same round;`,
-    `CPU per job of the init (all its threads) and of redis-server during the drain. Pick-up: from the push of one job`,
+    `CPU per job of the init (all its threads; a proxy's added) and of redis-server during the drain. Pick-up: from the push of one job`,
     `to its start, the worker idle, ${PICKUPS} pushes a round spread over the 2 s BRPOP timeout. Idle: commands per second`,
     `(\`INFO commandstats\`, a script's own commands included) over ${IDLE_MS / 1000} s with no job.`,
     '',

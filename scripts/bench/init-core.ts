@@ -33,6 +33,7 @@ import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { childrenOf } from './proc.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BENCH_DIR = join(ROOT, '.bench');
@@ -110,15 +111,6 @@ function which(name: string): string | undefined {
 
 const live = new Set<ChildProcess>();
 const stderrTails = new WeakMap<ChildProcess, () => string>();
-
-/** Children of a process (for unshare: the namespace's init, as seen from here). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 function kill(pid: number, signal: NodeJS.Signals): void {
   try {

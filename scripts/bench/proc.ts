@@ -31,6 +31,20 @@ export function cpuMs(pid: number): number {
   return ns / 1e6;
 }
 
+/** Children of a process (for unshare: the namespace's init, as seen from here); none once it is gone. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU time of a process and of every process below it, in ms (a proxy such as socat forks one per connection). */
+export function treeCpuMs(pid: number): number {
+  return childrenOf(pid).reduce((sum, child) => sum + treeCpuMs(child), cpuMs(pid));
+}
+
 /** Calls `sample` every `everyMs` until the returned stop() is called. */
 export function sampleEvery(everyMs: number, sample: () => void): () => void {
   const timer = setInterval(sample, everyMs);

@@ -13,46 +13,44 @@ export type ProcessKey = string;
 export const BEATS_TO_FINISH_UNSEEN = 2;
 
 interface Tracked {
-  readonly process: ProcessKey;
   seen: boolean;
   missedBeats: number;
 }
 
 export class InFlightJobs {
-  readonly #jobs = new Map<string, Tracked>();
+  /** By process, so that a beat, an ended process and the sweep read only what they need, not every job. */
+  readonly #byProcess = new Map<ProcessKey, Map<string, Tracked>>();
+  readonly #processOf = new Map<string, ProcessKey>();
 
   /** Jobs taken from their queue and not yet known to be finished. */
   get size(): number {
-    return this.#jobs.size;
-  }
-
-  countOf(process: ProcessKey): number {
-    let count = 0;
-    for (const job of this.#jobs.values()) if (job.process === process) count++;
-    return count;
+    return this.#processOf.size;
   }
 
   /** The processes that hold jobs. */
-  processes(): Set<ProcessKey> {
-    return new Set([...this.#jobs.values()].map((job) => job.process));
+  processes(): ProcessKey[] {
+    return [...this.#byProcess.keys()];
   }
 
-  /** A job left its queue for `process`. */
+  /** A job left its queue for `process` (again, if a retry of it was still tracked: only this fetch counts). */
   fetched(jid: string, process: ProcessKey): void {
-    this.#jobs.set(jid, { process, seen: false, missedBeats: 0 });
+    const before = this.#processOf.get(jid);
+    if (before !== undefined) this.#forget(jid, before);
+    this.#processOf.set(jid, process);
+    const jobs = this.#byProcess.get(process) ?? new Map<string, Tracked>();
+    this.#byProcess.set(process, jobs.set(jid, { seen: false, missedBeats: 0 }));
   }
 
   /** A heartbeat of `process` listing the jobs it runs; returns the jids it shows finished. */
   beat(process: ProcessKey, running: ReadonlySet<string>): string[] {
     const finished: string[] = [];
-    for (const [jid, job] of this.#jobs) {
-      if (job.process !== process) continue;
+    for (const [jid, job] of this.#byProcess.get(process) ?? []) {
       if (running.has(jid)) {
         job.seen = true;
         job.missedBeats = 0;
       } else if (job.seen || ++job.missedBeats >= BEATS_TO_FINISH_UNSEEN) {
         finished.push(jid);
-        this.#jobs.delete(jid);
+        this.#forget(jid, process);
       }
     }
     return finished;
@@ -60,16 +58,25 @@ export class InFlightJobs {
 
   /** The jids `process` held when it ended; they are forgotten here (the caller requeues or drops them). */
   ended(process: ProcessKey): string[] {
-    const jids = [...this.#jobs].filter(([, job]) => job.process === process).map(([jid]) => jid);
-    for (const jid of jids) this.#jobs.delete(jid);
+    const jids = [...(this.#byProcess.get(process)?.keys() ?? [])];
+    for (const jid of jids) this.#processOf.delete(jid);
+    this.#byProcess.delete(process);
     return jids;
   }
 
   /** Every jid, forgotten: the worker is gone and the record is recovered whole. */
   clear(): string[] {
-    const jids = [...this.#jobs.keys()];
-    this.#jobs.clear();
+    const jids = [...this.#processOf.keys()];
+    this.#processOf.clear();
+    this.#byProcess.clear();
     return jids;
+  }
+
+  #forget(jid: string, process: ProcessKey): void {
+    this.#processOf.delete(jid);
+    const jobs = this.#byProcess.get(process);
+    jobs?.delete(jid);
+    if (jobs?.size === 0) this.#byProcess.delete(process);
   }
 }
 

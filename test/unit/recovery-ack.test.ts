@@ -38,8 +38,21 @@ describe('the ack rule', () => {
     jobs.fetched('j2', B);
     expect(jobs.beat(B, beat())).toEqual([]);
     expect(jobs.beat(B, beat())).toEqual(['j2']);
-    expect(jobs.countOf(A)).toBe(1);
+    expect(jobs.size).toBe(1);
     expect([...jobs.processes()]).toEqual([A]);
+  });
+
+  it('tracks a job fetched again (a retry keeps its jid) only under its last fetch', () => {
+    const jobs = new InFlightJobs();
+    jobs.fetched('j1', A);
+    jobs.beat(A, beat('j1'));
+    jobs.fetched('j1', B);
+    expect(jobs.size).toBe(1);
+    expect([...jobs.processes()]).toEqual([B]);
+    expect(jobs.beat(A, beat())).toEqual([]);
+    expect(jobs.beat(B, beat())).toEqual([]);
+    expect(jobs.beat(B, beat())).toEqual(['j1']);
+    expect(jobs.ended(A)).toEqual([]);
   });
 
   it('gives the jobs of an ended process, and of every process at once', () => {
