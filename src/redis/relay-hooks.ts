@@ -89,6 +89,23 @@ export interface TakeoverSession {
  */
 export type TakeoverHandler = (session: TakeoverSession) => Promise<void>;
 
+/**
+ * A takeover that starts with a command of the hook's own, sent in place of the worker's at once, and answers
+ * Redis's reply to it without a promise: the cheap path of a takeover that mostly needs one round trip (a fetch
+ * that finds its job). The worker's later commands wait, as in any takeover.
+ */
+export interface CommandSwap {
+  readonly send: readonly (string | Buffer)[];
+  /**
+   * Redis's reply to `send`, decoded; an error reply as a RespError; a ConnectionClosedError when the connection
+   * closed first (then what it returns is dropped). Returns the worker's reply, or a handler that goes on as a
+   * takeover (its session's reply is the worker's).
+   */
+  answer(reply: RespValue | Error): Buffer | TakeoverHandler;
+  /** Where a reply answered as bytes ended up (see ReplyOutcome). */
+  settled(outcome: ReplyOutcome): void;
+}
+
 /** drain-init's view into the relay. Exceptions thrown by these are logged as warnings and do not stop the relay. */
 export interface RelayHooks {
   /**
@@ -100,9 +117,9 @@ export interface RelayHooks {
   readonly observe?: (command: RelayedCommand) => void;
   /**
    * Called for a captured command sent outside MULTI on a connection whose replies are matched to its commands;
-   * returns a handler to take the command over, or undefined to forward it.
+   * returns a handler or a swap to take the command over, or undefined to forward it.
    */
-  readonly takeover?: (command: RelayedCommand) => TakeoverHandler | undefined;
+  readonly takeover?: (command: RelayedCommand) => TakeoverHandler | CommandSwap | undefined;
   /** Called once a worker connection has closed, whichever side closed it. */
   readonly closed?: (connection: ConnectionInfo) => void;
 }

@@ -9,6 +9,7 @@ import { Fifo } from './fifo.js';
 import {
   ConnectionClosedError,
   type ClosedBy,
+  type CommandSwap,
   type ConnectionInfo,
   type RelayedCommand,
   type RelayHooks,
@@ -85,16 +86,26 @@ const WORKER_REPLY: Expected = { to: 'worker', onReply: undefined };
 class PendingReply {
   reply: Buffer | ((protocol: RespProtocol) => Buffer) | undefined;
   written = false;
-  readonly outcome: Promise<ReplyOutcome>;
-  #resolve: (outcome: ReplyOutcome) => void = () => {};
+  /** Told where the reply ended up, for a swap answered with bytes (no promise on that path). */
+  onSettled: ((outcome: ReplyOutcome) => void) | undefined;
+  #outcome: Promise<ReplyOutcome> | undefined;
+  #resolve: ((outcome: ReplyOutcome) => void) | undefined;
+  #settled: ReplyOutcome | undefined;
   #controller: AbortController | undefined;
   #abortedBy: ConnectionClosedError | undefined;
 
   constructor(
     /** How many worker replies go before it. */
     readonly after: number,
-  ) {
-    this.outcome = new Promise((resolve) => (this.#resolve = resolve));
+  ) {}
+
+  /** Made when first asked for, as the signal is. */
+  get outcome(): Promise<ReplyOutcome> {
+    this.#outcome ??=
+      this.#settled === undefined
+        ? new Promise((resolve) => (this.#resolve = resolve))
+        : Promise.resolve(this.#settled);
+    return this.#outcome;
   }
 
   /** Made when first asked for: a takeover answered at once (a fetch that finds a job) never needs one. */
@@ -112,7 +123,10 @@ class PendingReply {
   }
 
   settle(outcome: ReplyOutcome): void {
-    this.#resolve(outcome);
+    if (this.#settled !== undefined) return;
+    this.#settled = outcome;
+    this.#resolve?.(outcome);
+    this.onSettled?.(outcome);
   }
 }
 
@@ -255,9 +269,13 @@ export class Link {
     };
     if (hooks.observe !== undefined) this.#guard('observe', () => hooks.observe?.(relayed), undefined);
     if (this.#mode === MATCHING && !this.#inTransaction && command.raw !== undefined && hooks.takeover !== undefined) {
-      const handler = this.#guard('takeover', () => hooks.takeover?.(relayed), undefined);
-      if (handler !== undefined) {
-        this.#beginTakeover(command, relayed, handler);
+      const takeover = this.#guard('takeover', () => hooks.takeover?.(relayed), undefined);
+      if (typeof takeover === 'function') {
+        this.#beginTakeover(command, relayed, takeover);
+        return true;
+      }
+      if (takeover !== undefined) {
+        this.#beginSwap(command, relayed, takeover);
         return true;
       }
     }
@@ -332,20 +350,56 @@ export class Link {
   // --- takeovers ---
 
   #beginTakeover(command: ScannedCommand, relayed: RelayedCommand, handler: TakeoverHandler): void {
+    const pending = this.#openTakeover();
+    this.#startTakeover = () => this.#runHandler(handler, pending, command, relayed);
+  }
+
+  /**
+   * The swap's command goes to Redis at once in the worker's command's place; its reply, as soon as it is
+   * read, is the worker's reply or the start of a handler (see CommandSwap).
+   */
+  #beginSwap(command: ScannedCommand, relayed: RelayedCommand, swap: CommandSwap): void {
+    const pending = this.#openTakeover();
+    const answered = (reply: RespValue | Error): void => {
+      const answer = this.#guard('takeover', () => swap.answer(reply), undefined);
+      if (this.#closed !== undefined) return;
+      if (answer === undefined) this.#takeoverFailed('the swap failed to answer', true);
+      else if (typeof answer === 'function') queueMicrotask(() => this.#runHandler(answer, pending, command, relayed));
+      else if (this.#endTakeover()) {
+        pending.onSettled = swap.settled;
+        pending.reply = answer;
+        // Written by the frame's end (#onFrame), after what came before it.
+      }
+    };
+    this.#expected.push({ to: 'hook', resolve: answered, reject: answered });
+    this.#toUpstream(encodeBulkArray(swap.send));
+  }
+
+  /** A takeover's reply slot, after the worker's replies owed so far; the worker's later commands wait. */
+  #openTakeover(): PendingReply {
     this.#context.counters.commandsTakenOver++;
     const pending = new PendingReply(this.#workerRepliesOwed);
     this.#pendingReplies.push(pending);
     this.#unsettled.add(pending);
     this.#takeoverActive = true;
+    return pending;
+  }
+
+  /** Lets the worker's later commands go on; false when the connection has closed meanwhile. */
+  #endTakeover(): boolean {
+    if (this.#closed !== undefined) return false;
+    this.#takeoverActive = false;
+    queueMicrotask(() => this.#releaseHeld());
+    return true;
+  }
+
+  #runHandler(handler: TakeoverHandler, pending: PendingReply, command: ScannedCommand, relayed: RelayedCommand): void {
     let ended = false;
     /** Ends the takeover; false when the connection has closed meanwhile. */
     const end = (): boolean => {
       if (ended) throw new Error('the takeover has already ended');
       ended = true;
-      if (this.#closed !== undefined) return false;
-      this.#takeoverActive = false;
-      queueMicrotask(() => this.#releaseHeld());
-      return true;
+      return this.#endTakeover();
     };
     const link = this;
     const session: TakeoverSession = {
@@ -372,23 +426,21 @@ export class Link {
         this.#relay(command);
       },
     };
-    this.#startTakeover = () => {
-      let run: Promise<void>;
-      try {
-        run = handler(session);
-      } catch (error) {
-        run = Promise.reject(error);
-      }
-      run.then(
-        () => {
-          if (!ended) this.#takeoverFailed('the handler returned without a reply', true);
-        },
-        (error: unknown) => {
-          const reason = `the handler failed: ${error instanceof Error ? error.message : String(error)}`;
-          this.#takeoverFailed(reason, !ended);
-        },
-      );
-    };
+    let run: Promise<void>;
+    try {
+      run = handler(session);
+    } catch (error) {
+      run = Promise.reject(error);
+    }
+    run.then(
+      () => {
+        if (!ended) this.#takeoverFailed('the handler returned without a reply', true);
+      },
+      (error: unknown) => {
+        const reason = `the handler failed: ${error instanceof Error ? error.message : String(error)}`;
+        this.#takeoverFailed(reason, !ended);
+      },
+    );
   }
 
   /** A handler that failed before its reply leaves the worker waiting: its connection is closed. */

@@ -11,7 +11,15 @@ import type { LuaScript } from '../redis/lua-script.js';
 import type { CapturePolicy } from '../redis/resp-commands.js';
 import { encodeBulkArray, encodeNullArray } from '../redis/resp-encode.js';
 import { RespError, type RespValue } from '../redis/resp-values.js';
-import type { ConnectionInfo, RelayedCommand, RelayHooks, TakeoverSession } from '../redis/relay-hooks.js';
+import {
+  ConnectionClosedError,
+  type CommandSwap,
+  type ConnectionInfo,
+  type RelayedCommand,
+  type RelayHooks,
+  type TakeoverHandler,
+  type TakeoverSession,
+} from '../redis/relay-hooks.js';
 import { BeatWriteReader, isBeatWrite, type BeatWrite } from './beat-writes.js';
 import {
   FETCH_SCRIPT,
@@ -117,9 +125,10 @@ class SidekiqEndpoint implements RelayHooks {
     this.#hand(writes);
   };
 
-  readonly takeover = (command: RelayedCommand) => {
+  readonly takeover = (command: RelayedCommand): TakeoverHandler | CommandSwap | undefined => {
     const fetch = command.args === undefined ? undefined : queueFetch(command.name, command.args, this.parts.keys);
-    return fetch === undefined ? undefined : (session: TakeoverSession) => this.#fetch(session, fetch);
+    if (fetch === undefined) return undefined;
+    return this.#fetchSwap(command.connection, fetch) ?? ((session) => this.#fetch(session, fetch));
   };
 
   readonly closed = (connection: ConnectionInfo): void => {
@@ -153,13 +162,50 @@ class SidekiqEndpoint implements RelayHooks {
   }
 
   /**
+   * A fetch that can be recorded now starts as a swap: fetch.lua goes to Redis in the BRPOP's place at once, and
+   * a job it took is the worker's reply with no promise on the way (the path of every job of a busy queue).
+   * Anything else (an empty queue, an error) goes on in #fetch.
+   */
+  #fetchSwap(connection: ConnectionInfo, fetch: QueueFetch): CommandSwap | undefined {
+    const pid = this.#owner(connection);
+    const target = this.parts.target();
+    const record = this.parts.record();
+    if (pid === undefined || target === undefined || record === undefined || !record.recording) return undefined;
+    const deadline = this.parts.clock.now() + fetch.timeoutMs;
+    const process = `${this.parts.hostname}:${pid}`;
+    const fetchId = this.#fetchId(target, connection);
+    const call = fetchCall(fetch, target, process, fetchId);
+    let jid = '';
+    return {
+      send: FETCH_SCRIPT.command(call.keys, call.args),
+      answer: (reply) => {
+        // The script may still be on its way to Redis, and run after a first look for its job.
+        if (reply instanceof ConnectionClosedError) this.#putBack(target, fetchId, 2);
+        const fetched = reply instanceof Error ? undefined : parseFetchReply(reply);
+        if (fetched?.kind !== 'job') return (session) => this.#fetch(session, fetch, { deadline, reply });
+        jid = fetched.jid;
+        return encodeBulkArray([fetched.queueKey, fetched.job]);
+      },
+      settled: (outcome) => {
+        if (outcome !== 'flushed') return this.#putBack(target, fetchId, 1);
+        this.#fetches++;
+        record.fetched(jid, process);
+      },
+    };
+  }
+
+  /**
    * One fetch: the script until it takes a job, waiting for a queue to change between runs, nil at the
    * BRPOP's timeout. A fetch that cannot be recorded (no record yet, a broken key, another owner) waits or
    * goes through as the worker sent it: the worker never stops for drain-init.
    */
-  async #fetch(session: TakeoverSession, fetch: QueueFetch): Promise<void> {
+  async #fetch(
+    session: TakeoverSession,
+    fetch: QueueFetch,
+    swapped?: { readonly deadline: number; readonly reply: RespValue | Error },
+  ): Promise<void> {
     const { clock } = this.parts;
-    const deadline = clock.now() + fetch.timeoutMs;
+    const deadline = swapped?.deadline ?? clock.now() + fetch.timeoutMs;
     const pid = this.#owner(session.connection);
     if (pid === undefined) {
       this.#warnings.warn(
@@ -171,7 +217,8 @@ class SidekiqEndpoint implements RelayHooks {
       return;
     }
     const process = `${this.parts.hostname}:${pid}`;
-    for (;;) {
+    // The swap's reply to its script, where it was not a job: the first run's.
+    for (let first = swapped?.reply; ; first = undefined) {
       const target = this.parts.target();
       const record = this.parts.record();
       if (target === undefined || record === undefined || !record.recording) {
@@ -179,11 +226,11 @@ class SidekiqEndpoint implements RelayHooks {
         if ((await this.#until(ready, deadline, session.signal)) !== 'ready') return this.#empty(session);
         continue;
       }
-      const fetchId = `${target.token}:${session.connection.id}:${++this.#nextFetchId}`;
+      const fetchId = this.#fetchId(target, session.connection);
       const call = fetchCall(fetch, target, process, fetchId);
       let reply: RespValue;
       try {
-        reply = await this.#run(session, FETCH_SCRIPT, call.keys, call.args);
+        reply = await this.#run(session, FETCH_SCRIPT, call.keys, call.args, first);
       } catch (error) {
         // The script may still be on its way to Redis, and run after a first look for its job.
         if (session.signal.aborted) this.#putBack(target, fetchId, 2);
@@ -221,15 +268,21 @@ class SidekiqEndpoint implements RelayHooks {
     }
   }
 
-  /** EVALSHA, and the whole script when Redis does not hold it yet. */
+  #fetchId(target: FetchTarget, connection: ConnectionInfo): string {
+    return `${target.token}:${connection.id}:${++this.#nextFetchId}`;
+  }
+
+  /** EVALSHA (unless its reply is `sent` already), and the whole script when Redis does not hold it yet. */
   async #run(
     session: TakeoverSession,
     script: LuaScript,
     keys: readonly string[],
     args: readonly string[],
+    sent?: RespValue | Error,
   ): Promise<RespValue> {
     try {
-      return await session.send(script.command(keys, args));
+      if (sent instanceof Error) throw sent;
+      return sent !== undefined ? sent : await session.send(script.command(keys, args));
     } catch (error) {
       if (!(error instanceof RespError) || !error.message.startsWith('NOSCRIPT')) throw error;
       return session.send(script.command(keys, args, true));

@@ -1,10 +1,12 @@
 // The relay's hooks against a real redis-server: a takeover of BRPOP answered from the hook's own commands,
-// ordering with pipelined commands, disconnects during the wait, protocols, and the observer.
+// a swap (the hook's command in the BRPOP's place, answered without a promise), ordering with pipelined
+// commands, disconnects during the wait, protocols, and the observer.
 import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ConnectionClosedError,
+  type CommandSwap,
   type RelayedCommand,
   type RelayHooks,
   type ReplyOutcome,
@@ -19,7 +21,7 @@ import { eventually, RawClient, resp, startTestRelay, type TestRelay } from '../
 const redis = redisTestBed();
 let relay: TestRelay;
 /** What the test in progress does with a BRPOP; undefined forwards it. */
-let onBrpop: TakeoverHandler | undefined;
+let onBrpop: TakeoverHandler | CommandSwap | undefined;
 let observed: RelayedCommand[] = [];
 let takeoversOffered = 0;
 
@@ -278,6 +280,114 @@ describe('takeover', () => {
     expect((await worker.exchange(resp('BRPOP', 'q', '1'))).toString()).toBe('*2\r\n$1\r\nq\r\n$4\r\nreal\r\n');
     expect(await commandCalls('brpop')).toBe(1);
     worker.close();
+  });
+});
+
+describe('swap', () => {
+  /** A swap of the BRPOP for an RPOP of its first key, answered as BRPOP would; what it was told. */
+  function rpopSwap(): { swap: CommandSwap; answers: unknown[]; outcomes: ReplyOutcome[] } {
+    const answers: unknown[] = [];
+    const outcomes: ReplyOutcome[] = [];
+    const swap: CommandSwap = {
+      send: ['RPOP', 'queue:a'],
+      answer: (reply) => {
+        answers.push(reply);
+        return Buffer.isBuffer(reply) ? encodeBulkArray(['queue:a', reply]) : encodeNullArray(2);
+      },
+      settled: (outcome) => void outcomes.push(outcome),
+    };
+    return { swap, answers, outcomes };
+  }
+
+  it("sends its command in the BRPOP's place and writes its answer in order with pipelined commands", async () => {
+    await redis().call('CONFIG', 'RESETSTAT');
+    await redis().call('LPUSH', 'queue:a', 'job');
+    const { swap, outcomes } = rpopSwap();
+    onBrpop = swap;
+    const worker = await RawClient.connect(relay.port);
+    worker.write(
+      Buffer.concat([resp('SET', 'before', '1'), resp('BRPOP', 'queue:a', '2'), resp('LLEN', 'queue:a'), resp('PING')]),
+    );
+    await worker.expect('+OK\r\n*2\r\n$7\r\nqueue:a\r\n$3\r\njob\r\n:0\r\n+PONG\r\n');
+    await eventually(() => (outcomes.length > 0 ? true : undefined), 'the outcome');
+    expect(outcomes).toEqual(['flushed']);
+    expect(await commandCalls('brpop')).toBe(0);
+    expect(relay.relay.stats().commandsTakenOver).toBeGreaterThan(0);
+    worker.close();
+  });
+
+  it('goes on as a handler when its answer is one: the session sends and replies, then the held commands run', async () => {
+    let answered: unknown;
+    onBrpop = {
+      send: ['RPOP', 'queue:empty'],
+      answer: (reply) => {
+        answered = reply;
+        return async (session) => {
+          await session.send(['SET', 'after', 'set by the handler']);
+          await wait(session, 100);
+          expect(await session.reply(encodeBulkArray(['queue:empty', 'late']))).toBe('flushed');
+        };
+      },
+      settled: () => expect.unreachable('a handler reply is told by its session'),
+    };
+    const worker = await RawClient.connect(relay.port);
+    worker.write(Buffer.concat([resp('BRPOP', 'queue:empty', '2'), resp('GET', 'after')]));
+    await worker.expect('*2\r\n$11\r\nqueue:empty\r\n$4\r\nlate\r\n$18\r\nset by the handler\r\n');
+    expect(answered).toBeNull();
+    worker.close();
+  });
+
+  it('gets an error reply as a RespError', async () => {
+    await redis().call('SET', 'queue:a', 'a string');
+    const { swap, answers } = rpopSwap();
+    onBrpop = swap;
+    const worker = await RawClient.connect(relay.port);
+    expect((await worker.exchange(resp('BRPOP', 'queue:a', '2'))).toString()).toBe('*-1\r\n');
+    expect(answers).toHaveLength(1);
+    expect(answers[0]).toBeInstanceOf(RespError);
+    expect((answers[0] as RespError).message).toMatch(/^WRONGTYPE/);
+    await redis().call('DEL', 'queue:a');
+    worker.close();
+  });
+
+  it('is told of a connection that closed before the reply (ConnectionClosedError), and never of an outcome', async () => {
+    const outcomes: ReplyOutcome[] = [];
+    const answered = deferred<unknown>();
+    onBrpop = {
+      send: ['BLPOP', 'queue:never', '5'],
+      answer: (reply) => {
+        answered.resolve(reply);
+        return encodeNullArray(2);
+      },
+      settled: (outcome) => void outcomes.push(outcome),
+    };
+    const worker = await RawClient.connect(relay.port);
+    worker.write(resp('BRPOP', 'queue:never', '5'));
+    await eventually(() => (takeoversOffered === 1 ? true : undefined), 'the swap');
+    worker.close();
+    const reply = await answered.promise;
+    expect(reply).toBeInstanceOf(ConnectionClosedError);
+    expect((reply as ConnectionClosedError).closedBy).toBe('worker');
+    await sleep(50);
+    expect(outcomes).toEqual([]);
+  });
+
+  it('closes the connection with a warning when its answer throws', async () => {
+    await redis().call('LPUSH', 'queue:a', 'job');
+    onBrpop = {
+      send: ['RPOP', 'queue:a'],
+      answer: () => {
+        throw new Error('no answer');
+      },
+      settled: () => {},
+    };
+    const worker = await RawClient.connect(relay.port);
+    worker.write(resp('BRPOP', 'queue:a', '2'));
+    await worker.closed;
+    expect(worker.peek().length).toBe(0);
+    expect(relay.warnings().map((line) => line.msg)).toContain(
+      "a takeover of a worker's Redis command failed; closed the connection",
+    );
   });
 });
 

@@ -1,13 +1,21 @@
-// The put-back of a fetch that never reached the worker, on a fake clock with the Redis calls answered by
-// the test: a fetch aborted while its script was on its way is looked for again a second later, as the
-// script may run after the first look.
+// The endpoint's fetch on a fake clock, the Redis calls answered by the test: a fetch that can be recorded
+// starts as a swap (its job answered without a promise), anything else goes on as a takeover; a fetch that
+// never reached the worker is put back, looked for again a second later when its script may still run.
 import { describe, expect, it } from 'vitest';
 import type { KeyChanges } from '../../src/redis/key-changes.js';
 import type { LuaScript } from '../../src/redis/lua-script.js';
-import { ConnectionClosedError, type RelayedCommand, type TakeoverSession } from '../../src/redis/relay-hooks.js';
-import { sidekiqEndpointHooks, type FetchRecord } from '../../src/sidekiq/endpoint.js';
-import { UNFETCH_SCRIPT, type FetchTarget } from '../../src/sidekiq/fetch.js';
+import {
+  ConnectionClosedError,
+  type CommandSwap,
+  type RelayedCommand,
+  type ReplyOutcome,
+  type TakeoverSession,
+} from '../../src/redis/relay-hooks.js';
+import type { RespProtocol } from '../../src/redis/resp-encode.js';
+import { sidekiqEndpointHooks, type EndpointParts, type FetchRecord } from '../../src/sidekiq/endpoint.js';
+import { FETCH_SCRIPT, UNFETCH_SCRIPT, type FetchTarget } from '../../src/sidekiq/fetch.js';
 import { sidekiqKeys } from '../../src/sidekiq/keys.js';
+import { RespError } from '../../src/redis/resp-values.js';
 import { captureLogger, FakeClock, flushPromises } from '../helpers/fake.js';
 
 const keys = sidekiqKeys(undefined);
@@ -59,43 +67,149 @@ function abandonedSession(): { session: TakeoverSession; workerGone: () => void 
   return { session, workerGone };
 }
 
-describe('the put-back of a fetch whose worker went away while its script was on its way', () => {
-  it('looks for the job again a second later when the first look found nothing, and puts it back then', async () => {
-    const clock = new FakeClock();
-    const { log, records } = captureLogger();
-    /** What each look finds: nothing at first (the script not run yet), then the job. */
-    const found: (string | null)[] = [null, 'jid-1'];
-    const looks: number[] = [];
-    const hooks = sidekiqEndpointHooks({
-      keys,
-      target: () => target,
-      record: () => record,
-      processOf: () => 7,
-      hostname: 'host',
-      changes,
-      runScript: (script: LuaScript) => {
-        expect(script).toBe(UNFETCH_SCRIPT);
-        looks.push(clock.now());
-        return Promise.resolve(found.shift() ?? null);
-      },
-      clock,
-      log,
+/** The endpoint's hooks on a fake clock; each look for a fetch to put back finds the next of `found`. */
+function endpoint(options: { found?: (string | null)[]; record?: FetchRecord; changes?: KeyChanges } = {}) {
+  const clock = new FakeClock();
+  const { log, records } = captureLogger();
+  const found = options.found ?? [];
+  const looks: number[] = [];
+  const parts: EndpointParts = {
+    keys,
+    target: () => target,
+    record: () => options.record ?? record,
+    processOf: () => 7,
+    hostname: 'host',
+    changes: options.changes ?? changes,
+    runScript: (script: LuaScript) => {
+      expect(script).toBe(UNFETCH_SCRIPT);
+      looks.push(clock.now());
+      return Promise.resolve(found.shift() ?? null);
+    },
+    clock,
+    log,
+  };
+  const hooks = sidekiqEndpointHooks(parts);
+  const putBack = () => records.filter((line) => String(line.msg).includes('put back'));
+  return { clock, hooks, looks, putBack };
+}
+
+function swapOf(takeover: unknown): CommandSwap {
+  if (typeof takeover !== 'object' || takeover === null) throw new Error('the fetch did not start as a swap');
+  return takeover as CommandSwap;
+}
+
+/** A session of a fetch gone on as a takeover: what it sent and replied. */
+function recordingSession(): { session: TakeoverSession; sent: unknown[]; replies: Buffer[] } {
+  const sent: unknown[] = [];
+  const replies: Buffer[] = [];
+  const session: TakeoverSession = {
+    connection,
+    command: brpop,
+    protocol: 2,
+    signal: new AbortController().signal,
+    send: (command) => {
+      sent.push(command);
+      return new Promise(() => {});
+    },
+    reply: (reply: Buffer | ((protocol: RespProtocol) => Buffer)): Promise<ReplyOutcome> => {
+      replies.push(typeof reply === 'function' ? reply(2) : reply);
+      return Promise.resolve('flushed');
+    },
+    forward: () => {},
+  };
+  return { session, sent, replies };
+}
+
+const job = [Buffer.from('queue:default'), Buffer.from('{"jid":"jid-1"}'), Buffer.from('jid-1')];
+
+describe('a fetch that can be recorded starts as a swap', () => {
+  it("sends fetch.lua in the BRPOP's place; a job taken is the reply, recorded once flushed", () => {
+    const fetched: [string, string][] = [];
+    const { hooks } = endpoint({ record: { ...record, fetched: (jid, process) => void fetched.push([jid, process]) } });
+    const swap = swapOf(hooks.takeover?.(brpop));
+    expect(swap.send.slice(0, 1)).toEqual(['EVALSHA']);
+    expect(swap.send).toContain('queue:default');
+    expect(swap.answer(job)).toEqual(Buffer.from('*2\r\n$13\r\nqueue:default\r\n$15\r\n{"jid":"jid-1"}\r\n'));
+    expect(fetched).toEqual([]);
+    swap.settled('flushed');
+    expect(fetched).toEqual([['jid-1', 'host:7']]);
+    expect(hooks.fetches()).toBe(1);
+  });
+
+  it('puts a job whose reply never left back in its queue, with one look', async () => {
+    const { clock, hooks, looks, putBack } = endpoint({ found: ['jid-1'] });
+    const swap = swapOf(hooks.takeover?.(brpop));
+    swap.answer(job);
+    swap.settled('not-sent');
+    await clock.advanceAsync(0);
+    expect(looks).toEqual([1_000]);
+    expect(putBack()).toMatchObject([{ jid: 'jid-1' }]);
+    expect(hooks.fetches()).toBe(0);
+  });
+
+  it("goes on as a takeover when the queues are empty: it waits from the swap's reply, without running the script again, and answers nil at the timeout", async () => {
+    const waits: number[] = [];
+    const { clock, hooks } = endpoint({
+      changes: { live: true, wait: (_keys, ms) => (waits.push(ms), Promise.resolve('timeout')), close: () => {} },
     });
-    const { session, workerGone } = abandonedSession();
-    const handler = hooks.takeover?.(brpop);
-    expect(handler).toBeDefined();
-    const fetching = handler?.(session);
+    const swap = swapOf(hooks.takeover?.(brpop));
+    await clock.advanceAsync(500);
+    const goOn = swap.answer(null);
+    if (typeof goOn !== 'function') throw new Error('an empty queue was answered at once');
+    const { session, sent, replies } = recordingSession();
+    await goOn(session);
+    expect(sent).toEqual([]);
+    expect(waits).toEqual([1_500]);
+    expect(replies.map(String)).toEqual(['*-1\r\n']);
+  });
+
+  it('runs the whole script when Redis does not hold it (NOSCRIPT)', async () => {
+    const { hooks } = endpoint();
+    const swap = swapOf(hooks.takeover?.(brpop));
+    const goOn = swap.answer(new RespError('NOSCRIPT No matching script.'));
+    if (typeof goOn !== 'function') throw new Error('NOSCRIPT was answered at once');
+    const { session, sent } = recordingSession();
+    void goOn(session);
     await flushPromises();
-    workerGone();
-    await fetching;
+    const [, source] = FETCH_SCRIPT.command([], [], true);
+    expect(sent.map((command) => (command as string[]).slice(0, 2))).toEqual([['EVAL', source]]);
+  });
+});
+
+describe('the put-back of a fetch whose worker went away while its script was on its way', () => {
+  /** Each look's time, and the line of the job put back, after the worker went away; */
+  async function expectTwoLooks(clock: FakeClock, looks: number[], putBack: () => unknown[]): Promise<void> {
     await clock.advanceAsync(0);
     expect(looks).toEqual([1_000]);
     await clock.advanceAsync(999);
     expect(looks).toHaveLength(1);
     await clock.advanceAsync(1);
     expect(looks).toEqual([1_000, 2_000]);
-    expect(records.filter((line) => String(line.msg).includes('put back'))).toMatchObject([{ jid: 'jid-1' }]);
+    expect(putBack()).toMatchObject([{ jid: 'jid-1' }]);
     await clock.advanceAsync(10_000);
     expect(looks).toHaveLength(2);
+  }
+
+  it('looks for the job again a second later when the first look found nothing, and puts it back then (a swap)', async () => {
+    const { clock, hooks, looks, putBack } = endpoint({ found: [null, 'jid-1'] });
+    const swap = swapOf(hooks.takeover?.(brpop));
+    swap.answer(new ConnectionClosedError('worker'));
+    await expectTwoLooks(clock, looks, putBack);
+  });
+
+  it('does the same for a fetch gone on as a takeover (the record was not ready at the BRPOP)', async () => {
+    const later = { ...record, recording: false };
+    const { clock, hooks, looks, putBack } = endpoint({
+      found: [null, 'jid-1'],
+      record: Object.assign(later, { whenRecording: () => ((later.recording = true), Promise.resolve()) }),
+    });
+    const { session, workerGone } = abandonedSession();
+    const handler = hooks.takeover?.(brpop);
+    if (typeof handler !== 'function') throw new Error('a fetch that cannot be recorded yet started as a swap');
+    const fetching = handler(session);
+    await flushPromises();
+    workerGone();
+    await fetching;
+    await expectTwoLooks(clock, looks, putBack);
   });
 });
