@@ -5,7 +5,8 @@
 --
 -- KEYS[1..n]  the queue lists, in the worker's order
 -- KEYS[n+1]   the job record of this instance: hash jid -> JSON {queue, payload, process, fetchedAt, fetch}
--- KEYS[n+2]   the index of job records: hash instance id -> owner token
+-- KEYS[n+2]   the index of job records: hash instance id -> owner token, written only when it does not
+--             name this drain-init already (a write at each fetch would go to every replica and the AOF)
 -- KEYS[n+3]   the instance record, whose owner must be this drain-init (or none)
 -- ARGV[1]     the prefix of Sidekiq's queue keys: '<namespace>:queue:' or 'queue:'
 -- ARGV[2]     the process that fetches, 'host:pid'
@@ -51,7 +52,11 @@ for i = 1, #KEYS - 3 do
       redis.call('RPUSH', KEYS[i], job)
       return refused
     end
-    refused = failure(redis.pcall('HSET', index, ARGV[3], ARGV[4]), index)
+    local listed = redis.pcall('HGET', index, ARGV[3])
+    refused = failure(listed, index)
+    if not refused and listed ~= ARGV[4] then
+      refused = failure(redis.pcall('HSET', index, ARGV[3], ARGV[4]), index)
+    end
     if refused then
       redis.call('HDEL', record, jid)
       redis.call('RPUSH', KEYS[i], job)

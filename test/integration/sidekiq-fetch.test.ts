@@ -62,6 +62,20 @@ describe('the fetch script on a real Redis', () => {
     expect(await redis().call('HGET', target.index, 'w1')).toBe('tok-1');
   });
 
+  it('writes the index only when it does not name this drain-init already: not a write per fetch', async () => {
+    await redis().call('LPUSH', 'queue:a', payload('a1'), payload('a2'), payload('a3'));
+    await redis().call('HSET', target.index, 'w1', 'tok-0');
+    const hsets = async (): Promise<number> =>
+      Number(/^cmdstat_hset:calls=(\d+)/m.exec(await redis().command('INFO', 'commandstats'))?.[1] ?? 0);
+    await redis().call('CONFIG', 'RESETSTAT');
+    await fetch('f1', 'a');
+    expect(await redis().call('HGET', target.index, 'w1')).toBe('tok-1');
+    expect(await hsets()).toBe(2);
+    await fetch('f2', 'a');
+    await fetch('f3', 'a');
+    expect(await hsets()).toBe(4);
+  });
+
   it('takes nothing when a key of its own has another type, or another drain-init owns the record', async () => {
     await redis().call('LPUSH', 'queue:a', payload('a1'));
     await redis().call('SET', target.record, 'not a hash');
