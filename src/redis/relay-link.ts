@@ -366,7 +366,7 @@ export class Link {
       if (answer === undefined) this.#takeoverFailed('the swap failed to answer', true);
       else if (typeof answer === 'function') queueMicrotask(() => this.#runHandler(answer, pending, command, relayed));
       else if (this.#endTakeover()) {
-        pending.onSettled = swap.settled;
+        pending.onSettled = (outcome) => this.#guard('takeover', () => swap.settled(outcome), undefined);
         pending.reply = answer;
         // Written by the frame's end (#onFrame), after what came before it.
       }

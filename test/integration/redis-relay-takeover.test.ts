@@ -372,6 +372,22 @@ describe('swap', () => {
     expect(outcomes).toEqual([]);
   });
 
+  it('carries on with a warning when its settled() throws', async () => {
+    await redis().call('LPUSH', 'queue:a', 'job');
+    onBrpop = {
+      ...rpopSwap().swap,
+      settled: () => {
+        throw new Error('no record');
+      },
+    };
+    const worker = await RawClient.connect(relay.port);
+    worker.write(resp('BRPOP', 'queue:a', '2'));
+    await worker.expect('*2\r\n$7\r\nqueue:a\r\n$3\r\njob\r\n');
+    expect((await worker.exchange(resp('PING'))).toString()).toBe('+PONG\r\n');
+    expect(relay.warnings().map((line) => line.msg)).toEqual(['a Redis relay hook threw; carried on without it']);
+    worker.close();
+  });
+
   it('closes the connection with a warning when its answer throws', async () => {
     await redis().call('LPUSH', 'queue:a', 'job');
     onBrpop = {
