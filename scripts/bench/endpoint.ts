@@ -8,7 +8,8 @@
  *      BRPOP's 2 s timeout), from the job's start marker (Ruby's clock, the same epoch);
  *   3. throughput: DRAIN_JOBS no-op jobs pushed in one LPUSH to the waiting worker, drained after a warm-up
  *      drain of WARMUP_JOBS: jobs/s from the push to the start of the last job (a SleepJob of 0 s, fetched
- *      last), and the CPU time the init and redis-server spent per job meanwhile (every thread's schedstat).
+ *      last), the CPU time the init, redis-server and the worker spent per job meanwhile (every thread's
+ *      schedstat), and how often the worker's threads went to sleep per job (voluntary context switches).
  *
  * Two more rows give the floor of any relay on the worker's Redis path: tini with the worker's Redis URL
  * pointing at a proxy that only pipes bytes (scripts/bench/pipe-proxy.ts, in Node; and socat, in C), the
@@ -36,7 +37,7 @@ import {
   waitForMarker,
   waitForSidekiqRegistered,
 } from '../../test/helpers/sidekiq.ts';
-import { cpuMs, median, percentile, treeCpuMs } from './proc.ts';
+import { cpuMs, median, percentile, processNamed, sleepCount, treeCpuMs } from './proc.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 10;
@@ -103,6 +104,9 @@ interface Measure {
   /** µs of CPU per job drained. */
   readonly initCpuUs: number;
   readonly redisCpuUs: number;
+  readonly workerCpuUs: number;
+  /** The worker's threads' sleeps (voluntary context switches) per job: each one a wait for a reply. */
+  readonly workerSleeps: number;
   readonly pickUpsMs: readonly number[];
   /** Commands per second while idle, by command. */
   readonly idle: ReadonlyMap<string, number>;
@@ -183,13 +187,20 @@ async function measure(contender: Contender, round: number): Promise<Measure> {
 
     await drain(redis, markerDir, WARMUP_JOBS, 'warm-up');
     await sleep(1_000);
+    const workerPid = processNamed(initPid, 'sidekiq');
+    if (workerPid === undefined) throw new Error('no sidekiq process under the init');
     const initBefore = hopCpuMs(initPid);
     const redisBefore = cpuMs(redis.pid());
+    const workerBefore = { cpuMs: cpuMs(workerPid), sleeps: sleepCount(workerPid) };
     const jobsPerSecond = await drain(redis, markerDir, DRAIN_JOBS, 'drain');
     const initCpuUs = ((hopCpuMs(initPid) - initBefore) * 1000) / DRAIN_JOBS;
     const redisCpuUs = ((cpuMs(redis.pid()) - redisBefore) * 1000) / DRAIN_JOBS;
-    progress(`${jobsPerSecond.toFixed(0)} jobs/s, init ${initCpuUs.toFixed(0)} µs CPU/job`);
-    return { jobsPerSecond, initCpuUs, redisCpuUs, pickUpsMs, idle };
+    const workerCpuUs = ((cpuMs(workerPid) - workerBefore.cpuMs) * 1000) / DRAIN_JOBS;
+    const workerSleeps = (sleepCount(workerPid) - workerBefore.sleeps) / DRAIN_JOBS;
+    progress(
+      `${jobsPerSecond.toFixed(0)} jobs/s, init ${initCpuUs.toFixed(0)} µs CPU/job, worker ${workerCpuUs.toFixed(0)} µs and ${workerSleeps.toFixed(2)} sleeps/job`,
+    );
+    return { jobsPerSecond, initCpuUs, redisCpuUs, workerCpuUs, workerSleeps, pickUpsMs, idle };
   } finally {
     await killRun(run);
     hop?.proxy.kill('SIGKILL');
@@ -226,7 +237,7 @@ const rows = CONTENDERS.map((contender) => {
       measures.map((result) => result.jobsPerSecond),
       0,
     ),
-    range(ratios.get(contender) ?? [], 2),
+    `${median(ratios.get(contender) ?? []).toFixed(2)} (${range(ratios.get(contender) ?? [], 2)})`,
     range(
       measures.map((result) => result.initCpuUs),
       0,
@@ -235,6 +246,14 @@ const rows = CONTENDERS.map((contender) => {
       measures.map((result) => result.redisCpuUs),
       0,
     ) + ' µs',
+    range(
+      measures.map((result) => result.workerCpuUs),
+      0,
+    ) + ' µs',
+    range(
+      measures.map((result) => result.workerSleeps),
+      2,
+    ),
     `${median(pickUps).toFixed(2)} ms`,
     `${percentile(pickUps, 90).toFixed(2)} ms`,
     range(idle, 1),
@@ -259,12 +278,14 @@ process.stdout.write(
     `Sidekiq 6.4.1 \`-c ${CONCURRENCY}\` under each init as PID 1, a fresh redis-server each time, ${ROUNDS} rounds with the inits`,
     `interleaved; ranges are over the rounds. Throughput: ${DRAIN_JOBS.toLocaleString('en')} no-op jobs pushed in one LPUSH to the waiting worker`,
     `(after a warm-up drain of ${WARMUP_JOBS.toLocaleString('en')}), from the push to the start of the last; ratio to tini in the same round;`,
-    `CPU per job of the init (all its threads; a proxy's added) and of redis-server during the drain. Pick-up: from the push of one job`,
+    `CPU per job of the init (all its threads; a proxy's added), of redis-server and of the worker during the drain, and how`,
+    `many times a job the worker's threads went to sleep (voluntary context switches: waits for a reply or for Ruby's lock).`,
+    `Pick-up: from the push of one job`,
     `to its start, the worker idle, ${PICKUPS} pushes a round spread over the 2 s BRPOP timeout. Idle: commands per second`,
     `(\`INFO commandstats\`, a script's own commands included) over ${IDLE_MS / 1000} s with no job.`,
     '',
-    '| Init | Jobs/s | / tini | Init CPU per job | Redis CPU per job | Pick-up p50 | Pick-up p90 | Idle Redis commands/s |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| Init | Jobs/s | / tini, median (range) | Init CPU per job | Redis CPU per job | Worker CPU per job | Worker sleeps per job | Pick-up p50 | Pick-up p90 | Idle Redis commands/s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
     'Idle, by command (per second, median of the rounds):',

@@ -20,15 +20,25 @@ export function kbOf(status: string, field: string): number {
 
 /** CPU time every live thread of the process has used, in ms (/proc/<pid>/task/<tid>/schedstat, in ns). */
 export function cpuMs(pid: number): number {
-  let ns = 0;
+  return sumOverThreads(pid, 'schedstat', (text) => Number(text.split(' ')[0])) / 1e6;
+}
+
+/** How many times the threads of a process have gone to sleep (voluntary context switches, every live thread). */
+export function sleepCount(pid: number): number {
+  return sumOverThreads(pid, 'status', (text) => Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(text)?.[1] ?? 0));
+}
+
+/** A figure of each live thread's /proc/<pid>/task/<tid>/<file>, summed. */
+function sumOverThreads(pid: number, file: string, figure: (text: string) => number): number {
+  let sum = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      sum += figure(readFileSync(`/proc/${pid}/task/${task}/${file}`, 'utf8'));
     } catch {
       // the thread ended meanwhile
     }
   }
-  return ns / 1e6;
+  return sum;
 }
 
 /** Children of a process (for unshare: the namespace's init, as seen from here); none once it is gone. */
@@ -43,6 +53,22 @@ export function childrenOf(pid: number): number[] {
 /** CPU time of a process and of every process below it, in ms (a proxy such as socat forks one per connection). */
 export function treeCpuMs(pid: number): number {
   return childrenOf(pid).reduce((sum, child) => sum + treeCpuMs(child), cpuMs(pid));
+}
+
+/** The first process at or below `pid` whose command line starts with `name` (its $0, as Sidekiq sets it). */
+export function processNamed(pid: number, name: string): number | undefined {
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (cmdline.startsWith(name)) return pid;
+  for (const child of childrenOf(pid)) {
+    const found = processNamed(child, name);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Calls `sample` every `everyMs` until the returned stop() is called. */
