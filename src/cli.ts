@@ -32,7 +32,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const rest = import('./rest.js');
   const logReady = rest.then(({ createLogger }) => log.ready((now) => createLogger(level, format, now)));
   try {
-    log.info({ version: VERSION, program: config.command, pid1: process.pid === 1 }, 'drain-init starting');
+    log.info(
+      { version: VERSION, program: config.command, pid1: process.pid === 1, execArgv: process.execArgv },
+      'drain-init starting',
+    );
     for (const notice of config.notices) log.warn(notice);
     prepareSpawning(log);
     const early = startEarly(config, log);

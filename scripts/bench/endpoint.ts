@@ -9,7 +9,8 @@
  *   3. throughput: DRAIN_JOBS no-op jobs pushed in one LPUSH to the waiting worker, drained after a warm-up
  *      drain of WARMUP_JOBS: jobs/s from the push to the start of the last job (a SleepJob of 0 s, fetched
  *      last), the CPU time the init, redis-server and the worker spent per job meanwhile (every thread's
- *      schedstat), and how often the worker's threads went to sleep per job (voluntary context switches).
+ *      schedstat), how often the worker's threads went to sleep per job (voluntary context switches), and the
+ *      init's peak VmRSS (VmHWM, the warm-up included).
  *
  * Two more rows give the floor of any relay on the worker's Redis path: tini with the worker's Redis URL
  * pointing at a proxy that only pipes bytes (scripts/bench/pipe-proxy.ts, in Node; and socat, in C), the
@@ -37,7 +38,7 @@ import {
   waitForMarker,
   waitForSidekiqRegistered,
 } from '../../test/helpers/sidekiq.ts';
-import { cpuMs, median, percentile, processNamed, sleepCount, treeCpuMs } from './proc.ts';
+import { cpuMs, median, percentile, processNamed, sleepCount, statusKb, treeCpuMs, treeKb } from './proc.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 10;
@@ -103,6 +104,8 @@ interface Measure {
   readonly jobsPerSecond: number;
   /** µs of CPU per job drained. */
   readonly initCpuUs: number;
+  /** The init's peak VmRSS (VmHWM) at the end of the drain, in MB; a proxy's, its children's included, added. */
+  readonly initPeakMb: number;
   readonly redisCpuUs: number;
   readonly workerCpuUs: number;
   /** The worker's threads' sleeps (voluntary context switches) per job: each one a wait for a reply. */
@@ -197,10 +200,12 @@ async function measure(contender: Contender, round: number): Promise<Measure> {
     const redisCpuUs = ((cpuMs(redis.pid()) - redisBefore) * 1000) / DRAIN_JOBS;
     const workerCpuUs = ((cpuMs(workerPid) - workerBefore.cpuMs) * 1000) / DRAIN_JOBS;
     const workerSleeps = (sleepCount(workerPid) - workerBefore.sleeps) / DRAIN_JOBS;
+    const initPeakMb =
+      (statusKb(initPid, 'VmHWM') + (hop?.proxy.pid === undefined ? 0 : treeKb(hop.proxy.pid, 'VmHWM'))) / 1024;
     progress(
       `${jobsPerSecond.toFixed(0)} jobs/s, init ${initCpuUs.toFixed(0)} µs CPU/job, worker ${workerCpuUs.toFixed(0)} µs and ${workerSleeps.toFixed(2)} sleeps/job`,
     );
-    return { jobsPerSecond, initCpuUs, redisCpuUs, workerCpuUs, workerSleeps, pickUpsMs, idle };
+    return { jobsPerSecond, initCpuUs, initPeakMb, redisCpuUs, workerCpuUs, workerSleeps, pickUpsMs, idle };
   } finally {
     await killRun(run);
     hop?.proxy.kill('SIGKILL');
@@ -243,6 +248,10 @@ const rows = CONTENDERS.map((contender) => {
       0,
     ) + ' µs',
     range(
+      measures.map((result) => result.initPeakMb),
+      1,
+    ) + ' MB',
+    range(
       measures.map((result) => result.redisCpuUs),
       0,
     ) + ' µs',
@@ -280,12 +289,13 @@ process.stdout.write(
     `(after a warm-up drain of ${WARMUP_JOBS.toLocaleString('en')}), from the push to the start of the last; ratio to tini in the same round;`,
     `CPU per job of the init (all its threads; a proxy's added), of redis-server and of the worker during the drain, and how`,
     `many times a job the worker's threads went to sleep (voluntary context switches: waits for a reply or for Ruby's lock).`,
+    `Init peak VmRSS: its VmHWM after the drain (a proxy's, with its children's, for the proxy rows).`,
     `Pick-up: from the push of one job`,
     `to its start, the worker idle, ${PICKUPS} pushes a round spread over the 2 s BRPOP timeout. Idle: commands per second`,
     `(\`INFO commandstats\`, a script's own commands included) over ${IDLE_MS / 1000} s with no job.`,
     '',
-    '| Init | Jobs/s | / tini, median (range) | Init CPU per job | Redis CPU per job | Worker CPU per job | Worker sleeps per job | Pick-up p50 | Pick-up p90 | Idle Redis commands/s |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| Init | Jobs/s | / tini, median (range) | Init CPU per job | Init peak VmRSS | Redis CPU per job | Worker CPU per job | Worker sleeps per job | Pick-up p50 | Pick-up p90 | Idle Redis commands/s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
     'Idle, by command (per second, median of the rounds):',

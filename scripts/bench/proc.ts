@@ -55,6 +55,11 @@ export function treeCpuMs(pid: number): number {
   return childrenOf(pid).reduce((sum, child) => sum + treeCpuMs(child), cpuMs(pid));
 }
 
+/** A /proc/<pid>/status field in kB summed over a process and every process below it (NaN once any is gone). */
+export function treeKb(pid: number, field: string): number {
+  return childrenOf(pid).reduce((sum, child) => sum + treeKb(child, field), statusKb(pid, field));
+}
+
 /** The first process at or below `pid` whose command line starts with `name` (its $0, as Sidekiq sets it). */
 export function processNamed(pid: number, name: string): number | undefined {
   let cmdline = '';

@@ -5,8 +5,8 @@
  *      PING_INLINE, PING_MBULK, GET, SET and LPUSH, and what the relay adds to them;
  *   2. throughput: 25 connections (-c 25), then 25 connections pipelining 16 requests each (-P 16): requests/s.
  * Direct and relayed runs alternate, each done RUNS times; the figures are the medians. Two relays:
- *   - the relay alone, in a Node process of its own, with hooks as drain-init sets them (an observer on every
- *     command, BRPOP captured);
+ *   - the relay alone, in a Node process of its own with drain-init's V8 flags, with hooks as drain-init sets
+ *     them (an observer on every command, BRPOP captured);
  *   - drain-init's own endpoint, drain-init as PID 1 of a PID namespace with a Redis URL and `--preset sidekiq`,
  *     its worker a shell that writes the URL drain-init gave it and sleeps; redis-benchmark connects there.
  * VmRSS (from /proc, sampled every 100 ms) and CPU time (every thread's schedstat) are those of the relay's
@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
+import { V8_FLAGS } from '../build/v8-flags.ts';
 import { killRun, ROOT, startDrainInit, tempPath, waitFor } from '../../test/helpers/pid1.ts';
 import { startRedis } from '../../test/helpers/redis.ts';
 import { cpuMs, median, sampleEvery, statusKb } from './proc.ts';
@@ -91,7 +92,7 @@ async function startRelayAlone(redisPort: number): Promise<Relay> {
     logLevel: 'warning',
     outfile,
   });
-  const child: ChildProcess = spawn(process.execPath, [outfile, String(redisPort)], {
+  const child: ChildProcess = spawn(process.execPath, [...V8_FLAGS, outfile, String(redisPort)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {

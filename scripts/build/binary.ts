@@ -34,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import pkgSea from '@yao-pkg/pkg/lib-es5/sea.js';
 import { compileRest, REST_ASSET, REST_CACHE_ASSET } from '../../src/rest-script.ts';
 import { packRelease, type Part } from './pack.ts';
+import { V8_FLAGS } from './v8-flags.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CACHE = join(ROOT, '.cache/binary');
@@ -176,6 +177,7 @@ async function singleExecutable(arch: Arch, version: string): Promise<string> {
     useCodeCache: arch === process.arch,
     // NODE_OPTIONS in the environment is the worker's (a Node worker's flags), never drain-init's.
     execArgvExtension: 'none',
+    execArgv: V8_FLAGS,
     // What runs once the worker has started, compiled only then (src/release-rest.ts), and its code cache.
     assets: { [REST_ASSET]: REST, [REST_CACHE_ASSET]: restCodeCache(arch) },
   };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PART, readParts } from '../../scripts/build/pack.ts';
+import { V8_FLAGS } from '../../scripts/build/v8-flags.ts';
 import { ROOT, killedAfterEach, logLines, startInit, waitFor, type Run } from '../helpers/pid1.js';
 import {
   type RootKind,
@@ -42,6 +43,11 @@ function pid1Checks(start: (args: readonly string[]) => Run, worker: string): vo
     expect(exited.code, exited.stderr).toBe(3);
     expect(exited.log.find((line) => line.msg === 'native addon loaded')?.path).toMatch(/^\/proc\/self\/fd\/\d+$/);
     expect((await finished(['kill', '9'])).code).toBe(137);
+  });
+
+  it("runs with drain-init's V8 heap flags, from its single-executable configuration", async () => {
+    const exited = await finished(['exit', '0']);
+    expect(exited.log.find((line) => line.msg === 'drain-init starting')?.execArgv).toEqual(V8_FLAGS);
   });
 
   it('forwards signals to the worker', async () => {

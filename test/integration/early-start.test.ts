@@ -1,6 +1,7 @@
 // The worker starts before most of drain-init is loaded (src/supervisor/early.ts): what happens to the worker
 // in its first moments must still be seen and acted on, as PID 1.
 import { describe, expect, it } from 'vitest';
+import { V8_FLAGS } from '../../scripts/build/v8-flags.ts';
 import { killedAfterEach, logLines, startDrainInit, type Run } from '../helpers/pid1.js';
 
 const track = killedAfterEach();
@@ -29,6 +30,12 @@ describe('the first moments of the worker', () => {
     expect(lines[0]).toBe('drain-init starting');
     expect(lines.indexOf('drain-init starting')).toBeLessThan(lines.indexOf('started child'));
     expect(lines.at(-1)).toBe('child exited');
+  });
+
+  it("runs with drain-init's V8 heap flags, from bin/drain-init", async () => {
+    const run = track(startDrainInit(['--', 'true']));
+    await run.done;
+    expect(logLines(run.stderr()).find((line) => line.msg === 'drain-init starting')?.execArgv).toEqual(V8_FLAGS);
   });
 
   it('the SIGCHLD handler reaps the orphans of the first worker itself: JavaScript hears of few of their exits', async () => {

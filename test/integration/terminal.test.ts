@@ -37,7 +37,7 @@ async function initAndWorker(run: Run): Promise<{ init: number; worker: number }
   const pending = [await run.pid()];
   for (let pid = pending.pop(); pid !== undefined; pid = pending.pop()) {
     const [worker] = childrenOf(pid);
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === CLI && worker !== undefined)
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(CLI) && worker !== undefined)
       return { init: pid, worker };
     pending.push(...childrenOf(pid));
   }
