@@ -95,7 +95,8 @@ export type TakeoverHandler = (session: TakeoverSession) => Promise<void>;
  * that finds its job). The worker's later commands wait, as in any takeover.
  */
 export interface CommandSwap {
-  readonly send: readonly (string | Buffer)[];
+  /** The hook's command, encoded (a RESP multibulk, as encodeBulkArray makes it). */
+  readonly send: Buffer;
   /**
    * Redis's reply to `send`, decoded; an error reply as a RespError; a ConnectionClosedError when the connection
    * closed first (then what it returns is dropped). Returns the worker's reply, or a handler that goes on as a

@@ -372,7 +372,7 @@ export class Link {
       }
     };
     this.#expected.push({ to: 'hook', resolve: answered, reject: answered });
-    this.#toUpstream(encodeBulkArray(swap.send));
+    this.#toUpstream(swap.send);
   }
 
   /** A takeover's reply slot, after the worker's replies owed so far; the worker's later commands wait. */
@@ -389,7 +389,7 @@ export class Link {
   #endTakeover(): boolean {
     if (this.#closed !== undefined) return false;
     this.#takeoverActive = false;
-    queueMicrotask(() => this.#releaseHeld());
+    if (this.#held.length > 0) queueMicrotask(() => this.#releaseHeld());
     return true;
   }
 

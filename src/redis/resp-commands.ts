@@ -98,7 +98,7 @@ export class CommandScanner {
   #args: Buffer[] = [];
   #peeked: Buffer | undefined;
   /** Pieces of the argument body being read, when it is kept. */
-  #parts: Buffer[] = [];
+  readonly #parts: Buffer[] = [];
   #collecting = false;
   /** Bytes of the current command received in earlier chunks and held back. */
   #held: Buffer[] = [];
@@ -247,7 +247,7 @@ export class CommandScanner {
   #endArgument(pos: number, sink: CommandSink): void {
     if (!this.#collecting) return;
     const value = this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts);
-    this.#parts = [];
+    this.#parts.length = 0;
     if (this.#argIndex === 0) {
       this.#name = commandName(value);
       this.#decide(this.#capture(this.#name, this.#argsTotal - 1), this.#argsTotal > 1, pos, sink);

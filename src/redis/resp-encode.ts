@@ -1,27 +1,69 @@
 /** The protocol of a connection: RESP2 until a `HELLO 3` succeeds. */
 export type RespProtocol = 2 | 3;
 
+type BulkItem = string | Buffer;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const STAR = 0x2a;
+const DOLLAR = 0x24;
+
 /**
  * An array of bulk strings: a command as redis-server reads it, or an array reply such as BRPOP's
  * `[key, value]`. Strings are sent as UTF-8, written in place. One allocation.
  */
-export function encodeBulkArray(items: readonly (string | Buffer)[]): Buffer {
-  const header = `*${items.length}\r\n`;
-  let size = header.length;
-  for (const item of items) {
-    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
-    size += 1 + digitCount(length) + 2 + length + 2;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let pos = out.write(header, 0, 'latin1');
-  for (const item of items) {
-    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
-    pos += out.write(`$${length}\r\n`, pos, 'latin1');
-    pos += typeof item === 'string' ? out.write(item, pos) : item.copy(out, pos);
-    out[pos++] = 0x0d;
-    out[pos++] = 0x0a;
-  }
+export function encodeBulkArray(items: readonly BulkItem[]): Buffer {
+  return encodeBulkArrayHead(items.length, items);
+}
+
+/**
+ * The start of an array of `count` bulk strings: its header and its first items, the rest to follow with
+ * appendBulks. A command sent often with only its last arguments changing is encoded once this way.
+ */
+export function encodeBulkArrayHead(count: number, items: readonly BulkItem[]): Buffer {
+  const out = Buffer.allocUnsafe(headerSize(count) + bulksSize(items));
+  writeBulks(out, writeHeader(out, 0, STAR, count), items);
   return out;
+}
+
+/** `head` followed by `items` as bulk strings, in one new buffer. */
+export function appendBulks(head: Buffer, items: readonly BulkItem[]): Buffer {
+  const out = Buffer.allocUnsafe(head.length + bulksSize(items));
+  writeBulks(out, head.copy(out, 0), items);
+  return out;
+}
+
+function bulksSize(items: readonly BulkItem[]): number {
+  let size = 0;
+  for (const item of items) {
+    const length = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
+    size += headerSize(length) + length + 2;
+  }
+  return size;
+}
+
+function writeBulks(out: Buffer, start: number, items: readonly BulkItem[]): void {
+  let pos = start;
+  for (const item of items) {
+    pos = writeHeader(out, pos, DOLLAR, typeof item === 'string' ? Buffer.byteLength(item) : item.length);
+    pos += typeof item === 'string' ? out.write(item, pos) : item.copy(out, pos);
+    out[pos++] = CR;
+    out[pos++] = LF;
+  }
+}
+
+/** `$12\r\n` or `*3\r\n`: the type byte, the count in decimal, CRLF. */
+function headerSize(count: number): number {
+  return 1 + digitCount(count) + 2;
+}
+
+function writeHeader(out: Buffer, start: number, type: number, count: number): number {
+  out[start] = type;
+  const end = start + 1 + digitCount(count);
+  for (let pos = end - 1, rest = count; pos > start; pos--, rest = Math.floor(rest / 10)) out[pos] = 0x30 + (rest % 10);
+  out[end] = CR;
+  out[end + 1] = LF;
+  return end + 2;
 }
 
 function digitCount(value: number): number {

@@ -25,45 +25,58 @@ interface OpenAggregate {
 }
 
 const STREAMED = -1;
-const CRLF = '\r\n';
+const CR = 0x0d;
+const LF = 0x0a;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const QUESTION = 0x3f;
+const SEMICOLON = 0x3b;
+/** Digits that always fit a double exactly (an integer reply of more is checked as text). */
+const SAFE_DIGITS = 15;
 
-/** Decodes one whole frame (as the ReplyScanner delimits it). Incomplete or malformed bytes throw a ProtocolError. */
+/**
+ * Decodes one whole frame (as the ReplyScanner delimits it). Incomplete or malformed bytes throw a ProtocolError.
+ * Lines and lengths are read byte by byte: this runs for every reply to drain-init's own commands, a job's fetch
+ * among them.
+ */
 export function decodeReply(frame: Buffer): RespValue {
   const open: OpenAggregate[] = [];
   let pos = 0;
   for (;;) {
     const type = frame[pos];
-    const lineEnd = frame.indexOf(CRLF, pos + 1);
-    if (type === undefined || lineEnd === -1) throw new ProtocolError('incomplete reply');
-    const line = frame.subarray(pos + 1, lineEnd);
-    pos = lineEnd + 2;
+    const start = pos + 1;
+    const end = type === undefined ? -1 : lineEnd(frame, start);
+    if (end === -1) throw new ProtocolError('incomplete reply');
+    pos = end + 2;
     let value: RespValue | undefined;
-    switch (String.fromCharCode(type)) {
-      case '+':
-        value = line;
+    switch (type) {
+      case 0x2b: // +
+        value = frame.subarray(start, end);
         break;
-      case '-':
-        value = new RespError(line.toString());
+      case 0x2d: // -
+        value = new RespError(frame.toString('utf8', start, end));
         break;
-      case ':':
-        value = integer(line);
+      case 0x3a: // :
+        value = integer(frame, start, end);
         break;
-      case ',':
-        value = double(line);
+      case 0x2c: // ,
+        value = double(frame.toString('latin1', start, end));
         break;
-      case '(':
-        value = BigInt(digits(line));
+      case 0x28: // (
+        value = BigInt(digits(frame.toString('latin1', start, end)));
         break;
-      case '#':
-        value = boolean(line);
+      case 0x23: // #
+        value = boolean(frame, start, end);
         break;
-      case '_':
+      case 0x5f: // _
         value = null;
         break;
-      case '$':
-      case '!':
-      case '=': {
-        const body = isStreamed(line) && type === 0x24 ? streamedString(frame, pos) : bulk(frame, pos, line);
+      case 0x24: // $
+      case 0x21: // !
+      case 0x3d: {
+        // =
+        const body =
+          type === 0x24 && isStreamed(frame, start, end) ? streamedString(frame, pos) : bulk(frame, pos, start, end);
         pos = body.end;
         value =
           body.value === null || type === 0x24
@@ -73,16 +86,17 @@ export function decodeReply(frame: Buffer): RespValue {
               : body.value.subarray(4);
         break;
       }
-      case '*':
-      case '~':
-      case '>':
-      case '%':
-      case '|': {
-        if (isStreamed(line) && type !== 0x3e && type !== 0x7c) {
+      case 0x2a: // *
+      case 0x7e: // ~
+      case 0x3e: // >
+      case 0x25: // %
+      case 0x7c: {
+        // |
+        if (isStreamed(frame, start, end) && type !== 0x3e && type !== 0x7c) {
           open.push({ type, size: STREAMED, items: [] });
           break;
         }
-        const count = length(line);
+        const count = length(frame, start, end);
         if (count === -1 && type === 0x2a) {
           value = null;
           break;
@@ -93,10 +107,10 @@ export function decodeReply(frame: Buffer): RespValue {
         else value = finish({ type, size, items: [] });
         break;
       }
-      case '.': {
+      case 0x2e: {
+        // .
         const streamed = open.pop();
-        if (line.length !== 0 || streamed?.size !== STREAMED)
-          throw new ProtocolError("'.' outside a streamed aggregate");
+        if (end !== start || streamed?.size !== STREAMED) throw new ProtocolError("'.' outside a streamed aggregate");
         value = finish(streamed);
         break;
       }
@@ -117,6 +131,14 @@ export function decodeReply(frame: Buffer): RespValue {
   }
 }
 
+/** Where the line that starts at `from` ends (its CR), or -1 without a CRLF. */
+function lineEnd(frame: Buffer, from: number): number {
+  for (let pos = from; pos + 1 < frame.length; pos++) {
+    if (frame[pos] === CR && frame[pos + 1] === LF) return pos;
+  }
+  return -1;
+}
+
 /** An aggregate's value; undefined for an attribute, which is dropped. */
 function finish(aggregate: OpenAggregate): RespValue | undefined {
   if (aggregate.type === 0x7c) return undefined;
@@ -127,28 +149,37 @@ function finish(aggregate: OpenAggregate): RespValue | undefined {
   return new RespMap(entries);
 }
 
-function isStreamed(line: Buffer): boolean {
-  return line.length === 1 && line[0] === 0x3f;
+function isStreamed(frame: Buffer, start: number, end: number): boolean {
+  return end === start + 1 && frame[start] === QUESTION;
 }
 
-function digits(line: Buffer): string {
-  const text = line.toString('latin1');
+function digits(text: string): string {
   if (!/^-?\d+$/.test(text)) throw new ProtocolError('invalid number');
   return text;
 }
 
-function length(line: Buffer): number {
-  return Number(digits(line));
+/** A length line (`-1` or digits); beyond 2^53 it is inexact, and then too large for any frame anyway. */
+function length(frame: Buffer, start: number, end: number): number {
+  const negative = frame[start] === MINUS;
+  let pos = negative ? start + 1 : start;
+  if (pos === end) throw new ProtocolError('invalid number');
+  let value = 0;
+  for (; pos < end; pos++) {
+    const digit = (frame[pos] ?? 0) - ZERO;
+    if (digit < 0 || digit > 9) throw new ProtocolError('invalid number');
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
 }
 
-function integer(line: Buffer): number | bigint {
-  const text = digits(line);
+function integer(frame: Buffer, start: number, end: number): number | bigint {
+  if (end - start <= SAFE_DIGITS) return length(frame, start, end);
+  const text = digits(frame.toString('latin1', start, end));
   const value = Number(text);
   return Number.isSafeInteger(value) ? value : BigInt(text);
 }
 
-function double(line: Buffer): number {
-  const text = line.toString('latin1');
+function double(text: string): number {
   if (text === 'inf') return Infinity;
   if (text === '-inf') return -Infinity;
   if (text === 'nan' || text === '-nan') return NaN;
@@ -157,17 +188,18 @@ function double(line: Buffer): number {
   return value;
 }
 
-function boolean(line: Buffer): boolean {
-  if (line.length === 1 && line[0] === 0x74) return true;
-  if (line.length === 1 && line[0] === 0x66) return false;
+function boolean(frame: Buffer, start: number, end: number): boolean {
+  if (end === start + 1 && frame[start] === 0x74) return true;
+  if (end === start + 1 && frame[start] === 0x66) return false;
   throw new ProtocolError('invalid boolean');
 }
 
-function bulk(frame: Buffer, start: number, line: Buffer): { value: Buffer | null; end: number } {
-  const size = length(line);
+/** A bulk string whose length line is frame[lineStart, lineEnd) and whose body starts at `start`. */
+function bulk(frame: Buffer, start: number, lineStart: number, lineEnd: number): { value: Buffer | null; end: number } {
+  const size = length(frame, lineStart, lineEnd);
   if (size === -1) return { value: null, end: start };
   const end = start + size;
-  if (size < 0 || frame.toString('latin1', end, end + 2) !== CRLF) throw new ProtocolError('invalid bulk string');
+  if (size < 0 || frame[end] !== CR || frame[end + 1] !== LF) throw new ProtocolError('invalid bulk string');
   return { value: frame.subarray(start, end), end: end + 2 };
 }
 
@@ -176,12 +208,11 @@ function streamedString(frame: Buffer, start: number): { value: Buffer; end: num
   const chunks: Buffer[] = [];
   let pos = start;
   for (;;) {
-    const lineEnd = frame.indexOf(CRLF, pos);
-    if (frame[pos] !== 0x3b || lineEnd === -1) throw new ProtocolError('invalid streamed string');
-    const line = frame.subarray(pos + 1, lineEnd);
+    const end = lineEnd(frame, pos);
+    if (frame[pos] !== SEMICOLON || end === -1) throw new ProtocolError('invalid streamed string');
     // `;0` ends the string, without a body.
-    if (line.length === 1 && line[0] === 0x30) return { value: Buffer.concat(chunks), end: lineEnd + 2 };
-    const chunk = bulk(frame, lineEnd + 2, line);
+    if (end === pos + 2 && frame[pos + 1] === ZERO) return { value: Buffer.concat(chunks), end: end + 2 };
+    const chunk = bulk(frame, end + 2, pos + 1, end);
     if (chunk.value === null) throw new ProtocolError('invalid streamed string');
     chunks.push(chunk.value);
     pos = chunk.end;

@@ -23,6 +23,7 @@ import {
 import { BeatWriteReader, isBeatWrite, type BeatWrite } from './beat-writes.js';
 import {
   FETCH_SCRIPT,
+  FetchCommand,
   UNFETCH_SCRIPT,
   fetchCall,
   parseFetchReply,
@@ -78,9 +79,17 @@ export function sidekiqEndpointHooks(
   return new SidekiqEndpoint(parts);
 }
 
+/** What the endpoint keeps of one worker connection. */
+interface WorkerConnection {
+  readonly beats: BeatWriteReader;
+  /** The Sidekiq process at its other end, `host:pid`; undefined when it cannot be told. */
+  readonly process: string | undefined;
+  /** Its last fetch's script command, for the next fetch of the same queues. */
+  fetchCommand: FetchCommand | undefined;
+}
+
 class SidekiqEndpoint implements RelayHooks {
-  readonly #readers = new Map<number, BeatWriteReader>();
-  readonly #owners = new Map<number, number | undefined>();
+  readonly #connections = new Map<number, WorkerConnection>();
   readonly #warnings: ThrottledWarnings;
   /** Fetches to put back, by fetch id, and how many more times a put-back that finds nothing looks again. */
   readonly #toPutBack = new Map<string, { readonly target: FetchTarget; looksLeft: number; dueAt: number }>();
@@ -116,8 +125,7 @@ class SidekiqEndpoint implements RelayHooks {
 
   readonly observe = (command: RelayedCommand): void => {
     // While the connection is surely there: its process is needed at a fetch, when the worker may be gone.
-    this.#owner(command.connection);
-    const writes = this.#readerFor(command.connection.id).command({
+    const writes = this.#connection(command.connection).beats.command({
       name: command.name,
       firstArgument: (command.firstArgument ?? command.args?.[0])?.toString(),
       args: command.args,
@@ -131,21 +139,25 @@ class SidekiqEndpoint implements RelayHooks {
     return this.#fetchSwap(command.connection, fetch) ?? ((session) => this.#fetch(session, fetch));
   };
 
-  readonly closed = (connection: ConnectionInfo): void => {
-    const reader = this.#readers.get(connection.id);
-    this.#readers.delete(connection.id);
-    this.#owners.delete(connection.id);
-    if (reader !== undefined) this.#hand(reader.end());
+  readonly closed = (info: ConnectionInfo): void => {
+    const connection = this.#connections.get(info.id);
+    this.#connections.delete(info.id);
+    if (connection !== undefined) this.#hand(connection.beats.end());
     this.parts.record()?.connectionClosed();
   };
 
-  #readerFor(connectionId: number): BeatWriteReader {
-    let reader = this.#readers.get(connectionId);
-    if (reader === undefined) {
-      reader = new BeatWriteReader(this.parts.keys);
-      this.#readers.set(connectionId, reader);
+  #connection(info: ConnectionInfo): WorkerConnection {
+    let connection = this.#connections.get(info.id);
+    if (connection === undefined) {
+      const pid = this.parts.processOf(info);
+      connection = {
+        beats: new BeatWriteReader(this.parts.keys),
+        process: pid === undefined ? undefined : `${this.parts.hostname}:${pid}`,
+        fetchCommand: undefined,
+      };
+      this.#connections.set(info.id, connection);
     }
-    return reader;
+    return connection;
   }
 
   #hand(writes: readonly BeatWrite[]): void {
@@ -166,18 +178,19 @@ class SidekiqEndpoint implements RelayHooks {
    * a job it took is the worker's reply with no promise on the way (the path of every job of a busy queue).
    * Anything else (an empty queue, an error) goes on in #fetch.
    */
-  #fetchSwap(connection: ConnectionInfo, fetch: QueueFetch): CommandSwap | undefined {
-    const pid = this.#owner(connection);
+  #fetchSwap(info: ConnectionInfo, fetch: QueueFetch): CommandSwap | undefined {
+    const connection = this.#connection(info);
+    const { process } = connection;
     const target = this.parts.target();
     const record = this.parts.record();
-    if (pid === undefined || target === undefined || record === undefined || !record.recording) return undefined;
+    if (process === undefined || target === undefined || record === undefined || !record.recording) return undefined;
     const deadline = this.parts.clock.now() + fetch.timeoutMs;
-    const process = `${this.parts.hostname}:${pid}`;
-    const fetchId = this.#fetchId(target, connection);
-    const call = fetchCall(fetch, target, process, fetchId);
+    const fetchId = this.#fetchId(target, info);
+    if (connection.fetchCommand?.fits(fetch, target) !== true)
+      connection.fetchCommand = new FetchCommand(fetch, target, process);
     let jid = '';
     return {
-      send: FETCH_SCRIPT.command(call.keys, call.args),
+      send: connection.fetchCommand.encode(fetchId),
       answer: (reply) => {
         // The script may still be on its way to Redis, and run after a first look for its job.
         if (reply instanceof ConnectionClosedError) this.#putBack(target, fetchId, 2);
@@ -206,8 +219,8 @@ class SidekiqEndpoint implements RelayHooks {
   ): Promise<void> {
     const { clock } = this.parts;
     const deadline = swapped?.deadline ?? clock.now() + fetch.timeoutMs;
-    const pid = this.#owner(session.connection);
-    if (pid === undefined) {
+    const { process } = this.#connection(session.connection);
+    if (process === undefined) {
       this.#warnings.warn(
         'owner',
         {},
@@ -216,7 +229,6 @@ class SidekiqEndpoint implements RelayHooks {
       session.forward();
       return;
     }
-    const process = `${this.parts.hostname}:${pid}`;
     // The swap's reply to its script, where it was not a job: the first run's.
     for (let first = swapped?.reply; ; first = undefined) {
       const target = this.parts.target();
@@ -317,11 +329,6 @@ class SidekiqEndpoint implements RelayHooks {
       signal.addEventListener('abort', aborted, { once: true });
       void ready.then(() => finish('ready'));
     });
-  }
-
-  #owner(connection: ConnectionInfo): number | undefined {
-    if (!this.#owners.has(connection.id)) this.#owners.set(connection.id, this.parts.processOf(connection));
-    return this.#owners.get(connection.id);
   }
 
   /**

@@ -1,6 +1,7 @@
 // Sidekiq's fetch as the worker sends it through drain-init's Redis endpoint, and the reliable fetch that
-// takes its place (fetch.lua): which BRPOPs are fetches, the script's arguments, and its reply. No I/O.
+// takes its place (fetch.lua): which BRPOPs are fetches, the script's arguments and command, and its reply. No I/O.
 import { LuaScript } from '../redis/lua-script.js';
+import { appendBulks, encodeBulkArrayHead } from '../redis/resp-encode.js';
 import type { SidekiqKeys } from './keys.js';
 import fetchSource from './fetch.lua';
 import unfetchSource from './unfetch.lua';
@@ -49,6 +50,39 @@ export function fetchCall(
     keys: [...fetch.queueKeys, target.record, target.index, target.instance],
     args: [target.sidekiq.queue(''), process, target.instanceId, target.token, fetchId],
   };
+}
+
+/**
+ * The fetch script's EVALSHA for one worker connection, encoded once but for its last argument, the fetch id: the
+ * only part that changes from one fetch to the next while the worker's BRPOP stays the same.
+ */
+export class FetchCommand {
+  readonly #head: Buffer;
+
+  constructor(
+    readonly fetch: QueueFetch,
+    readonly target: FetchTarget,
+    process: string,
+  ) {
+    const call = fetchCall(fetch, target, process, '');
+    const items = FETCH_SCRIPT.command(call.keys, call.args);
+    this.#head = encodeBulkArrayHead(items.length, items.slice(0, -1));
+  }
+
+  /** Whether this is the command of `fetch` (the same queues) for `target`. */
+  fits(fetch: QueueFetch, target: FetchTarget): boolean {
+    const { queueKeys } = this.fetch;
+    return (
+      target === this.target &&
+      fetch.queueKeys.length === queueKeys.length &&
+      fetch.queueKeys.every((key, index) => key === queueKeys[index])
+    );
+  }
+
+  /** The command's bytes for the fetch `fetchId`. */
+  encode(fetchId: string): Buffer {
+    return appendBulks(this.#head, [fetchId]);
+  }
 }
 
 /** unfetch.lua's keys and arguments: the job of fetch `fetchId` back to its queue. */

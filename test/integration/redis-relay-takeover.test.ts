@@ -289,7 +289,7 @@ describe('swap', () => {
     const answers: unknown[] = [];
     const outcomes: ReplyOutcome[] = [];
     const swap: CommandSwap = {
-      send: ['RPOP', 'queue:a'],
+      send: encodeBulkArray(['RPOP', 'queue:a']),
       answer: (reply) => {
         answers.push(reply);
         return Buffer.isBuffer(reply) ? encodeBulkArray(['queue:a', reply]) : encodeNullArray(2);
@@ -319,7 +319,7 @@ describe('swap', () => {
   it('goes on as a handler when its answer is one: the session sends and replies, then the held commands run', async () => {
     let answered: unknown;
     onBrpop = {
-      send: ['RPOP', 'queue:empty'],
+      send: encodeBulkArray(['RPOP', 'queue:empty']),
       answer: (reply) => {
         answered = reply;
         return async (session) => {
@@ -354,7 +354,7 @@ describe('swap', () => {
     const outcomes: ReplyOutcome[] = [];
     const answered = deferred<unknown>();
     onBrpop = {
-      send: ['BLPOP', 'queue:never', '5'],
+      send: encodeBulkArray(['BLPOP', 'queue:never', '5']),
       answer: (reply) => {
         answered.resolve(reply);
         return encodeNullArray(2);
@@ -391,7 +391,7 @@ describe('swap', () => {
   it('closes the connection with a warning when its answer throws', async () => {
     await redis().call('LPUSH', 'queue:a', 'job');
     onBrpop = {
-      send: ['RPOP', 'queue:a'],
+      send: encodeBulkArray(['RPOP', 'queue:a']),
       answer: () => {
         throw new Error('no answer');
       },

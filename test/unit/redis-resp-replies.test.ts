@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBulkArray, encodeError, encodeNullArray } from '../../src/redis/resp-encode.js';
+import {
+  appendBulks,
+  encodeBulkArray,
+  encodeBulkArrayHead,
+  encodeError,
+  encodeNullArray,
+} from '../../src/redis/resp-encode.js';
 import { ProtocolError } from '../../src/redis/resp-error.js';
 import { MAX_REPLY_DEPTH, ReplyScanner, type FrameKind } from '../../src/redis/resp-replies.js';
 import { decodeReply, RespError, RespMap, type RespValue } from '../../src/redis/resp-values.js';
@@ -178,6 +184,8 @@ describe('decodeReply', () => {
     ['+OK\r\n', 'OK'],
     [':42\r\n', 42],
     [':-9007199254740993\r\n', -9007199254740993n],
+    [':1234567890123456\r\n', 1234567890123456],
+    [':-15\r\n', -15],
     ['$3\r\na\r\n\r\n', 'a\r\n'],
     ['$-1\r\n', null],
     ['*-1\r\n', null],
@@ -236,6 +244,11 @@ describe('decodeReply', () => {
     ',x\r\n',
     '.\r\n',
     '@\r\n',
+    '$-2\r\n',
+    '$1x\r\na\r\n',
+    '*-\r\n',
+    ':\r\n',
+    '$2\r\nab\n\r',
   ])('%j is refused', (bytes) => {
     expect(() => decode(bytes)).toThrow(ProtocolError);
   });
@@ -246,6 +259,13 @@ describe('encoders', () => {
     const encoded = encodeBulkArray(['EVALSHA', Buffer.from([0, 13, 10, 255]), 'é']);
     expect(encoded.toString('latin1')).toBe('*3\r\n$7\r\nEVALSHA\r\n$4\r\n\x00\r\n\xff\r\n$2\r\n\xc3\xa9\r\n');
     expect(encodeBulkArray([]).toString()).toBe('*0\r\n');
+  });
+
+  it('encodes a command in two parts, its head once and its last arguments each time, as one whole', () => {
+    const items = ['EVALSHA', 'é', Buffer.from('queue:a'), 'x'.repeat(12), 'fetch-1'];
+    const head = encodeBulkArrayHead(items.length, items.slice(0, 3));
+    expect(appendBulks(head, items.slice(3))).toEqual(encodeBulkArray(items));
+    expect(appendBulks(encodeBulkArrayHead(1, []), ['PING']).toString()).toBe('*1\r\n$4\r\nPING\r\n');
   });
 
   it('round-trips through the decoder', () => {

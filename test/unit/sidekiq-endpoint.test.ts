@@ -13,9 +13,9 @@ import {
 } from '../../src/redis/relay-hooks.js';
 import type { RespProtocol } from '../../src/redis/resp-encode.js';
 import { sidekiqEndpointHooks, type EndpointParts, type FetchRecord } from '../../src/sidekiq/endpoint.js';
-import { FETCH_SCRIPT, UNFETCH_SCRIPT, type FetchTarget } from '../../src/sidekiq/fetch.js';
+import { FETCH_SCRIPT, UNFETCH_SCRIPT, fetchCall, type FetchTarget } from '../../src/sidekiq/fetch.js';
 import { sidekiqKeys } from '../../src/sidekiq/keys.js';
-import { RespError } from '../../src/redis/resp-values.js';
+import { decodeReply, RespError } from '../../src/redis/resp-values.js';
 import { captureLogger, FakeClock, flushPromises } from '../helpers/fake.js';
 
 const keys = sidekiqKeys(undefined);
@@ -93,6 +93,13 @@ function endpoint(options: { found?: (string | null)[]; record?: FetchRecord; ch
   return { clock, hooks, looks, putBack };
 }
 
+/** The keys and arguments of the fetch script a swap sends (EVALSHA sha1 numkeys keys... args...). */
+function sentFetch(swap: CommandSwap): { keys: string[]; args: string[] } {
+  const [name, sha1, count, ...rest] = (decodeReply(swap.send) as Buffer[]).map((item) => item.toString());
+  expect([name, sha1]).toEqual(FETCH_SCRIPT.command([], []).slice(0, 2));
+  return { keys: rest.slice(0, Number(count)), args: rest.slice(Number(count)) };
+}
+
 function swapOf(takeover: unknown): CommandSwap {
   if (typeof takeover !== 'object' || takeover === null) throw new Error('the fetch did not start as a swap');
   return takeover as CommandSwap;
@@ -127,13 +134,27 @@ describe('a fetch that can be recorded starts as a swap', () => {
     const fetched: [string, string][] = [];
     const { hooks } = endpoint({ record: { ...record, fetched: (jid, process) => void fetched.push([jid, process]) } });
     const swap = swapOf(hooks.takeover?.(brpop));
-    expect(swap.send.slice(0, 1)).toEqual(['EVALSHA']);
-    expect(swap.send).toContain('queue:default');
+    const [fetchId] = sentFetch(swap).args.slice(-1);
+    expect(sentFetch(swap)).toEqual(
+      fetchCall({ queueKeys: ['queue:default'], timeoutMs: 2000 }, target, 'host:7', fetchId ?? ''),
+    );
     expect(swap.answer(job)).toEqual(Buffer.from('*2\r\n$13\r\nqueue:default\r\n$15\r\n{"jid":"jid-1"}\r\n'));
     expect(fetched).toEqual([]);
     swap.settled('flushed');
     expect(fetched).toEqual([['jid-1', 'host:7']]);
     expect(hooks.fetches()).toBe(1);
+  });
+
+  it('encodes each fetch of a connection with its own fetch id, and the queues of its own BRPOP', () => {
+    const { hooks } = endpoint();
+    const first = sentFetch(swapOf(hooks.takeover?.(brpop)));
+    const second = sentFetch(swapOf(hooks.takeover?.(brpop)));
+    expect(second.keys).toEqual(first.keys);
+    expect(second.args.slice(0, -1)).toEqual(first.args.slice(0, -1));
+    expect(second.args.at(-1)).not.toBe(first.args.at(-1));
+    const queues = [Buffer.from('queue:critical'), Buffer.from('queue:default'), Buffer.from('2')];
+    const other = sentFetch(swapOf(hooks.takeover?.({ ...brpop, argCount: 3, args: queues })));
+    expect(other.keys).toEqual(['queue:critical', 'queue:default', target.record, target.index, target.instance]);
   });
 
   it('puts a job whose reply never left back in its queue, with one look', async () => {
