@@ -1,4 +1,5 @@
-import { CR, describeByte, IntegerLine, LF, ProtocolError } from './resp-error.js';
+import { CR, DOLLAR, LF, STAR } from './resp-bytes.js';
+import { describeByte, IntegerLine, ProtocolError } from './resp-error.js';
 
 /** What a client may send, as redis-server 7.0 checks it (src/networking.c, processMultibulkBuffer/processInlineBuffer). */
 export interface CommandLimits {
@@ -74,9 +75,6 @@ const PEEKING = 1;
 const CAPTURING = 2;
 /** Passing them through as they come. */
 const STREAMING = 3;
-
-const STAR = 0x2a;
-const DOLLAR = 0x24;
 
 /**
  * Splits the client→server byte stream of one connection into commands: RESP multibulk and inline commands, as

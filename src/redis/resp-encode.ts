@@ -1,12 +1,9 @@
+import { CR, DOLLAR, LF, STAR, ZERO } from './resp-bytes.js';
+
 /** The protocol of a connection: RESP2 until a `HELLO 3` succeeds. */
 export type RespProtocol = 2 | 3;
 
 type BulkItem = string | Buffer;
-
-const CR = 0x0d;
-const LF = 0x0a;
-const STAR = 0x2a;
-const DOLLAR = 0x24;
 
 /**
  * An array of bulk strings: a command as redis-server reads it, or an array reply such as BRPOP's
@@ -60,7 +57,7 @@ function headerSize(count: number): number {
 function writeHeader(out: Buffer, start: number, type: number, count: number): number {
   out[start] = type;
   const end = start + 1 + digitCount(count);
-  for (let pos = end - 1, rest = count; pos > start; pos--, rest = Math.floor(rest / 10)) out[pos] = 0x30 + (rest % 10);
+  for (let pos = end - 1, rest = count; pos > start; pos--, rest = Math.floor(rest / 10)) out[pos] = ZERO + (rest % 10);
   out[end] = CR;
   out[end + 1] = LF;
   return end + 2;

@@ -1,3 +1,5 @@
+import { CR, LF } from './resp-bytes.js';
+
 /**
  * Bytes that break the Redis protocol. The message is one line and never quotes the input: at most one
  * offending byte, printable ASCII as itself and anything else as hex.
@@ -18,9 +20,6 @@ export class ProtocolError extends Error {
 export function describeByte(byte: number): string {
   return byte > 0x20 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `byte 0x${byte.toString(16).padStart(2, '0')}`;
 }
-
-export const CR = 13;
-export const LF = 10;
 
 const START = 0;
 const AFTER_MINUS = 1;

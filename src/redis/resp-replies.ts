@@ -1,4 +1,25 @@
-import { CR, describeByte, IntegerLine, LF, ProtocolError } from './resp-error.js';
+import {
+  BANG,
+  COLON,
+  COMMA,
+  CR,
+  DOLLAR,
+  DOT,
+  EQUALS,
+  GREATER,
+  HASH,
+  LF,
+  MINUS,
+  PAREN,
+  PERCENT,
+  PIPE,
+  PLUS,
+  SEMICOLON,
+  STAR,
+  TILDE,
+  UNDERSCORE,
+} from './resp-bytes.js';
+import { describeByte, IntegerLine, ProtocolError } from './resp-error.js';
 
 /** What a top-level frame is: a reply to a command (an error reply or another one), or an out-of-band push. */
 export type FrameKind = 'reply' | 'error' | 'push';
@@ -23,24 +44,6 @@ const AFTER_AGGREGATE_END = 2;
 
 /** Elements left of an aggregate of unknown length (`*?`), which ends with `.`. */
 const STREAMED = -1;
-
-const PLUS = 0x2b;
-const MINUS = 0x2d;
-const COLON = 0x3a;
-const DOLLAR = 0x24;
-const STAR = 0x2a;
-const UNDERSCORE = 0x5f;
-const HASH = 0x23;
-const COMMA = 0x2c;
-const PAREN = 0x28;
-const BANG = 0x21;
-const EQUALS = 0x3d;
-const PERCENT = 0x25;
-const TILDE = 0x7e;
-const PIPE = 0x7c;
-const GREATER = 0x3e;
-const DOT = 0x2e;
-const SEMICOLON = 0x3b;
 
 /**
  * Finds the top-level frames of a server→client RESP2/RESP3 byte stream without buffering it: bulk bodies and

@@ -1,3 +1,4 @@
+import * as Byte from './resp-bytes.js';
 import { ProtocolError } from './resp-error.js';
 
 /** An error reply (`-` or `!`): the message is the text after the type byte, such as `NOSCRIPT No matching script`. */
@@ -25,12 +26,6 @@ interface OpenAggregate {
 }
 
 const STREAMED = -1;
-const CR = 0x0d;
-const LF = 0x0a;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const QUESTION = 0x3f;
-const SEMICOLON = 0x3b;
 /** Digits that always fit a double exactly (an integer reply of more is checked as text). */
 const SAFE_DIGITS = 15;
 
@@ -50,65 +45,64 @@ export function decodeReply(frame: Buffer): RespValue {
     pos = end + 2;
     let value: RespValue | undefined;
     switch (type) {
-      case 0x2b: // +
+      case Byte.PLUS:
         value = frame.subarray(start, end);
         break;
-      case 0x2d: // -
+      case Byte.MINUS:
         value = new RespError(frame.toString('utf8', start, end));
         break;
-      case 0x3a: // :
+      case Byte.COLON:
         value = integer(frame, start, end);
         break;
-      case 0x2c: // ,
+      case Byte.COMMA:
         value = double(frame.toString('latin1', start, end));
         break;
-      case 0x28: // (
+      case Byte.PAREN:
         value = BigInt(digits(frame.toString('latin1', start, end)));
         break;
-      case 0x23: // #
+      case Byte.HASH:
         value = boolean(frame, start, end);
         break;
-      case 0x5f: // _
+      case Byte.UNDERSCORE:
         value = null;
         break;
-      case 0x24: // $
-      case 0x21: // !
-      case 0x3d: {
-        // =
+      case Byte.DOLLAR:
+      case Byte.BANG:
+      case Byte.EQUALS: {
         const body =
-          type === 0x24 && isStreamed(frame, start, end) ? streamedString(frame, pos) : bulk(frame, pos, start, end);
+          type === Byte.DOLLAR && isStreamed(frame, start, end)
+            ? streamedString(frame, pos)
+            : bulk(frame, pos, start, end);
         pos = body.end;
         value =
-          body.value === null || type === 0x24
+          body.value === null || type === Byte.DOLLAR
             ? body.value
-            : type === 0x21
+            : type === Byte.BANG
               ? new RespError(body.value.toString())
               : body.value.subarray(4);
         break;
       }
-      case 0x2a: // *
-      case 0x7e: // ~
-      case 0x3e: // >
-      case 0x25: // %
-      case 0x7c: {
-        // |
-        if (isStreamed(frame, start, end) && type !== 0x3e && type !== 0x7c) {
+      case Byte.STAR:
+      case Byte.TILDE:
+      case Byte.GREATER:
+      case Byte.PERCENT:
+      case Byte.PIPE: {
+        if (isStreamed(frame, start, end) && type !== Byte.GREATER && type !== Byte.PIPE) {
           open.push({ type, size: STREAMED, items: [] });
           break;
         }
         const count = length(frame, start, end);
-        if (count === -1 && type === 0x2a) {
+        if (count === -1 && type === Byte.STAR) {
           value = null;
           break;
         }
         if (count < 0) throw new ProtocolError('invalid aggregate length');
-        const size = type === 0x25 || type === 0x7c ? 2 * count : count;
+        const size = type === Byte.PERCENT || type === Byte.PIPE ? 2 * count : count;
         if (size > 0) open.push({ type, size, items: [] });
         else value = finish({ type, size, items: [] });
         break;
       }
-      case 0x2e: {
-        // .
+      case Byte.DOT: {
         const streamed = open.pop();
         if (end !== start || streamed?.size !== STREAMED) throw new ProtocolError("'.' outside a streamed aggregate");
         value = finish(streamed);
@@ -131,18 +125,18 @@ export function decodeReply(frame: Buffer): RespValue {
   }
 }
 
-/** Where the line that starts at `from` ends (its CR), or -1 without a CRLF. */
+/** Where the line that starts at `from` ends (its Byte.CR), or -1 without a CRLF. */
 function lineEnd(frame: Buffer, from: number): number {
   for (let pos = from; pos + 1 < frame.length; pos++) {
-    if (frame[pos] === CR && frame[pos + 1] === LF) return pos;
+    if (frame[pos] === Byte.CR && frame[pos + 1] === Byte.LF) return pos;
   }
   return -1;
 }
 
 /** An aggregate's value; undefined for an attribute, which is dropped. */
 function finish(aggregate: OpenAggregate): RespValue | undefined {
-  if (aggregate.type === 0x7c) return undefined;
-  if (aggregate.type !== 0x25) return aggregate.items;
+  if (aggregate.type === Byte.PIPE) return undefined;
+  if (aggregate.type !== Byte.PERCENT) return aggregate.items;
   const entries: [RespValue, RespValue][] = [];
   for (let index = 0; index + 1 < aggregate.items.length; index += 2)
     entries.push([aggregate.items[index] ?? null, aggregate.items[index + 1] ?? null]);
@@ -150,7 +144,7 @@ function finish(aggregate: OpenAggregate): RespValue | undefined {
 }
 
 function isStreamed(frame: Buffer, start: number, end: number): boolean {
-  return end === start + 1 && frame[start] === QUESTION;
+  return end === start + 1 && frame[start] === Byte.QUESTION;
 }
 
 function digits(text: string): string {
@@ -160,12 +154,12 @@ function digits(text: string): string {
 
 /** A length line (`-1` or digits); beyond 2^53 it is inexact, and then too large for any frame anyway. */
 function length(frame: Buffer, start: number, end: number): number {
-  const negative = frame[start] === MINUS;
+  const negative = frame[start] === Byte.MINUS;
   let pos = negative ? start + 1 : start;
   if (pos === end) throw new ProtocolError('invalid number');
   let value = 0;
   for (; pos < end; pos++) {
-    const digit = (frame[pos] ?? 0) - ZERO;
+    const digit = (frame[pos] ?? 0) - Byte.ZERO;
     if (digit < 0 || digit > 9) throw new ProtocolError('invalid number');
     value = value * 10 + digit;
   }
@@ -199,7 +193,7 @@ function bulk(frame: Buffer, start: number, lineStart: number, lineEnd: number):
   const size = length(frame, lineStart, lineEnd);
   if (size === -1) return { value: null, end: start };
   const end = start + size;
-  if (size < 0 || frame[end] !== CR || frame[end + 1] !== LF) throw new ProtocolError('invalid bulk string');
+  if (size < 0 || frame[end] !== Byte.CR || frame[end + 1] !== Byte.LF) throw new ProtocolError('invalid bulk string');
   return { value: frame.subarray(start, end), end: end + 2 };
 }
 
@@ -209,9 +203,9 @@ function streamedString(frame: Buffer, start: number): { value: Buffer; end: num
   let pos = start;
   for (;;) {
     const end = lineEnd(frame, pos);
-    if (frame[pos] !== SEMICOLON || end === -1) throw new ProtocolError('invalid streamed string');
+    if (frame[pos] !== Byte.SEMICOLON || end === -1) throw new ProtocolError('invalid streamed string');
     // `;0` ends the string, without a body.
-    if (end === pos + 2 && frame[pos + 1] === ZERO) return { value: Buffer.concat(chunks), end: end + 2 };
+    if (end === pos + 2 && frame[pos + 1] === Byte.ZERO) return { value: Buffer.concat(chunks), end: end + 2 };
     const chunk = bulk(frame, end + 2, pos + 1, end);
     if (chunk.value === null) throw new ProtocolError('invalid streamed string');
     chunks.push(chunk.value);

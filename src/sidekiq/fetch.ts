@@ -39,7 +39,10 @@ export interface FetchTarget {
   readonly sidekiq: SidekiqKeys;
 }
 
-/** The script's keys and arguments for one fetch by `process` (`host:pid`), known later by `fetchId`. */
+/**
+ * The script's keys and arguments for one fetch by `process` (`host:pid`), known later by `fetchId`: the last
+ * argument, as FetchCommand relies on.
+ */
 export function fetchCall(
   fetch: QueueFetch,
   target: FetchTarget,
@@ -69,7 +72,7 @@ export class FetchCommand {
     this.#head = encodeBulkArrayHead(items.length, items.slice(0, -1));
   }
 
-  /** Whether this is the command of `fetch` (the same queues) for `target`. */
+  /** Whether this is the command of `fetch` (the same queues) for `target`; a connection's process never changes. */
   fits(fetch: QueueFetch, target: FetchTarget): boolean {
     const { queueKeys } = this.fetch;
     return (
