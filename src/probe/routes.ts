@@ -35,7 +35,7 @@ export interface ProbeResponse {
 export function route(request: ProbeRequest, alivePath: string): { endpoint: Endpoint } | { refusal: ProbeResponse } {
   const path = (request.url ?? '').split('?', 1)[0] ?? '';
   const endpoint = ENDPOINTS.get(path) ?? (path === alivePath ? 'alive' : undefined);
-  // A body is never read: the connection is closed after the answer instead of reading past it.
+  // A body is read only to be dropped (see the server's bodyDropped), and the connection closed after the answer.
   const close = hasBody(request.headers) ? { Connection: 'close' } : {};
   if (endpoint === undefined)
     return {
@@ -57,7 +57,8 @@ export function route(request: ProbeRequest, alivePath: string): { endpoint: End
   return { endpoint };
 }
 
-function hasBody(headers: ProbeRequest['headers']): boolean {
+/** Every request with a body is refused: the endpoints take none. */
+export function hasBody(headers: ProbeRequest['headers']): boolean {
   const length = headers['content-length'];
   return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

@@ -11,7 +11,7 @@ import type { SidekiqStats } from '../sidekiq/stats.js';
 import type { WorkerView } from '../sidekiq/view.js';
 import type { StopPhase } from '../stop/sequence.js';
 import { describePlan, type StopPlan } from '../stop/timeline.js';
-import { answer, OWN_PATHS, route, type ProbeResponse } from './routes.js';
+import { answer, hasBody, OWN_PATHS, route, type ProbeResponse } from './routes.js';
 import type { JobCounts, ProbeSnapshot, RedisReport } from './state.js';
 
 export type ProbeConfig = Pick<Config, 'probePort' | 'probeHost' | 'maxBeatAgeMs' | 'alivePath'>;
@@ -35,6 +35,13 @@ const IDLE_SOCKET_TIMEOUT_MS = 10_000;
 const TIMEOUT_CHECK_INTERVAL_MS = 500;
 const MAX_HEADER_BYTES = 8_192;
 const MAX_REQUESTS_PER_SOCKET = 1_000;
+/**
+ * A refused request's body is read and dropped before the answer, up to this much and this long: a
+ * connection closed with bytes unread is reset (RST), and a client still sending them would lose the answer
+ * (RFC 9112 §9.6). A longer or slower body is answered without waiting for the rest.
+ */
+const MAX_DROPPED_BODY_BYTES = 4 * 1024 * 1024;
+export const MAX_BODY_WAIT_MS = 2_000;
 const WARNING_INTERVAL_MS = 60_000;
 
 /** Everything the probe reports, read at each request. */
@@ -150,6 +157,7 @@ async function respond(
 ): Promise<void> {
   const routed = route(request, config.alivePath);
   if ('refusal' in routed) {
+    if (hasBody(request.headers)) await bodyDropped(request, sources.clock);
     send(response, routed.refusal);
     return;
   }
@@ -166,6 +174,28 @@ async function respond(
       stopsCut,
     }),
   );
+}
+
+/**
+ * Resolves once the request's body has been read to its end (the request closes), or MAX_DROPPED_BODY_BYTES
+ * of it, or after MAX_BODY_WAIT_MS.
+ */
+function bodyDropped(request: IncomingMessage, clock: Clock): Promise<void> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const done = () => {
+      cancel();
+      request.off('data', dropped);
+      resolve();
+    };
+    const dropped = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_DROPPED_BODY_BYTES) done();
+    };
+    const cancel = clock.schedule(MAX_BODY_WAIT_MS, done);
+    request.on('data', dropped);
+    request.once('close', done);
+  });
 }
 
 function send(response: ServerResponse, { status, headers, body }: ProbeResponse): void {

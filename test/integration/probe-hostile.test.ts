@@ -5,17 +5,21 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS } from '../../src/probe/server.js';
+import { HEADERS_TIMEOUT_MS, MAX_BODY_WAIT_MS, MAX_CONNECTIONS } from '../../src/probe/server.js';
 import { FIXTURES, killedAfterEach, logLines, recorded, tempPath, waitFor } from '../helpers/pid1.js';
 import { probeRequest, startWithProbe, waitForProbe } from '../helpers/probe.js';
 
 const RECORDER = `${FIXTURES}recorder.py`;
 const track = killedAfterEach();
 
-/** What became of one hostile connection: the status line the server answered, or '' when it closed without one. */
+/**
+ * What became of one hostile connection: the status line the server answered, or '' when it closed without
+ * one, and the first error the connection met ('' for a clean close).
+ */
 interface Outcome {
   readonly status: string;
   readonly closedAfterMs: number;
+  readonly error: string;
 }
 
 /** Opens a connection, lets `act` write on it, and resolves once the server has closed it. */
@@ -23,12 +27,17 @@ function hostile(port: number, act: (socket: Socket) => void): Promise<Outcome> 
   return new Promise((resolve) => {
     const started = performance.now();
     let received = '';
+    let error = '';
     const socket = connect(port, '127.0.0.1', () => act(socket));
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => {});
+    socket.on('error', (cause: NodeJS.ErrnoException) => (error ||= cause.code ?? cause.message));
     socket.on('close', () =>
-      resolve({ status: /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? '', closedAfterMs: performance.now() - started }),
+      resolve({
+        status: /^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? '',
+        closedAfterMs: performance.now() - started,
+        error,
+      }),
     );
   });
 }
@@ -136,6 +145,47 @@ describe('the probe endpoint under hostile clients', () => {
     const warnings = logLines(run.stderr()).filter((line) => String(line.msg).startsWith('probe:'));
     expect(warnings.length).toBeGreaterThan(0);
     expect(warnings.length).toBeLessThanOrEqual(6);
+  });
+});
+
+describe('a request with a body, refused', () => {
+  const post = (length: number) => `POST /livez HTTP/1.1\r\nHost: probe\r\nContent-Length: ${length}\r\n\r\n`;
+
+  it('is answered once its body is read, so a client still sending it gets the answer and a clean close', async () => {
+    const { run, port } = await startWithProbe(['--', 'sleep', '120']);
+    track(run);
+    const pauseMs = 500;
+    let answeredBeforeTheBody: boolean | undefined;
+    const outcome = await hostile(port, (socket) => {
+      socket.write(`${post(256 * 1024)}${'b'.repeat(1024)}`);
+      setTimeout(() => {
+        answeredBeforeTheBody = socket.bytesRead > 0;
+        socket.write('b'.repeat(255 * 1024));
+      }, pauseMs);
+    });
+    expect({ answeredBeforeTheBody, status: outcome.status, error: outcome.error }).toEqual({
+      answeredBeforeTheBody: false,
+      status: '405',
+      error: '',
+    });
+    // Answered when the body ends, not when the wait for it runs out.
+    expect(outcome.closedAfterMs - pauseMs).toBeLessThan(MAX_BODY_WAIT_MS / 2);
+  });
+
+  it('is answered without the rest of a body that stalls or runs past the limit', async () => {
+    const { run, port } = await startWithProbe(['--', 'sleep', '120']);
+    track(run);
+    // Each client sends part of its body and then nothing more, without closing.
+    const sentPart = (length: number, part: number) =>
+      hostile(port, (socket) => socket.write(`${post(length)}${'b'.repeat(part)}`));
+    const [stalled, tooLong] = await Promise.all([
+      sentPart(1024 * 1024, 1024),
+      sentPart(64 * 1024 * 1024, 5 * 1024 * 1024),
+    ]);
+    expect([stalled.status, tooLong.status]).toEqual(['405', '405']);
+    expect(stalled.closedAfterMs).toBeGreaterThanOrEqual(MAX_BODY_WAIT_MS);
+    // Past the limit it is answered as soon as the limit is read, not when the wait runs out.
+    expect(tooLong.closedAfterMs).toBeLessThan(stalled.closedAfterMs / 2);
   });
 });
 
