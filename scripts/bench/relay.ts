@@ -4,13 +4,17 @@
  *   1. latency: one connection (-c 1), so that a request never queues behind another: p50 and p99 of
  *      PING_INLINE, PING_MBULK, GET, SET and LPUSH, and what the relay adds to them;
  *   2. throughput: 25 connections (-c 25), then 25 connections pipelining 16 requests each (-P 16): requests/s.
- * Direct and relayed runs alternate, each done RUNS times; the figures are the medians. Two relays:
+ * Direct and relayed runs alternate, each done RUNS times; the figures are the medians. Four relays:
  *   - the relay alone, in a Node process of its own with drain-init's V8 flags, with hooks as drain-init sets
  *     them (an observer on every command, BRPOP captured);
  *   - drain-init's own endpoint, drain-init as PID 1 of a PID namespace with a Redis URL and `--preset sidekiq`,
- *     its worker a shell that writes the URL drain-init gave it and sleeps; redis-benchmark connects there.
+ *     its worker a shell that writes the URL drain-init gave it and sleeps; redis-benchmark connects there;
+ *   - two yardsticks rather than relays of drain-init's, processes that copy bytes both ways and read none:
+ *     what any process on the path costs before it does anything with the commands, in Node
+ *     (scripts/bench/pipe-proxy.ts, with drain-init's V8 flags) and in C (socat).
  * VmRSS (from /proc, sampled every 100 ms) and CPU time (every thread's schedstat) are those of the relay's
- * process and of drain-init: RSS idle, at its peak under each load and after the last, CPU time per request.
+ * process and of drain-init (socat's with the processes it forks per connection: their VmRSS summed, their CPU
+ * time once they ended, to 10 ms): RSS idle, at its peak under each load and after the last, CPU time per request.
  *
  * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/relay.ts. The relay alone is
  * bundled from src/ with esbuild into .bench/ first. Needs root (PID namespaces). Prints markdown tables on stdout.
@@ -23,8 +27,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
 import { V8_FLAGS } from '../build/v8-flags.ts';
 import { killRun, ROOT, startDrainInit, tempPath, waitFor } from '../../test/helpers/pid1.ts';
-import { startRedis } from '../../test/helpers/redis.ts';
-import { cpuMs, median, sampleEvery, statusKb } from './proc.ts';
+import { freePort, startRedis } from '../../test/helpers/redis.ts';
+import { cpuMs, median, reapedTreeCpuMs, sampleEvery, statusKb, treeKb } from './proc.ts';
 
 const TESTS = ['PING_INLINE', 'PING_MBULK', 'GET', 'SET', 'LPUSH'];
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -69,9 +73,17 @@ type Results = Map<string, Row[]>;
 interface Relay {
   readonly name: string;
   readonly port: number;
-  /** The process whose memory and CPU time are read. */
-  readonly pid: number;
+  /** Its VmRSS now, in kB. */
+  rssKb(): number;
+  /** The CPU time it has used so far, in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
+}
+
+/** A relay that is one process: its memory and CPU time are that process's. */
+function oneProcess(pid: number | undefined): Pick<Relay, 'rssKb' | 'cpuMs'> {
+  if (pid === undefined) fail('the relay has no pid');
+  return { rssKb: () => statusKb(pid, 'VmRSS'), cpuMs: () => cpuMs(pid) };
 }
 
 function fail(message: string): never {
@@ -103,7 +115,7 @@ async function startRelayAlone(redisPort: number): Promise<Relay> {
   return {
     name: 'relay alone',
     port: Number(line),
-    pid: child.pid ?? fail('the relay has no pid'),
+    ...oneProcess(child.pid),
     stop: async () => {
       child.stdin?.end();
       await exited;
@@ -135,7 +147,58 @@ async function startEndpoint(redisUrl: string): Promise<Relay> {
   );
   const port = Number(new URL(workerUrl).port);
   if (workerUrl === redisUrl || port === 0) fail(`drain-init gave the worker no endpoint:\n${run.stderr()}`);
-  return { name: "drain-init's endpoint", port, pid: await run.pid(), stop: () => killRun(run) };
+  return { name: "drain-init's endpoint", port, ...oneProcess(await run.pid()), stop: () => killRun(run) };
+}
+
+/** A Node process that pipes bytes both ways (scripts/bench/pipe-proxy.ts). */
+async function startNodePipe(redisPort: number): Promise<Relay> {
+  const port = await freePort();
+  const script = new URL('pipe-proxy.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [...V8_FLAGS, script, String(port), String(redisPort)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await waitFor(() => listening(port) || undefined, 'the Node pipe to listen');
+  return {
+    name: 'a Node pipe (a yardstick)',
+    port,
+    ...oneProcess(child.pid),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** socat: forks a process per connection, which copies bytes both ways. */
+async function startSocat(redisPort: number): Promise<Relay> {
+  const port = await freePort();
+  const child = spawn(
+    'socat',
+    [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${redisPort},nodelay`],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const pid = child.pid ?? fail('socat has no pid');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await waitFor(() => listening(port) || undefined, 'socat to listen');
+  return {
+    name: 'socat (a yardstick)',
+    port,
+    rssKb: () => treeKb(pid, 'VmRSS'),
+    cpuMs: () => reapedTreeCpuMs(pid),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Whether something listens on the loopback TCP port (/proc/net/tcp, state 0A). */
+function listening(port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .some((line) => line.split(/\s+/)[2]?.endsWith(`:${hexPort}`) === true && line.split(/\s+/)[4] === '0A');
 }
 
 /** Runs redis-benchmark to its end; its CSV rows. */
@@ -226,7 +289,12 @@ function printRelay(relay: Relay, direct: Map<string, Results>, through: Through
 
 async function main(): Promise<void> {
   const redis = await startRedis();
-  const relays = [await startRelayAlone(redis.port), await startEndpoint(redis.url)];
+  const relays = [
+    await startRelayAlone(redis.port),
+    await startEndpoint(redis.url),
+    await startNodePipe(redis.port),
+    await startSocat(redis.port),
+  ];
   const loads: readonly Load[] = [
     { name: 'latency', requests: LATENCY_REQUESTS, args: ['-c', '1'] },
     { name: 'load', requests: LOAD_REQUESTS, args: ['-c', String(CONNECTIONS)] },
@@ -248,7 +316,7 @@ async function main(): Promise<void> {
   );
   try {
     await sleep(IDLE_AFTER_MS);
-    for (const relay of relays) (throughs.get(relay) as Through).idleKb = statusKb(relay.pid, 'VmRSS');
+    for (const relay of relays) (throughs.get(relay) as Through).idleKb = relay.rssKb();
     for (let run = 0; run < RUNS; run++) {
       for (const load of loads) {
         process.stderr.write(`bench: run ${run + 1}/${RUNS}, ${load.name}\n`);
@@ -256,9 +324,10 @@ async function main(): Promise<void> {
         collect(direct.get(load.name) as Results, await benchmark(redis.port, args));
         for (const relay of relays) {
           const through = throughs.get(relay) as Through;
-          const cpuBefore = cpuMs(relay.pid);
+          const cpuBefore = relay.cpuMs();
           let peakKb = through.peakKb.get(load.name) ?? 0;
-          const stop = sampleEvery(SAMPLE_EVERY_MS, () => (peakKb = Math.max(peakKb, statusKb(relay.pid, 'VmRSS'))));
+          // NaN when a process of socat's ended while it was read: that sample is skipped.
+          const stop = sampleEvery(SAMPLE_EVERY_MS, () => (peakKb = Math.max(peakKb, relay.rssKb() || 0)));
           try {
             collect(through.results.get(load.name) as Results, await benchmark(relay.port, args));
           } finally {
@@ -267,12 +336,12 @@ async function main(): Promise<void> {
           through.peakKb.set(load.name, peakKb);
           through.cpuPerRequest
             .get(load.name)
-            ?.push(((cpuMs(relay.pid) - cpuBefore) * 1000) / (load.requests * TESTS.length));
+            ?.push(((relay.cpuMs() - cpuBefore) * 1000) / (load.requests * TESTS.length));
         }
       }
     }
     await sleep(IDLE_AFTER_MS);
-    for (const relay of relays) (throughs.get(relay) as Through).afterKb = statusKb(relay.pid, 'VmRSS');
+    for (const relay of relays) (throughs.get(relay) as Through).afterKb = relay.rssKb();
   } finally {
     for (const relay of relays) await relay.stop();
     await redis.stop();

@@ -12,19 +12,21 @@ export type ProcessKey = string;
 /** Two beats without the job, after its fetch: it ran between them. */
 export const BEATS_TO_FINISH_UNSEEN = 2;
 
-interface Tracked {
-  seen: boolean;
-  missedBeats: number;
-}
+/** A job a beat has shown running; any other state is the number of beats that missed it since its fetch. */
+const SEEN = -1;
 
 export class InFlightJobs {
-  /** By process, so that a beat, an ended process and the sweep read only what they need, not every job. */
-  readonly #byProcess = new Map<ProcessKey, Map<string, Tracked>>();
-  readonly #processOf = new Map<string, ProcessKey>();
+  /**
+   * By process, so that a beat, an ended process and the sweep read only what they need, not every job; each
+   * job's state a number, not an object: tens of thousands of short jobs wait for their second beat at once.
+   */
+  readonly #byProcess = new Map<ProcessKey, Map<string, number>>();
 
   /** Jobs taken from their queue and not yet known to be finished. */
   get size(): number {
-    return this.#processOf.size;
+    let size = 0;
+    for (const jobs of this.#byProcess.values()) size += jobs.size;
+    return size;
   }
 
   /** The processes that hold jobs. */
@@ -34,49 +36,43 @@ export class InFlightJobs {
 
   /** A job left its queue for `process` (again, if a retry of it was still tracked: only this fetch counts). */
   fetched(jid: string, process: ProcessKey): void {
-    const before = this.#processOf.get(jid);
-    if (before !== undefined) this.#forget(jid, before);
-    this.#processOf.set(jid, process);
-    const jobs = this.#byProcess.get(process) ?? new Map<string, Tracked>();
-    this.#byProcess.set(process, jobs.set(jid, { seen: false, missedBeats: 0 }));
+    // A handful of processes at most: each is looked at.
+    for (const [other, jobs] of this.#byProcess) {
+      if (jobs.delete(jid) && jobs.size === 0 && other !== process) this.#byProcess.delete(other);
+    }
+    const jobs = this.#byProcess.get(process) ?? new Map<string, number>();
+    this.#byProcess.set(process, jobs.set(jid, 0));
   }
 
   /** A heartbeat of `process` listing the jobs it runs; returns the jids it shows finished. */
   beat(process: ProcessKey, running: ReadonlySet<string>): string[] {
+    const jobs = this.#byProcess.get(process);
+    if (jobs === undefined) return [];
     const finished: string[] = [];
-    for (const [jid, job] of this.#byProcess.get(process) ?? []) {
-      if (running.has(jid)) {
-        job.seen = true;
-        job.missedBeats = 0;
-      } else if (job.seen || ++job.missedBeats >= BEATS_TO_FINISH_UNSEEN) {
+    for (const [jid, state] of jobs) {
+      if (running.has(jid)) jobs.set(jid, SEEN);
+      else if (state !== SEEN && state + 1 < BEATS_TO_FINISH_UNSEEN) jobs.set(jid, state + 1);
+      else {
         finished.push(jid);
-        this.#forget(jid, process);
+        jobs.delete(jid);
       }
     }
+    if (jobs.size === 0) this.#byProcess.delete(process);
     return finished;
   }
 
   /** The jids `process` held when it ended; they are forgotten here (the caller requeues or drops them). */
   ended(process: ProcessKey): string[] {
     const jids = [...(this.#byProcess.get(process)?.keys() ?? [])];
-    for (const jid of jids) this.#processOf.delete(jid);
     this.#byProcess.delete(process);
     return jids;
   }
 
   /** Every jid, forgotten: the worker is gone and the record is recovered whole. */
   clear(): string[] {
-    const jids = [...this.#processOf.keys()];
-    this.#processOf.clear();
+    const jids = [...this.#byProcess.values()].flatMap((jobs) => [...jobs.keys()]);
     this.#byProcess.clear();
     return jids;
-  }
-
-  #forget(jid: string, process: ProcessKey): void {
-    this.#processOf.delete(jid);
-    const jobs = this.#byProcess.get(process);
-    jobs?.delete(jid);
-    if (jobs?.size === 0) this.#byProcess.delete(process);
   }
 }
 

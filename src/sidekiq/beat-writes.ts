@@ -39,6 +39,14 @@ export class BeatWriteReader {
 
   constructor(private readonly keys: SidekiqKeys) {}
 
+  /**
+   * Whether a command named `name` can matter to the reader now: one that may start a beat or a stop, or any
+   * while a beat is under way (the next command ends it). The others need not be handed over.
+   */
+  wants(name: string): boolean {
+    return this.#pending !== undefined || name === 'DEL' || name === 'UNLINK' || name === 'SREM';
+  }
+
   /** The next command of the connection; returns what it completed. */
   command(command: SeenCommand): BeatWrite[] {
     const { name, args, firstArgument: key } = command;

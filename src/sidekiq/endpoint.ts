@@ -125,7 +125,9 @@ class SidekiqEndpoint implements RelayHooks {
 
   readonly observe = (command: RelayedCommand): void => {
     // While the connection is surely there: its process is needed at a fetch, when the worker may be gone.
-    const writes = this.#connection(command.connection).beats.command({
+    const { beats } = this.#connection(command.connection);
+    if (!beats.wants(command.name)) return;
+    const writes = beats.command({
       name: command.name,
       firstArgument: (command.firstArgument ?? command.args?.[0])?.toString(),
       args: command.args,

@@ -31,8 +31,9 @@ function beat(key: string, fields: Readonly<Record<string, string>>): SeenComman
   ];
 }
 
+/** Hands the reader the commands it wants, as the endpoint does. */
 function read(reader: BeatWriteReader, commands: SeenCommand[]) {
-  return commands.flatMap((command) => reader.command(command));
+  return commands.flatMap((command) => (reader.wants(command.name) ? reader.command(command) : []));
 }
 
 describe('the heartbeat writes of a worker', () => {
