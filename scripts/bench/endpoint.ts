@@ -252,7 +252,7 @@ async function measureRound(round: number): Promise<Map<Contender, Measure>> {
       const calls = await commandCalls(running.redis);
       idle.set(running, new Map([...calls].map(([name, count]) => [name, count / (IDLE_MS / 1000)])));
       running.progress(
-        `idle: ${[...calls.values()].reduce((sum, count) => sum + count, 0) / (IDLE_MS / 1000)} commands/s`,
+        `idle: ${([...calls.values()].reduce((sum, count) => sum + count, 0) / (IDLE_MS / 1000)).toFixed(1)} commands/s`,
       );
     }
 
@@ -264,6 +264,7 @@ async function measureRound(round: number): Promise<Map<Contender, Measure>> {
         pickUpsMs.get(running)?.push(await pickUpMs(running.redis, running.markerDir, `pick-up-${trial}`));
       }
     }
+    for (const [running, times] of pickUpsMs) running.progress(`pick-up p50 ${median(times).toFixed(2)} ms`);
 
     for (const running of started) await drain(running.redis, running.markerDir, WARMUP_JOBS, 'warm-up');
     await sleep(1_000);
