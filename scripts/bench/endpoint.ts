@@ -24,10 +24,9 @@
  * Run with Node 24 (it strips the types) after `npm run build`: node scripts/bench/endpoint.ts. Needs root (PID
  * namespaces), redis-server, sidekiq, tini and socat. Prints a markdown table on stdout, progress on stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { killRun, startDrainInit, startInit, type Run } from '../../test/helpers/pid1.ts';
-import { freePort, startRedis, type RedisServer } from '../../test/helpers/redis.ts';
+import { startRedis, type RedisServer } from '../../test/helpers/redis.ts';
 import {
   makeMarkerDir,
   markerRuns,
@@ -40,6 +39,7 @@ import {
   waitForMarker,
   waitForSidekiqRegistered,
 } from '../../test/helpers/sidekiq.ts';
+import { nodePipe, socat, startProxy, type ProxyArgv } from './proxies.ts';
 import { cpuMs, median, percentile, processNamed, sleepCount, statusKb, treeCpuMs, treeKb } from './proc.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -58,8 +58,8 @@ const DRAIN_INIT_ARGS = ['--instance-id', 'bench', '--probe-port', '0'];
 interface Contender {
   readonly name: string;
   readonly start: (env: Record<string, string>) => Run;
-  /** A proxy the worker's Redis URL points at: its argv, given the port to listen on and Redis's. */
-  readonly proxy?: (listenPort: number, redisPort: number) => readonly string[];
+  /** A proxy the worker's Redis URL points at. */
+  readonly proxy?: ProxyArgv;
 }
 
 const drainInit = (args: readonly string[]) => (env: Record<string, string>) =>
@@ -75,21 +75,12 @@ const CONTENDERS: readonly Contender[] = [
   {
     name: 'tini, a Node proxy that only pipes bytes',
     start: tini,
-    proxy: (listenPort, redisPort) => [
-      process.execPath,
-      new URL('pipe-proxy.ts', import.meta.url).pathname,
-      String(listenPort),
-      String(redisPort),
-    ],
+    proxy: nodePipe(),
   },
   {
     name: 'tini, socat as that proxy',
     start: tini,
-    proxy: (listenPort, redisPort) => [
-      'socat',
-      `TCP-LISTEN:${listenPort},bind=127.0.0.1,reuseaddr,fork,nodelay`,
-      `TCP:127.0.0.1:${redisPort},nodelay`,
-    ],
+    proxy: socat,
   },
   { name: 'drain-init, heartbeat mirror alone', start: drainInit(['--redis-endpoint', 'off']) },
   ...(EXTRA === null
@@ -152,25 +143,6 @@ async function drain(redis: RedisServer, markerDir: string, count: number, tag: 
   return count / (started - pushed);
 }
 
-/** Starts a contender's proxy to Redis; resolves with it and its URL once it accepts a connection. */
-async function startProxy(
-  argv: (listenPort: number, redisPort: number) => readonly string[],
-  redis: RedisServer,
-): Promise<{ proxy: ChildProcess; url: string }> {
-  const port = await freePort();
-  const [program, ...args] = argv(port, Number(new URL(redis.url).port));
-  const proxy = spawn(program as string, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  for (const deadline = Date.now() + 10_000; ;) {
-    const accepted = await new Promise<boolean>((resolve) => {
-      const probe = connect({ host: '127.0.0.1', port }, () => resolve(true)).on('error', () => resolve(false));
-      probe.on('connect', () => probe.destroy());
-    });
-    if (accepted) return { proxy, url: `redis://127.0.0.1:${port}/0` };
-    if (Date.now() > deadline) throw new Error(`${program} did not listen on port ${port}`);
-    await sleep(50);
-  }
-}
-
 /** A contender running: its Redis, its init and worker (and proxy), ready for the phases of a round. */
 interface Running {
   readonly contender: Contender;
@@ -186,8 +158,9 @@ interface Running {
 async function start(contender: Contender, round: number): Promise<Running> {
   const redis = await startRedis();
   const markerDir = makeMarkerDir();
-  const hop = contender.proxy === undefined ? undefined : await startProxy(contender.proxy, redis);
-  const run = contender.start(sidekiqEnv({ redisUrl: hop?.url ?? redis.url, markerDir, logLevel: 'warn' }));
+  const hop = contender.proxy === undefined ? undefined : await startProxy(contender.proxy, redis.port);
+  const redisUrl = hop === undefined ? redis.url : `redis://127.0.0.1:${hop.port}/0`;
+  const run = contender.start(sidekiqEnv({ redisUrl, markerDir, logLevel: 'warn' }));
   const progress = (line: string): void => void process.stderr.write(`round ${round}, ${contender.name}: ${line}\n`);
   const running = { contender, redis, markerDir, run, proxy: hop?.proxy, progress };
   try {

@@ -27,7 +27,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from 'esbuild';
 import { V8_FLAGS } from '../build/v8-flags.ts';
 import { killRun, ROOT, startDrainInit, tempPath, waitFor } from '../../test/helpers/pid1.ts';
-import { freePort, startRedis } from '../../test/helpers/redis.ts';
+import { startRedis } from '../../test/helpers/redis.ts';
+import { nodePipe, socat, startProxy, type ProxyArgv } from './proxies.ts';
 import { cpuMs, median, reapedTreeCpuMs, sampleEvery, statusKb, treeKb } from './proc.ts';
 
 const TESTS = ['PING_INLINE', 'PING_MBULK', 'GET', 'SET', 'LPUSH'];
@@ -150,55 +151,24 @@ async function startEndpoint(redisUrl: string): Promise<Relay> {
   return { name: "drain-init's endpoint", port, ...oneProcess(await run.pid()), stop: () => killRun(run) };
 }
 
-/** A Node process that pipes bytes both ways (scripts/bench/pipe-proxy.ts). */
-async function startNodePipe(redisPort: number): Promise<Relay> {
-  const port = await freePort();
-  const script = new URL('pipe-proxy.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, [...V8_FLAGS, script, String(port), String(redisPort)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  await waitFor(() => listening(port) || undefined, 'the Node pipe to listen');
+/** A yardstick proxy (scripts/bench/proxies.ts); `measured` reads its memory and CPU time. */
+async function startYardstick(
+  name: string,
+  argv: ProxyArgv,
+  redisPort: number,
+  measured: (pid: number) => Pick<Relay, 'rssKb' | 'cpuMs'>,
+): Promise<Relay> {
+  const { proxy, port } = await startProxy(argv, redisPort);
+  const exited = new Promise((resolve) => proxy.once('exit', resolve));
   return {
-    name: 'a Node pipe (a yardstick)',
+    name,
     port,
-    ...oneProcess(child.pid),
+    ...measured(proxy.pid ?? fail(`${name} has no pid`)),
     stop: async () => {
-      child.kill('SIGTERM');
+      proxy.kill('SIGTERM');
       await exited;
     },
   };
-}
-
-/** socat: forks a process per connection, which copies bytes both ways. */
-async function startSocat(redisPort: number): Promise<Relay> {
-  const port = await freePort();
-  const child = spawn(
-    'socat',
-    [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${redisPort},nodelay`],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  const pid = child.pid ?? fail('socat has no pid');
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  await waitFor(() => listening(port) || undefined, 'socat to listen');
-  return {
-    name: 'socat (a yardstick)',
-    port,
-    rssKb: () => treeKb(pid, 'VmRSS'),
-    cpuMs: () => reapedTreeCpuMs(pid),
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** Whether something listens on the loopback TCP port (/proc/net/tcp, state 0A). */
-function listening(port: number): boolean {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  return readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .some((line) => line.split(/\s+/)[2]?.endsWith(`:${hexPort}`) === true && line.split(/\s+/)[4] === '0A');
 }
 
 /** Runs redis-benchmark to its end; its CSV rows. */
@@ -292,8 +262,12 @@ async function main(): Promise<void> {
   const relays = [
     await startRelayAlone(redis.port),
     await startEndpoint(redis.url),
-    await startNodePipe(redis.port),
-    await startSocat(redis.port),
+    await startYardstick('a Node pipe (a yardstick)', nodePipe(V8_FLAGS), redis.port, oneProcess),
+    // socat forks a process per connection: their VmRSS summed while they run, their CPU time once they ended.
+    await startYardstick('socat (a yardstick)', socat, redis.port, (pid) => ({
+      rssKb: () => treeKb(pid, 'VmRSS'),
+      cpuMs: () => reapedTreeCpuMs(pid),
+    })),
   ];
   const loads: readonly Load[] = [
     { name: 'latency', requests: LATENCY_REQUESTS, args: ['-c', '1'] },

@@ -21,3 +21,6 @@ export const DOT = 0x2e;
 export const SEMICOLON = 0x3b;
 export const QUESTION = 0x3f;
 export const ZERO = 0x30;
+/** RESP3 booleans: `#t` and `#f`. */
+export const LOWER_T = 0x74;
+export const LOWER_F = 0x66;

@@ -125,7 +125,7 @@ export function decodeReply(frame: Buffer): RespValue {
   }
 }
 
-/** Where the line that starts at `from` ends (its Byte.CR), or -1 without a CRLF. */
+/** Where the line that starts at `from` ends (the index of its CR), or -1 without a CRLF. */
 function lineEnd(frame: Buffer, from: number): number {
   for (let pos = from; pos + 1 < frame.length; pos++) {
     if (frame[pos] === Byte.CR && frame[pos + 1] === Byte.LF) return pos;
@@ -183,8 +183,8 @@ function double(text: string): number {
 }
 
 function boolean(frame: Buffer, start: number, end: number): boolean {
-  if (end === start + 1 && frame[start] === 0x74) return true;
-  if (end === start + 1 && frame[start] === 0x66) return false;
+  if (end === start + 1 && frame[start] === Byte.LOWER_T) return true;
+  if (end === start + 1 && frame[start] === Byte.LOWER_F) return false;
   throw new ProtocolError('invalid boolean');
 }
 

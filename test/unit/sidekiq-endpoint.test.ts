@@ -12,10 +12,12 @@ import {
   type TakeoverSession,
 } from '../../src/redis/relay-hooks.js';
 import type { RespProtocol } from '../../src/redis/resp-encode.js';
+import type { BeatWrite } from '../../src/sidekiq/beat-writes.js';
 import { sidekiqEndpointHooks, type EndpointParts, type FetchRecord } from '../../src/sidekiq/endpoint.js';
 import { FETCH_SCRIPT, UNFETCH_SCRIPT, fetchCall, type FetchTarget } from '../../src/sidekiq/fetch.js';
 import { sidekiqKeys } from '../../src/sidekiq/keys.js';
 import { decodeReply, RespError } from '../../src/redis/resp-values.js';
+import { capturedDump, hashAt } from '../fixtures/sidekiq-versions/dumps.js';
 import { captureLogger, FakeClock, flushPromises } from '../helpers/fake.js';
 
 const keys = sidekiqKeys(undefined);
@@ -232,5 +234,32 @@ describe('the put-back of a fetch whose worker went away while its script was on
     workerGone();
     await fetching;
     await expectTwoLooks(clock, looks, putBack);
+  });
+});
+
+describe('the heartbeat writes of a connection', () => {
+  it('hands the record each beat it reads, the commands around it passing it by', () => {
+    const writes: BeatWrite[] = [];
+    const { hooks } = endpoint({ record: { ...record, beatWrite: (write) => void writes.push(write) } });
+    const identity = 'vm:27869:ab5cf2f4c0e6';
+    const work = `${identity}:workers`;
+    // The two running jobs of the real Sidekiq 6.4.1 capture, as its heartbeat HSETs them.
+    const running = Object.entries(hashAt(capturedDump('run1-01-running'), work)).flat();
+    const command = (name: string, ...args: string[]): RelayedCommand => ({
+      ...brpop,
+      name,
+      argCount: args.length,
+      args: args.map((arg) => Buffer.from(arg)),
+      firstArgument: args[0] === undefined ? undefined : Buffer.from(args[0]),
+    });
+    const beat = [
+      command('MULTI'),
+      command('DEL', work),
+      command('HSET', work, ...running),
+      command('EXPIRE', work, '60'),
+    ];
+    for (const seen of [command('PING'), ...beat, command('EXEC'), command('PING')]) hooks.observe?.(seen);
+    expect(writes.map((write) => [write.kind, write.identity])).toEqual([['work', identity]]);
+    expect(writes[0]?.kind === 'work' ? writes[0].jids.size : 0).toBe(2);
   });
 });
